@@ -1,0 +1,2 @@
+pub mod config;
+pub use config::{ArrayConfig, ConfigError, Dataflow, Datapath};

@@ -1,0 +1,153 @@
+//! One accelerator interface, several engines behind it (TVM VTA's split):
+//! `cpu` is the fp32 host reference, `golden` the bit-exact functional model of the hardware,
+//! `rtl` (co-simulation) the generated Verilog under Verilator. Callers hold a `Box<dyn Engine>`
+//! and never know which one runs.
+
+pub mod cost;
+pub mod cpu;
+pub mod golden;
+pub mod offload;
+
+use crate::error::{Error, Result};
+use crate::format::{AAxis, BAxis, Format};
+use crate::matrix::Matrix;
+use crate::sq::Rounding;
+use serde::{Deserialize, Serialize};
+use shiftkit_hw::config::{DEFAULT_ACC_BITS, DEFAULT_WINDOW};
+use shiftkit_hw::ArrayConfig;
+
+pub use counters::Counters;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Cpu,
+    Golden,
+    Rtl,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Cpu => "cpu",
+            EngineKind::Golden => "golden",
+            EngineKind::Rtl => "rtl",
+        }
+    }
+}
+
+/// How one GEMM is to be computed: the format and, for ShiftQuant, how each operand is quantized.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmOp {
+    pub format: Format,
+    pub a_axis: AAxis,
+    pub b_axis: BAxis,
+    pub window: u32,
+    pub a_rounding: Rounding,
+    pub b_rounding: Rounding,
+}
+
+impl GemmOp {
+    /// SPEC §7 defaults: A per-K, B per-N, window 7, round half to even.
+    pub fn new(format: Format) -> Self {
+        GemmOp {
+            format,
+            a_axis: AAxis::K,
+            b_axis: BAxis::N,
+            window: DEFAULT_WINDOW,
+            a_rounding: Rounding::NearestEven,
+            b_rounding: Rounding::NearestEven,
+        }
+    }
+}
+
+/// The array an engine models: its geometry and declared accumulator width. The datapath and
+/// window come from each GEMM's format, so one engine serves every format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrayShape {
+    pub rows: usize,
+    pub cols: usize,
+    /// `None`: 32 bits, or the narrowest width that holds one shifted product when 32 cannot.
+    pub acc_bits: Option<u32>,
+}
+
+impl Default for ArrayShape {
+    fn default() -> Self {
+        ArrayShape { rows: 8, cols: 8, acc_bits: None }
+    }
+}
+
+impl ArrayShape {
+    /// The full design configuration that executes `op`.
+    pub fn config_for(&self, op: &GemmOp) -> Result<ArrayConfig> {
+        let datapath = op.format.datapath().ok_or_else(|| {
+            Error::Unsupported("fp32 runs on the host, not on an accelerator: use --engine cpu".into())
+        })?;
+        let base = ArrayConfig::new(self.rows, self.cols, datapath)?
+            .with_acc_bits(shiftkit_hw::config::MAX_ACC_BITS)?
+            .with_window(op.window)?;
+        let acc_bits = self.acc_bits.unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1));
+        Ok(base.with_acc_bits(acc_bits)?)
+    }
+}
+
+pub trait Engine: Send {
+    fn kind(&self) -> EngineKind;
+    /// C = A x B in `op.format`. Errors leave the counters unchanged.
+    fn gemm(&mut self, a: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix>;
+    /// What the work so far has cost.
+    fn counters(&self) -> &Counters;
+    fn reset_counters(&mut self);
+}
+
+/// An engine of the given kind modelling an array of the given shape.
+pub fn create(kind: EngineKind, shape: ArrayShape) -> Result<Box<dyn Engine>> {
+    // Validate the geometry up front so a bad --rows/--cols fails before any work.
+    ArrayConfig::new(shape.rows, shape.cols, shiftkit_hw::Datapath::Fp16)?;
+    match kind {
+        EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::default())),
+        EngineKind::Golden => Ok(Box::new(golden::GoldenEngine::new(shape))),
+        EngineKind::Rtl => Err(Error::Unsupported(
+            "the rtl engine (Verilator co-simulation) is not built yet: use --engine golden".into(),
+        )),
+    }
+}
+
+mod counters {
+    use serde::{Deserialize, Serialize};
+    use std::ops::AddAssign;
+
+    /// What work on an engine cost. Host-only work (the `cpu` engine) moves no bytes and takes
+    /// no accelerator cycles.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Counters {
+        pub gemms: u64,
+        /// Useful multiply-accumulates, M * K * N per GEMM.
+        pub macs: u64,
+        pub bytes_to_device: u64,
+        pub bytes_from_device: u64,
+        /// Modelled (`golden`) or simulated (`rtl`) accelerator clock cycles.
+        pub cycles: u64,
+    }
+
+    impl Counters {
+        /// Useful MACs over the MACs the array could have done in the cycles spent.
+        pub fn utilization(&self, pes: usize) -> f64 {
+            if self.cycles == 0 {
+                0.0
+            } else {
+                self.macs as f64 / (pes as f64 * self.cycles as f64)
+            }
+        }
+    }
+
+    impl AddAssign for Counters {
+        fn add_assign(&mut self, o: Counters) {
+            self.gemms += o.gemms;
+            self.macs += o.macs;
+            self.bytes_to_device += o.bytes_to_device;
+            self.bytes_from_device += o.bytes_from_device;
+            self.cycles += o.cycles;
+        }
+    }
+}

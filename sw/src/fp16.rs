@@ -1,0 +1,89 @@
+//! Golden model of the FP16 reference datapath, SPEC §4: binary16 operands (f32 -> f16 with
+//! round-to-nearest-even), exact products, binary32 accumulation in ascending k from +0,
+//! binary32 results below 2^-126 flushed to a zero of the same sign.
+
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::matrix::Matrix;
+use half::f16;
+use rayon::prelude::*;
+
+/// A binary16 matrix, row-major: what the FP16 array is fed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HalfMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<f16>,
+}
+
+/// Round every value to binary16 (RNE). Non-finite inputs and values that would overflow to
+/// infinity are errors naming the tensor and position.
+pub fn to_half(x: &Matrix, name: &str) -> Result<HalfMatrix> {
+    x.check_finite(name)?;
+    let data: Vec<f16> = x.data.iter().map(|&v| f16::from_f32(v)).collect();
+    if let Some(i) = data.iter().position(|h| h.is_infinite()) {
+        return Err(Error::Fp16Overflow {
+            tensor: name.to_string(),
+            row: i / x.cols,
+            col: i % x.cols,
+            value: x.data[i],
+        });
+    }
+    Ok(HalfMatrix { rows: x.rows, cols: x.cols, data })
+}
+
+impl HalfMatrix {
+    pub fn to_f32(&self) -> Vec<f32> {
+        if self.data.len() >= 1 << 16 {
+            self.data.par_iter().map(|h| h.to_f32()).collect()
+        } else {
+            self.data.iter().map(|h| h.to_f32()).collect()
+        }
+    }
+}
+
+/// Flush a binary32 value below 2^-126 in magnitude to a zero of the same sign.
+#[inline]
+pub fn flush_subnormal(x: f32) -> f32 {
+    if x.is_subnormal() {
+        0.0f32.copysign(x)
+    } else {
+        x
+    }
+}
+
+/// C = A x B on the FP16 reference datapath.
+pub fn fp16_gemm(a: &HalfMatrix, b: &HalfMatrix) -> Result<Matrix> {
+    if a.cols != b.rows {
+        return Err(Error::Shape(format!(
+            "A is {}x{} and B is {}x{}: A's columns must equal B's rows",
+            a.rows, a.cols, b.rows, b.cols
+        )));
+    }
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let mut c = vec![0.0f32; m * n];
+    kernels::gemm_f16_seq(m, n, k, &a.to_f32(), &b.to_f32(), &mut c);
+    Matrix::new(m, n, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_is_an_error_but_rounding_down_to_max_is_not() {
+        let ok = Matrix::new(1, 2, vec![65504.0, 65519.0]).unwrap();
+        assert_eq!(to_half(&ok, "A").unwrap().data[1], f16::MAX);
+        let bad = Matrix::new(1, 2, vec![1.0, 65520.0]).unwrap();
+        let err = to_half(&bad, "B").unwrap_err().to_string();
+        assert!(err.contains("B value 65520 at row 0, col 1 overflows binary16"), "{err}");
+    }
+
+    #[test]
+    fn flush_keeps_the_sign() {
+        let tiny = f32::from_bits(1);
+        assert_eq!(flush_subnormal(tiny).to_bits(), 0);
+        assert_eq!(flush_subnormal(-tiny).to_bits(), 0x8000_0000);
+        assert_eq!(flush_subnormal(f32::MIN_POSITIVE), f32::MIN_POSITIVE);
+    }
+}

@@ -1,0 +1,135 @@
+//! Golden model of the ShiftQuant MAC array, SPEC §3.
+//!
+//!   acc[m][n] = sum_k qa[m][k] * qb[k][n] * 2^(ea_k + eb_k)          exact integer
+//!   C[m][n]   = f32(((acc * sA) * sB) * 2^(ea_m + eb_n))              in f64, then rounded
+//!
+//! The per-K shift is folded into the operands (qa << ea_k, qb << eb_k) so the sum is a plain
+//! integer GEMM; when both folded operands fit i16 it runs on the fast SIMD kernel.
+
+use crate::error::{Error, Result};
+use crate::format::Axis;
+use crate::kernels;
+use crate::matrix::Matrix;
+use crate::sq::{pow2, SqMatrix};
+use shiftkit_hw::ArrayConfig;
+
+/// Does A (M x K) carry per-K exponents? (Its channel axis is K = its columns.)
+fn a_per_k(a: &SqMatrix) -> bool {
+    a.axis == Axis::Cols
+}
+
+/// Does B (K x N) carry per-K exponents? (Its channel axis is K = its rows.)
+fn b_per_k(b: &SqMatrix) -> bool {
+    b.axis == Axis::Rows
+}
+
+pub fn check_operands(a: &SqMatrix, b: &SqMatrix) -> Result<()> {
+    if a.cols != b.rows {
+        return Err(Error::Shape(format!(
+            "A is {}x{} and B is {}x{}: A's columns must equal B's rows",
+            a.rows, a.cols, b.rows, b.cols
+        )));
+    }
+    if a.params.bits != b.params.bits {
+        return Err(Error::Shape(format!(
+            "A is sq{} and B is sq{}: both operands of one GEMM share a bit-width",
+            a.params.bits, b.params.bits
+        )));
+    }
+    Ok(())
+}
+
+/// Operand codes with the per-K shift folded in when `per_k` (the exponents of a per-K operand
+/// are exactly its per-K shifts), and the largest magnitude among them; `None` when some folded
+/// value does not fit `T`.
+fn fold<T: TryFrom<i32> + Copy + Default>(q: &SqMatrix, per_k: bool) -> Option<(Vec<T>, i32)> {
+    let mut out = vec![T::default(); q.codes.len()];
+    let mut max_abs = 0i32;
+    for (r, (o_row, q_row)) in out.chunks_mut(q.cols).zip(q.codes.chunks(q.cols)).enumerate() {
+        for (c, (o, &code)) in o_row.iter_mut().zip(q_row).enumerate() {
+            let shift = if per_k { q.exp_at(r, c) } else { 0 };
+            let v = (code as i32) << shift;
+            max_abs = max_abs.max(v.abs());
+            *o = T::try_from(v).ok()?;
+        }
+    }
+    Some((out, max_abs))
+}
+
+/// The exact accumulator matrix (M x N, row-major) of SPEC §3, before per-M/N exponents.
+pub fn accumulate(a: &SqMatrix, b: &SqMatrix) -> Result<Vec<i64>> {
+    check_operands(a, b)?;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (a_k, b_k) = (a_per_k(a), b_per_k(b));
+    let mut acc = vec![0i64; m * n];
+    if let (Some((fa, max_a)), Some((fb, max_b))) = (fold::<i16>(a, a_k), fold::<i16>(b, b_k)) {
+        kernels::gemm_i16(m, n, k, &fa, &fb, max_a, max_b, &mut acc);
+        return Ok(acc);
+    }
+    // Wide operands (large windows): the i32 path, after proving the i64 sum cannot overflow.
+    let (fa, max_a) = fold::<i32>(a, a_k).expect("codes << 15 fit i32");
+    let (fb, max_b) = fold::<i32>(b, b_k).expect("codes << 15 fit i32");
+    let bound = k as u128 * max_a as u128 * max_b as u128;
+    if bound >= 1u128 << 63 {
+        return Err(Error::Accumulator(format!(
+            "K = {k} with |A| <= {max_a} and |B| <= {max_b} could exceed i64: split K or use a smaller --window"
+        )));
+    }
+    kernels::gemm_i32(m, n, k, &fa, &fb, &mut acc);
+    Ok(acc)
+}
+
+/// C from the exact accumulators: the per-M / per-N exponents and both scales (SPEC §3).
+pub fn scale_out(acc: &[i64], a: &SqMatrix, b: &SqMatrix) -> Matrix {
+    let (m, n) = (a.rows, b.cols);
+    let ea_m = |r: usize| if a_per_k(a) { 0 } else { a.exps[r] as u32 };
+    let eb_n = |c: usize| if b_per_k(b) { 0 } else { b.exps[c] as u32 };
+    Matrix::from_fn(m, n, |r, c| {
+        (acc[r * n + c] as f64 * a.scale * b.scale * pow2(ea_m(r) + eb_n(c))) as f32
+    })
+}
+
+/// C = A x B through the golden model.
+pub fn sq_gemm(a: &SqMatrix, b: &SqMatrix) -> Result<Matrix> {
+    let acc = accumulate(a, b)?;
+    Ok(scale_out(&acc, a, b))
+}
+
+/// Longest K run whose partial sums cannot overflow the array's `acc_bits` accumulator:
+/// K_chunk * Q^2 * 2^(shift) < 2^(acc_bits - 1), where `shift` is the largest per-K shift the
+/// operands can carry (E for each operand whose channel axis is K; the spec's 2E when both are).
+/// The runtime adds the chunk sums in i64, so the result never depends on the chunking.
+pub fn k_chunk(config: &ArrayConfig, a_k: bool, b_k: bool) -> Result<usize> {
+    let q = config.q_max() as u128;
+    let shift = config.window * (a_k as u32 + b_k as u32);
+    let per_k = q * q << shift;
+    let limit = 1u128 << (config.acc_bits - 1);
+    let chunk = (limit - 1) / per_k.max(1);
+    if chunk == 0 {
+        return Err(Error::Accumulator(format!(
+            "one product needs more than {} bits: raise --acc-bits or lower --window",
+            config.acc_bits
+        )));
+    }
+    Ok(chunk.min(usize::MAX as u128) as usize)
+}
+
+/// The per-K flags of a pair of operands, for `k_chunk`.
+pub fn per_k_flags(a: &SqMatrix, b: &SqMatrix) -> (bool, bool) {
+    (a_per_k(a), b_per_k(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiftkit_hw::Datapath;
+
+    #[test]
+    fn chunk_bound_matches_the_spec_formula() {
+        let c = ArrayConfig::new(4, 4, Datapath::Sq { bits: 6 }).unwrap(); // E = 7, 32-bit acc
+        // 961 * 2^14 = 15,745,024 per k; 2^31 / that = 136.39.. -> 136
+        assert_eq!(k_chunk(&c, true, true).unwrap(), 136);
+        let c4 = ArrayConfig::new(4, 4, Datapath::Sq { bits: 4 }).unwrap();
+        assert_eq!(k_chunk(&c4, false, false).unwrap(), ((1u64 << 31) - 1) as usize / 49);
+    }
+}
