@@ -3,6 +3,7 @@
 //! execute GEMMs (`cpu`, `golden`, later `rtl`), and the `shiftkit` CLI.
 
 pub mod cli;
+pub mod data;
 pub mod engine;
 pub mod error;
 pub mod format;
@@ -10,10 +11,12 @@ pub mod fp16;
 pub mod kernels;
 pub mod l1norm;
 pub mod matrix;
+pub mod nn;
 pub mod npy;
 pub mod rng;
 pub mod sq;
 pub mod sq_gemm;
+pub mod workloads;
 
 pub use error::{Error, Result};
 pub use format::Format;

@@ -44,8 +44,22 @@ impl Matrix {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
 
+    /// The transpose, copied in 32 x 32 blocks so both sides stay in cache.
     pub fn transpose(&self) -> Matrix {
-        Matrix::from_fn(self.cols, self.rows, |r, c| self.at(c, r))
+        const B: usize = 32;
+        let (rows, cols) = (self.rows, self.cols);
+        let mut out = vec![0.0f32; rows * cols];
+        for r0 in (0..rows).step_by(B) {
+            for c0 in (0..cols).step_by(B) {
+                for r in r0..(r0 + B).min(rows) {
+                    let src = &self.data[r * cols..(r + 1) * cols];
+                    for c in c0..(c0 + B).min(cols) {
+                        out[c * rows + r] = src[c];
+                    }
+                }
+            }
+        }
+        Matrix { rows: cols, cols: rows, data: out }
     }
 
     /// The first NaN or infinity, reported as an error naming the tensor and the position.

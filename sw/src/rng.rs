@@ -7,18 +7,20 @@
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64's output function: a bijective 64-bit mixer with good avalanche.
-#[inline]
+#[inline(always)]
 pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-/// Uniform in [0, 1) with 53 random bits: draw number `i` of the stream named by `seed`.
-#[inline]
+/// Uniform in [0, 1), a multiple of 2^-52: draw number `i` of the stream named by `seed`.
+///   bits = mix64(seed ^ mix64((i + 1) * 0x9E3779B97F4A7C15))   (wrapping u64 arithmetic)
+///   u    = f64 with exponent 0 and mantissa bits >> 12, minus 1.0  (exact)
+#[inline(always)]
 pub fn uniform_at(seed: u64, i: u64) -> f64 {
     let bits = mix64(seed ^ mix64(i.wrapping_add(1).wrapping_mul(GOLDEN)));
-    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    f64::from_bits(0x3FF0_0000_0000_0000 | (bits >> 12)) - 1.0
 }
 
 /// A small sequential generator (SplitMix64) for data, initialization and test inputs.

@@ -40,20 +40,38 @@ pub fn check_operands(a: &SqMatrix, b: &SqMatrix) -> Result<()> {
 }
 
 /// Operand codes with the per-K shift folded in when `per_k` (the exponents of a per-K operand
-/// are exactly its per-K shifts), and the largest magnitude among them; `None` when some folded
-/// value does not fit `T`.
-fn fold<T: TryFrom<i32> + Copy + Default>(q: &SqMatrix, per_k: bool) -> Option<(Vec<T>, i32)> {
+/// are exactly its per-K shifts), and a bound on their magnitude (Q << largest shift); `None` when
+/// that bound does not fit `T`.
+fn fold<T>(q: &SqMatrix, per_k: bool) -> Option<(Vec<T>, i32)>
+where
+    T: TryFrom<i32> + Copy + Default + std::ops::Mul<Output = T> + From<i8>,
+{
+    let max_shift = if per_k { q.exps.iter().copied().max().unwrap_or(0) as u32 } else { 0 };
+    let bound = q.params.q() << max_shift;
+    T::try_from(bound).ok()?;
+    // Multiplying by 2^e is the shift; a multiply by a per-lane factor vectorizes where a
+    // per-lane shift of 16-bit lanes would not.
+    let factor = |e: u8| T::try_from(1i32 << e).ok().unwrap_or_default();
     let mut out = vec![T::default(); q.codes.len()];
-    let mut max_abs = 0i32;
-    for (r, (o_row, q_row)) in out.chunks_mut(q.cols).zip(q.codes.chunks(q.cols)).enumerate() {
-        for (c, (o, &code)) in o_row.iter_mut().zip(q_row).enumerate() {
-            let shift = if per_k { q.exp_at(r, c) } else { 0 };
-            let v = (code as i32) << shift;
-            max_abs = max_abs.max(v.abs());
-            *o = T::try_from(v).ok()?;
+    let cols = q.cols.max(1);
+    match (per_k, q.axis) {
+        (false, _) => out.iter_mut().zip(&q.codes).for_each(|(o, &c)| *o = T::from(c)),
+        (true, Axis::Rows) => {
+            for ((o_row, q_row), &e) in out.chunks_mut(cols).zip(q.codes.chunks(cols)).zip(&q.exps) {
+                let f = factor(e);
+                o_row.iter_mut().zip(q_row).for_each(|(o, &c)| *o = T::from(c) * f);
+            }
+        }
+        (true, Axis::Cols) => {
+            let factors: Vec<T> = q.exps.iter().map(|&e| factor(e)).collect();
+            for (o_row, q_row) in out.chunks_mut(cols).zip(q.codes.chunks(cols)) {
+                for ((o, &c), &f) in o_row.iter_mut().zip(q_row).zip(&factors) {
+                    *o = T::from(c) * f;
+                }
+            }
         }
     }
-    Some((out, max_abs))
+    Some((out, bound))
 }
 
 /// The exact accumulator matrix (M x N, row-major) of SPEC §3, before per-M/N exponents.
@@ -80,13 +98,19 @@ pub fn accumulate(a: &SqMatrix, b: &SqMatrix) -> Result<Vec<i64>> {
 }
 
 /// C from the exact accumulators: the per-M / per-N exponents and both scales (SPEC §3).
+/// Multiplying by 2^ea_m and then 2^eb_n equals multiplying by 2^(ea_m + eb_n): powers of two
+/// scale exactly.
 pub fn scale_out(acc: &[i64], a: &SqMatrix, b: &SqMatrix) -> Matrix {
     let (m, n) = (a.rows, b.cols);
-    let ea_m = |r: usize| if a_per_k(a) { 0 } else { a.exps[r] as u32 };
-    let eb_n = |c: usize| if b_per_k(b) { 0 } else { b.exps[c] as u32 };
-    Matrix::from_fn(m, n, |r, c| {
-        (acc[r * n + c] as f64 * a.scale * b.scale * pow2(ea_m(r) + eb_n(c))) as f32
-    })
+    let row_pow: Vec<f64> = (0..m).map(|r| if a_per_k(a) { 1.0 } else { pow2(a.exps[r] as u32) }).collect();
+    let col_pow: Vec<f64> = (0..n).map(|c| if b_per_k(b) { 1.0 } else { pow2(b.exps[c] as u32) }).collect();
+    let mut data = vec![0.0f32; m * n];
+    for (r, (out, acc_row)) in data.chunks_mut(n.max(1)).zip(acc.chunks(n.max(1))).enumerate() {
+        for ((o, &v), &cp) in out.iter_mut().zip(acc_row).zip(&col_pow) {
+            *o = ((v as f64 * a.scale * b.scale) * row_pow[r] * cp) as f32;
+        }
+    }
+    Matrix { rows: m, cols: n, data }
 }
 
 /// C = A x B through the golden model.

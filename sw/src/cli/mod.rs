@@ -3,6 +3,7 @@
 
 mod demo;
 mod gemm;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,11 @@ struct Cli {
 enum Command {
     /// C = A x B from NPY files in one number format, on one engine (SPEC §7).
     Gemm(gemm::GemmArgs),
+    /// Train a workload with every GEMM on the chosen engine and format (SPEC §7).
+    Train {
+        #[command(subcommand)]
+        workload: train::Workload,
+    },
     /// The showcase: every format on sample tensors, errors, speed and modelled cost.
     Demo(demo::DemoArgs),
 }
@@ -38,6 +44,7 @@ where
     };
     let result = match cli.command {
         Command::Gemm(args) => gemm::run(&args),
+        Command::Train { workload } => train::run(&workload),
         Command::Demo(args) => demo::run(&args),
     };
     match result {

@@ -1,20 +1,29 @@
-//! Cache blocking and threading shared by the packed SIMD paths (i16 and f32).
+//! Cache blocking, packing buffers and threading shared by the SIMD paths (i16 and f32).
 //!
 //! Layout (GotoBLAS/BLIS style, simplified for this machine's sizes):
-//! - A is packed once into *row panels* of `MR` rows: panel `ip` holds, for each depth step `p`,
-//!   the `MR` values of rows `ip*MR..` contiguously (`apack[ip*depth*MR + p*MR + r]`), so the
-//!   micro-kernel broadcasts them from consecutive addresses. Rows past `m` are zero.
-//! - B is packed once into *column panels* of `NR` columns (`bpack[jp*depth*NR + p*NR + j]`), so
-//!   the micro-kernel streams one contiguous vector row per depth step. Columns past `n` are zero.
+//! - B is packed once, up front, into *column panels* of `NR` columns
+//!   (`bpack[jp*depth*NR + p*NR + j]`), so the micro-kernel streams one contiguous vector row per
+//!   depth step. Columns past `n` are zero.
+//! - A is *not* packed where that can be avoided: the micro-kernel broadcasts one 4-byte element
+//!   (an f32, or an i16 k-pair, which is already adjacent in a row-major i16 row) per row and depth
+//!   step, so it can read `MR` rows of row-major A in place, addressed as `a + r*rs + p*cs` bytes.
+//!   Packing A would be a transpose (strided 4-byte stores), and it measured at ~15% of a 512^3
+//!   i16 product. Only panels that cannot be read in place (rows past `m`, or an i16 operand that
+//!   must be rescaled or whose odd k would read past the end) are packed, inside the rayon task,
+//!   into `MR`-row panels (`rs = 4`, `cs = 4*MR`), zero-padded.
 //! - "depth" is the packed inner dimension: k for f32, ceil(k/2) k-pairs for i16.
 //!
-//! Loops, outermost first: rayon over row blocks of C (each task owns a disjoint `&mut` band of
-//! rows, so no synchronisation), then depth blocks of `kc` (a B micro-panel of `kc*NR` stays in
-//! L1 while it is reused by every A panel of the task, and the task's A block of
-//! `mc*kc` stays in L2), then B panels, then A panels. Packing everything up front costs one extra
-//! pass over A and B but keeps the tasks free of shared mutable scratch.
+//! Loops, outermost first: rayon over row bands of C (each task owns a disjoint `&mut` band, so
+//! no synchronisation), depth blocks of `kc` (the B micro-panel `kc*NR` stays in L1 while every A
+//! panel of the band reuses it; the band's A block stays in L2), B panels, A panels.
+//!
+//! Packing buffers are thread-local and reused across calls: allocating, page-faulting and
+//! freeing (munmap, with its TLB shootdown) a fresh megabyte per call cost as much as a quarter of
+//! a 512^3 product on the target machine.
 
 use rayon::prelude::*;
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// Expands `$body` once per listed index, with `$i` bound as a `const`. Micro-kernels index their
 /// accumulator arrays with it: with literal indices LLVM reliably keeps every accumulator in a
@@ -30,7 +39,7 @@ pub(crate) use unroll;
 /// A register-blocked micro-kernel: computes one `MR x NR` tile of C over `depth` packed steps.
 pub(crate) trait Micro: Sync {
     /// Packed element (an i16 pair in an i32, or an f32).
-    type P: Copy + Default + Send + Sync;
+    type P: Scratch;
     /// Output element.
     type C: Copy + Default + Send + Sync;
     const MR: usize;
@@ -39,71 +48,78 @@ pub(crate) trait Micro: Sync {
     /// Updates the C tile from `depth` packed steps (i64 paths add into it, the f32 path continues
     /// each output's running sum from the value stored there).
     ///
+    /// A's element (row r, step p) is the 4-byte value at byte address `a.a + r*a.rs + p*a.cs`.
+    ///
     /// # Safety
-    /// `a` must be valid for `depth*MR` reads, `b` for `depth*NR` reads, `c` for reads and writes
-    /// of `MR` rows of `NR` elements at row stride `ldc`, and the CPU must support the target
-    /// features the implementation uses (guaranteed by constructing it only after detection).
-    unsafe fn run(
-        &self,
-        depth: usize,
-        a: *const Self::P,
-        b: *const Self::P,
-        c: *mut Self::C,
-        ldc: usize,
-    );
+    /// Those 4-byte reads must be in bounds for r < MR, p < depth; `b` must be valid for
+    /// `depth*NR` reads, `c` for reads and writes of `MR` rows of `NR` elements at row stride
+    /// `ldc`; the CPU must support the target features the implementation uses (guaranteed by
+    /// constructing it only after detection).
+    unsafe fn run(&self, depth: usize, a: APanel, b: *const Self::P, c: *mut Self::C, ldc: usize);
 }
 
-/// A zero-initialised buffer whose usable part starts on a 64-byte boundary, so every packed
-/// B row of a 64-byte micro-panel row is exactly one cache line.
-pub(crate) struct Packed<T> {
-    buf: Vec<T>,
-    off: usize,
-    len: usize,
+/// Where a micro-kernel finds its A panel: element (r, p) is the unaligned 4-byte value at byte
+/// address `a + r*rs + p*cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct APanel {
+    pub(crate) a: *const u8,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
 }
 
-impl<T: Copy + Default> Packed<T> {
-    pub(crate) fn zeroed(len: usize) -> Self {
-        const ALIGN: usize = 64;
-        let size = std::mem::size_of::<T>().max(1);
-        let slack = ALIGN / size;
-        let buf = vec![T::default(); len + slack];
-        let addr = buf.as_ptr() as usize;
-        // Vec<T> is aligned to T, so the distance to the next 64-byte boundary is a whole number of
-        // elements whenever size divides 64 (true for the 4-byte types used here); otherwise we
-        // simply do not align.
-        let misalign = (ALIGN - addr % ALIGN) % ALIGN;
-        let off = if misalign % size == 0 { misalign / size } else { 0 };
-        Packed { buf, off, len }
-    }
+/// One 64-byte cache line: the unit of the scratch buffers, which makes them 64-byte aligned so
+/// that a 16-lane packed B row is exactly one line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Line([u32; 16]);
 
-    pub(crate) fn as_slice(&self) -> &[T] {
-        &self.buf[self.off..self.off + self.len]
-    }
+type ScratchKey = LocalKey<RefCell<Vec<Line>>>;
 
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
-        &mut self.buf[self.off..self.off + self.len]
-    }
+thread_local! {
+    static SCRATCH_A: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Fills `dst` panel by panel (`fill(panel_index, panel)`), on both cores when `par`.
-pub(crate) fn pack_panels<T: Send>(
-    dst: &mut [T],
-    panel_len: usize,
-    par: bool,
-    fill: impl Fn(usize, &mut [T]) + Sync,
-) {
-    if panel_len == 0 {
-        return;
-    }
-    if par {
-        dst.par_chunks_mut(panel_len)
-            .enumerate()
-            .for_each(|(i, p)| fill(i, p));
-    } else {
-        dst.chunks_mut(panel_len)
-            .enumerate()
-            .for_each(|(i, p)| fill(i, p));
-    }
+/// Buffers larger than this are allocated per call instead of being kept by the thread.
+const KEEP_MAX_BYTES: usize = 32 << 20;
+
+/// A 4-byte plain-old-data element that may live in scratch memory.
+pub(crate) trait Scratch: Copy + Default + Send + Sync + sealed::Sealed {}
+impl Scratch for i32 {}
+impl Scratch for f32 {}
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for i32 {}
+    impl Sealed for f32 {}
+}
+
+/// Runs `f` on a 64-byte aligned buffer of `len` elements with unspecified contents (callers
+/// overwrite every element they read). Reuses the thread's buffer `key`; if that is already in
+/// use on this thread (a re-entrant call, e.g. the caller's own rayon task stolen while we wait)
+/// or too large to keep, a fresh one is allocated.
+fn with_scratch<T: Scratch, R>(key: &'static ScratchKey, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let elems_per_line = 64 / std::mem::size_of::<T>();
+    let lines = len.div_ceil(elems_per_line);
+    let view = |v: &mut Vec<Line>| -> &mut [T] {
+        // SAFETY: `v` holds at least `lines` 64-byte-aligned lines = at least `len` elements of
+        // the 4-byte type T (size and alignment checked by `Scratch` being implemented only for
+        // i32 and f32, for which every bit pattern is valid), and the returned slice borrows `v`
+        // mutably, so nothing else aliases it.
+        unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<T>(), len) }
+    };
+    let keep = lines * 64 <= KEEP_MAX_BYTES;
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut v) if keep => {
+            if v.len() < lines {
+                v.resize(lines, Line([0; 16]));
+            }
+            f(view(&mut v))
+        }
+        _ => {
+            let mut v = vec![Line([0; 16]); lines];
+            f(view(&mut v))
+        }
+    })
 }
 
 /// Cache-blocking parameters, in packed depth units and A panels.
@@ -114,100 +130,154 @@ pub(crate) struct Blocking {
     pub(crate) mc_panels: usize,
 }
 
-/// Per-task hooks run on the task's band of C rows (`m_rows * n` elements), before and after the
-/// tile loops. The f32 path uses them to zero C and to flush subnormals while the band is hot.
+/// Fills a B panel: `fill(jp, panel)` writes all `depth*NR` elements of column panel `jp`.
+pub(crate) type FillB<'a, P> = &'a (dyn Fn(usize, &mut [P]) + Sync);
+/// In-place A: `direct(row, p0, d)` gives the panel of rows `row..row+MR`, steps `p0..p0+d`, if
+/// it may be read in place (every read of `Micro::run` in bounds), else `None`.
+pub(crate) type DirectA<'a> = &'a (dyn Fn(usize, usize, usize) -> Option<APanel> + Sync);
+/// Packs one A panel: `pack(row, rows, p0, d, dst)` writes all `d*MR` elements of `dst`
+/// (`dst[p*MR + r]`): rows `row..row+rows` (rows <= MR; zero beyond), steps `p0..p0+d`.
+pub(crate) type PackA<'a, P> = &'a (dyn Fn(usize, usize, usize, usize, &mut [P]) + Sync);
+/// Per-task hook on the task's band of C rows (`rows * n` elements), before and after the tile
+/// loops. The f32 path uses them to zero C and to flush subnormals while the band is hot.
 pub(crate) type BandHook<'a, C> = &'a (dyn Fn(&mut [C]) + Sync);
 
-/// Runs `kern` over the packed operands into row-major `c` (m x n).
-#[allow(clippy::too_many_arguments)]
+/// The operands and hooks of one blocked product.
+pub(crate) struct Problem<'a, K: Micro> {
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    /// Packed depth (k, or k-pairs).
+    pub(crate) depth: usize,
+    pub(crate) fill_b: FillB<'a, K::P>,
+    pub(crate) direct_a: DirectA<'a>,
+    pub(crate) pack_a: PackA<'a, K::P>,
+    pub(crate) prologue: BandHook<'a, K::C>,
+    pub(crate) epilogue: BandHook<'a, K::C>,
+}
+
+/// Runs `kern` over the problem into row-major `c` (m x n), on both cores when `par`.
 pub(crate) fn run_blocked<K: Micro>(
     kern: &K,
     blk: &Blocking,
-    m: usize,
-    n: usize,
-    depth: usize,
-    apack: &[K::P],
-    bpack: &[K::P],
+    pb: &Problem<'_, K>,
     c: &mut [K::C],
     par: bool,
-    prologue: BandHook<'_, K::C>,
-    epilogue: BandHook<'_, K::C>,
 ) {
+    let (m, n, depth) = (pb.m, pb.n, pb.depth);
     if m == 0 || n == 0 {
         return;
     }
-    let panels = m.div_ceil(K::MR);
-    let threads = if par {
-        rayon::current_num_threads().max(1)
-    } else {
-        1
-    };
-    // Equal-sized tasks, a multiple of the thread count, each at most `mc_panels` panels, so both
-    // cores finish together (e.g. 43 panels -> 4 tasks of 11 rather than 16+16+11).
-    let mc = blk.mc_panels.max(1);
-    let ntasks = threads * panels.div_ceil(threads * mc);
-    let per_task = panels.div_ceil(ntasks);
-    let band_rows = per_task * K::MR;
+    let (mr, nr) = (K::MR, K::NR);
+    let bpanels = n.div_ceil(nr);
+    with_scratch(&SCRATCH_B, bpanels * depth * nr, |bpack: &mut [K::P]| {
+        if depth > 0 {
+            let fill = |(jp, panel): (usize, &mut [K::P])| (pb.fill_b)(jp, panel);
+            if par {
+                bpack.par_chunks_mut(depth * nr).enumerate().for_each(fill);
+            } else {
+                bpack.chunks_mut(depth * nr).enumerate().for_each(fill);
+            }
+        }
+        let bpack: &[K::P] = bpack;
 
-    let task = |t: usize, band: &mut [K::C]| {
-        prologue(band);
-        let rows = band.len() / n;
-        let ip0 = t * per_task;
-        let mut tmp = vec![K::C::default(); K::MR * K::NR];
-        let kc = blk.kc.max(1);
-        let mut pc = 0;
-        while pc < depth {
-            let d = kc.min(depth - pc);
-            for jp in 0..n.div_ceil(K::NR) {
-                let j0 = jp * K::NR;
-                let w = K::NR.min(n - j0);
-                let b = &bpack[(jp * depth + pc) * K::NR..][..d * K::NR];
-                for ii in 0..rows.div_ceil(K::MR) {
-                    let i0 = ii * K::MR;
-                    let h = K::MR.min(rows - i0);
-                    let a = &apack[((ip0 + ii) * depth + pc) * K::MR..][..d * K::MR];
-                    if h == K::MR && w == K::NR {
-                        // SAFETY: `a`/`b` are slices of exactly d*MR / d*NR elements; the tile
-                        // spans rows i0..i0+MR <= rows and columns j0..j0+NR <= n of `band`
-                        // (rows*n elements, stride n), so every touched element is in bounds; the
-                        // kernel's ISA was detected before `kern` was built.
-                        unsafe {
-                            kern.run(
-                                d,
-                                a.as_ptr(),
-                                b.as_ptr(),
-                                band.as_mut_ptr().add(i0 * n + j0),
-                                n,
-                            )
-                        };
-                    } else {
-                        // Edge tile: run on a full-size scratch tile, copy the valid part back.
-                        tmp.fill(K::C::default());
-                        for r in 0..h {
-                            tmp[r * K::NR..][..w].copy_from_slice(&band[(i0 + r) * n + j0..][..w]);
-                        }
-                        // SAFETY: as above for `a`/`b`; `tmp` holds exactly MR rows of NR at
-                        // stride NR.
-                        unsafe { kern.run(d, a.as_ptr(), b.as_ptr(), tmp.as_mut_ptr(), K::NR) };
-                        for r in 0..h {
-                            band[(i0 + r) * n + j0..][..w].copy_from_slice(&tmp[r * K::NR..][..w]);
+        // Row bands: a multiple of the thread count, each at most `mc_panels` panels, panel counts
+        // differing by at most one so that both cores finish together.
+        let panels = m.div_ceil(mr);
+        let threads = if par { rayon::current_num_threads().max(1) } else { 1 };
+        let mc = blk.mc_panels.max(1);
+        let ntasks = (threads * panels.div_ceil(threads * mc)).min(panels);
+        let mut bands = Vec::with_capacity(ntasks);
+        let mut rest = &mut c[..m * n];
+        let mut row0 = 0;
+        for t in 0..ntasks {
+            let p_end = (t + 1) * panels / ntasks;
+            let row1 = (p_end * mr).min(m);
+            let (band, tail) = rest.split_at_mut((row1 - row0) * n);
+            bands.push((row0, band));
+            rest = tail;
+            row0 = row1;
+        }
+
+        let task = |(row0, band): (usize, &mut [K::C])| {
+            (pb.prologue)(band);
+            let rows = band.len() / n;
+            let kc = blk.kc.max(1);
+            let ipanels = rows.div_ceil(mr);
+            with_scratch(&SCRATCH_A, ipanels * kc.min(depth) * mr, |ablock: &mut [K::P]| {
+                let mut tmp = vec![K::C::default(); mr * nr];
+                let mut apanels = Vec::with_capacity(ipanels);
+                let mut pc = 0;
+                while pc < depth {
+                    let d = kc.min(depth - pc);
+                    apanels.clear();
+                    for (ii, dst) in ablock[..ipanels * d * mr].chunks_exact_mut(d * mr).enumerate() {
+                        let (row, h) = (row0 + ii * mr, mr.min(rows - ii * mr));
+                        let direct = if h == mr { (pb.direct_a)(row, pc, d) } else { None };
+                        apanels.push(direct.unwrap_or_else(|| {
+                            (pb.pack_a)(row, h, pc, d, dst);
+                            let size = std::mem::size_of::<K::P>();
+                            APanel { a: dst.as_ptr().cast(), rs: size, cs: size * mr }
+                        }));
+                    }
+                    for jp in 0..bpanels {
+                        let j0 = jp * nr;
+                        let w = nr.min(n - j0);
+                        let b = &bpack[(jp * depth + pc) * nr..][..d * nr];
+                        for (ii, &a) in apanels.iter().enumerate() {
+                            let i0 = ii * mr;
+                            let h = mr.min(rows - i0);
+                            tile(kern, d, a, b, band, i0, j0, h, w, n, &mut tmp);
                         }
                     }
+                    pc += d;
                 }
-            }
-            pc += d;
+            });
+            (pb.epilogue)(band);
+        };
+        if par && bands.len() > 1 {
+            bands.into_par_iter().for_each(task);
+        } else {
+            bands.into_iter().for_each(task);
         }
-        epilogue(band);
-    };
+    });
+}
 
-    let c = &mut c[..m * n];
-    if par && ntasks > 1 {
-        c.par_chunks_mut(band_rows * n)
-            .enumerate()
-            .for_each(|(t, band)| task(t, band));
+/// One `h x w` tile of `band` at (i0, j0) (h <= MR, w <= NR).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn tile<K: Micro>(
+    kern: &K,
+    d: usize,
+    a: APanel,
+    b: &[K::P],
+    band: &mut [K::C],
+    i0: usize,
+    j0: usize,
+    h: usize,
+    w: usize,
+    n: usize,
+    tmp: &mut [K::C],
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    assert!(b.len() >= d * nr && tmp.len() >= mr * nr);
+    if h == mr && w == nr {
+        assert!((i0 + mr - 1) * n + j0 + nr <= band.len());
+        // SAFETY: `a` is either a packed panel of d*MR elements (written just before, addressed
+        // with rs = element size, cs = MR * element size) or an in-place panel that `direct_a`
+        // vouched for; `b` holds d*NR elements (asserted); the tile spans rows i0..i0+MR and
+        // columns j0..j0+NR of `band` (stride n), whose last element is in bounds (asserted);
+        // the kernel's ISA was detected before `kern` was built.
+        unsafe { kern.run(d, a, b.as_ptr(), band.as_mut_ptr().add(i0 * n + j0), n) };
     } else {
-        c.chunks_mut(band_rows * n)
-            .enumerate()
-            .for_each(|(t, band)| task(t, band));
+        // Edge tile: run on a full-size scratch tile, copy the valid part back.
+        tmp.fill(K::C::default());
+        for r in 0..h {
+            tmp[r * nr..][..w].copy_from_slice(&band[(i0 + r) * n + j0..][..w]);
+        }
+        // SAFETY: as above for `a`/`b`; `tmp` holds MR rows of NR at stride NR (asserted).
+        unsafe { kern.run(d, a, b.as_ptr(), tmp.as_mut_ptr(), nr) };
+        for r in 0..h {
+            band[(i0 + r) * n + j0..][..w].copy_from_slice(&tmp[r * nr..][..w]);
+        }
     }
 }

@@ -22,7 +22,7 @@
 //! The flush is still applied (a scalar pass over each band of C while it is hot in cache,
 //! O(mn) next to O(mnk)) so the function is correct for any f32 input.
 
-use super::driver::{pack_panels, run_blocked, Blocking, Micro, Packed};
+use super::driver::{run_blocked, APanel, Blocking, Micro, Problem};
 use super::scalar::{f16_seq_band, flush_subnormals, for_row_bands};
 use super::{want_threads, Isa};
 
@@ -56,41 +56,51 @@ fn drive<K: Micro<P = f32, C = f32>>(
     par: bool,
 ) {
     let (mr, nr) = (K::MR, K::NR);
-    let mut ap = Packed::<f32>::zeroed(m.div_ceil(mr) * k * mr);
-    pack_panels(ap.as_mut_slice(), k * mr, par, |ip, panel| {
-        // Rows past m stay zero; they only feed discarded rows of edge tiles.
-        for r in 0..mr.min(m - ip * mr) {
-            for (p, &v) in a[(ip * mr + r) * k..][..k].iter().enumerate() {
-                panel[p * mr + r] = v;
-            }
-        }
-    });
-    let mut bp = Packed::<f32>::zeroed(n.div_ceil(nr) * k * nr);
-    pack_panels(bp.as_mut_slice(), k * nr, par, |jp, panel| {
-        let j0 = jp * nr;
-        let w = nr.min(n - j0);
-        for p in 0..k {
-            panel[p * nr..][..w].copy_from_slice(&b[p * n + j0..][..w]);
-        }
-    });
-    run_blocked(
-        kern,
-        blk,
+    let pb = Problem::<K> {
         m,
         n,
-        k,
-        ap.as_slice(),
-        bp.as_slice(),
-        c,
-        par,
-        &|band| band.fill(0.0),
-        &|band| flush_subnormals(band),
-    );
+        depth: k,
+        // panel[p*nr + j] = b[p][j0 + j], columns past n zero.
+        fill_b: &|jp, panel| {
+            let j0 = jp * nr;
+            let w = nr.min(n - j0);
+            for (p, dst) in panel.chunks_exact_mut(nr).enumerate() {
+                dst[..w].copy_from_slice(&b[p * n + j0..][..w]);
+                dst[w..].fill(0.0);
+            }
+        },
+        // Full panels are read in place: element (r, p) at a[(row + r)*k + p0 + p].
+        direct_a: &|row, p0, _| {
+            (row + mr <= m).then(|| APanel {
+                a: a[row * k + p0..].as_ptr().cast(),
+                rs: 4 * k,
+                cs: 4,
+            })
+        },
+        // The last, partial panel: dst[p*mr + r] = a[row + r][p0 + p], rows past the band zero
+        // (they only feed discarded rows of edge tiles).
+        pack_a: &|row, rows, p0, d, dst| {
+            for r in 0..mr {
+                if r < rows {
+                    for (p, &v) in a[(row + r) * k + p0..][..d].iter().enumerate() {
+                        dst[p * mr + r] = v;
+                    }
+                } else {
+                    for p in 0..d {
+                        dst[p * mr + r] = 0.0;
+                    }
+                }
+            }
+        },
+        prologue: &|band| band.fill(0.0),
+        epilogue: &|band| flush_subnormals(band),
+    };
+    run_blocked(kern, blk, &pb, c, par);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::super::driver::{Blocking, Micro};
+    use super::super::driver::{unroll, APanel, Blocking, Micro};
     use std::arch::x86_64::*;
 
     /// 6 x 16 tile, 12 ymm accumulators. kc = 256: B micro-panel 16 KiB, A panel 6 KiB.
@@ -107,7 +117,7 @@ mod x86 {
         const MR: usize = 6;
         const NR: usize = 16;
 
-        unsafe fn run(&self, depth: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+        unsafe fn run(&self, depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
             // SAFETY: the caller upholds `Micro::run`'s contract; Avx2F32 is only used when
             // AVX2 and FMA were detected.
             unsafe { kernel_avx2(depth, a, b, c, ldc) }
@@ -115,9 +125,10 @@ mod x86 {
     }
 
     /// # Safety
-    /// AVX2+FMA present; `a`: depth*6 reads, `b`: depth*16 reads, `c`: 6 rows x 16 at stride `ldc`.
+    /// AVX2+FMA present; `a`: 6 rows x depth steps in bounds (see `Micro::run`), `b`: depth*16
+    /// reads, `c`: 6 rows x 16 at stride `ldc`.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn kernel_avx2(depth: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+    unsafe fn kernel_avx2(depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
         const MR: usize = 6;
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         for (r, acc_r) in acc.iter_mut().enumerate() {
@@ -128,15 +139,17 @@ mod x86 {
             }
         }
         for q in 0..depth {
-            // SAFETY: q < depth, so b[q*16..q*16+16] and a[q*6..q*6+6] are in bounds.
+            // SAFETY: q < depth, so b[q*16..q*16+16] and A's step q are in bounds.
             let (b0, b1) = unsafe { (_mm256_loadu_ps(b.add(q * 16)), _mm256_loadu_ps(b.add(q * 16 + 8))) };
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                // SAFETY: r < 6, see above.
-                let av = _mm256_set1_ps(unsafe { *a.add(q * MR + r) });
+            unroll!(R in [0, 1, 2, 3, 4, 5] {
+                // SAFETY: R < 6, see above; the value may be unaligned.
+                let av = _mm256_set1_ps(unsafe {
+                    a.a.add(R * a.rs + q * a.cs).cast::<f32>().read_unaligned()
+                });
                 // acc + av*b in one rounding; equal to the separate ops (see module docs).
-                acc_r[0] = _mm256_fmadd_ps(av, b0, acc_r[0]);
-                acc_r[1] = _mm256_fmadd_ps(av, b1, acc_r[1]);
-            }
+                acc[R][0] = _mm256_fmadd_ps(av, b0, acc[R][0]);
+                acc[R][1] = _mm256_fmadd_ps(av, b1, acc[R][1]);
+            });
         }
         for (r, acc_r) in acc.iter().enumerate() {
             // SAFETY: as for the loads.
@@ -161,7 +174,7 @@ mod x86 {
         const MR: usize = 12;
         const NR: usize = 32;
 
-        unsafe fn run(&self, depth: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+        unsafe fn run(&self, depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
             // SAFETY: the caller upholds `Micro::run`'s contract; Avx512F32 is only used when
             // AVX-512 F was detected.
             unsafe { kernel_avx512(depth, a, b, c, ldc) }
@@ -169,10 +182,10 @@ mod x86 {
     }
 
     /// # Safety
-    /// AVX-512 F present; `a`: depth*12 reads, `b`: depth*32 reads, `c`: 12 rows x 32 at stride
-    /// `ldc`.
+    /// AVX-512 F present; `a`: 12 rows x depth steps in bounds (see `Micro::run`), `b`: depth*32
+    /// reads, `c`: 12 rows x 32 at stride `ldc`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn kernel_avx512(depth: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+    unsafe fn kernel_avx512(depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
         const MR: usize = 12;
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for (r, acc_r) in acc.iter_mut().enumerate() {
@@ -183,14 +196,16 @@ mod x86 {
             }
         }
         for q in 0..depth {
-            // SAFETY: q < depth, so b[q*32..q*32+32] and a[q*12..q*12+12] are in bounds.
+            // SAFETY: q < depth, so b[q*32..q*32+32] and A's step q are in bounds.
             let (b0, b1) = unsafe { (_mm512_loadu_ps(b.add(q * 32)), _mm512_loadu_ps(b.add(q * 32 + 16))) };
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                // SAFETY: r < 12, see above.
-                let av = _mm512_set1_ps(unsafe { *a.add(q * MR + r) });
-                acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
-                acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
-            }
+            unroll!(R in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+                // SAFETY: R < 12, see above; the value may be unaligned.
+                let av = _mm512_set1_ps(unsafe {
+                    a.a.add(R * a.rs + q * a.cs).cast::<f32>().read_unaligned()
+                });
+                acc[R][0] = _mm512_fmadd_ps(av, b0, acc[R][0]);
+                acc[R][1] = _mm512_fmadd_ps(av, b1, acc[R][1]);
+            });
         }
         for (r, acc_r) in acc.iter().enumerate() {
             // SAFETY: as for the loads.

@@ -15,7 +15,8 @@
 //!
 //! Layout of this module (each file says why it is the way it is):
 //! - `driver.rs`: cache blocking, packed-buffer layout and the rayon split shared by the SIMD paths;
-//! - `int16.rs`: i16 packing, safe i32 run length, AVX2 and AVX-512 micro-kernels;
+//! - `int16.rs`: i16 scan, scaling, safe i32 run length, packing;
+//! - `int16_x86.rs`: the i16 AVX2 and AVX-512 VNNI micro-kernels;
 //! - `int32.rs`: the blocked i32 path;
 //! - `f16seq.rs`: the sequential-order f32 path;
 //! - `scalar.rs`: portable reference kernels (the fallback, and the tests' oracle);
@@ -24,6 +25,8 @@
 mod driver;
 mod f16seq;
 mod int16;
+#[cfg(target_arch = "x86_64")]
+mod int16_x86;
 mod int32;
 mod scalar;
 #[cfg(test)]

@@ -1,0 +1,122 @@
+//! `shiftkit train WORKLOAD ...` (SPEC §7).
+
+use crate::engine::{ArrayShape, EngineKind};
+use crate::error::Result;
+use crate::format::Format;
+use crate::workloads::grokking::{self, Control, GrokkingConfig, ModelKind, TicketFrom};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum Workload {
+    /// Grokking tickets: modular addition (or MNIST), dense vs lottery ticket.
+    Grokking(GrokkingArgs),
+}
+
+/// Flags every workload shares.
+#[derive(Args, Debug)]
+pub struct Common {
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Engine; default `cpu` for fp32, `golden` otherwise.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineKind>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory: metrics.csv, summary.json, plots.
+    #[arg(long, default_value = "runs/train")]
+    pub out: PathBuf,
+    /// PE rows of the modelled array.
+    #[arg(long, default_value_t = 8)]
+    pub rows: usize,
+    /// PE columns of the modelled array.
+    #[arg(long, default_value_t = 8)]
+    pub cols: usize,
+    /// ShiftQuant exponent window E (0..=15).
+    #[arg(long, default_value_t = shiftkit_hw::config::DEFAULT_WINDOW)]
+    pub window: u32,
+    /// Declared accumulator width (default 32, or what one shifted product needs).
+    #[arg(long)]
+    pub acc_bits: Option<u32>,
+}
+
+impl Common {
+    pub fn engine(&self) -> EngineKind {
+        self.engine.unwrap_or(if self.format == Format::Fp32 { EngineKind::Cpu } else { EngineKind::Golden })
+    }
+
+    pub fn shape(&self) -> ArrayShape {
+        ArrayShape { rows: self.rows, cols: self.cols, acc_bits: self.acc_bits }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GrokkingArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value = "mlp")]
+    pub model: ModelKind,
+    /// Train the dense network (or reuse --from), prune it, rewind and retrain the ticket.
+    #[arg(long)]
+    pub ticket: bool,
+    /// Fraction of all weights pruned (global magnitude pruning).
+    #[arg(long, default_value_t = 0.6)]
+    pub prune_rate: f64,
+    /// Take the mask from the dense weights at this epoch, or from its final weights.
+    #[arg(long, default_value = "final", value_parser = clap::value_parser!(TicketFrom))]
+    pub ticket_from: TicketFrom,
+    /// A control instead of the ticket: random mask at the same rate, or a dense net scaled to
+    /// the ticket's L1 / L2 norm.
+    #[arg(long, value_enum)]
+    pub control: Option<Control>,
+    #[arg(long, default_value_t = 1.0)]
+    pub weight_decay: f32,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 30_000)]
+    pub epochs: usize,
+    /// Evaluate (and write a metrics row) every this many epochs.
+    #[arg(long, default_value_t = 10)]
+    pub eval_every: usize,
+    /// Stop this many epochs after test accuracy reaches 0.99.
+    #[arg(long)]
+    pub stop_after_generalized: Option<usize>,
+    /// Modulus p of (x + y) mod p.
+    #[arg(long, default_value_t = 67)]
+    pub p: usize,
+    #[arg(long, default_value_t = 0.4)]
+    pub train_frac: f64,
+    /// Reuse the dense run in this directory (its summary.json and weights/) for --ticket.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+}
+
+pub fn run(workload: &Workload) -> Result<()> {
+    match workload {
+        Workload::Grokking(a) => {
+            let cfg = GrokkingConfig {
+                model: a.model,
+                format: a.common.format,
+                engine: a.common.engine(),
+                shape: a.common.shape(),
+                window: a.common.window,
+                seed: a.common.seed,
+                p: a.p,
+                train_frac: a.train_frac,
+                epochs: a.epochs,
+                eval_every: a.eval_every,
+                lr: a.lr,
+                weight_decay: a.weight_decay,
+                stop_after_generalized: a.stop_after_generalized,
+                ticket: a.ticket,
+                prune_rate: a.prune_rate,
+                ticket_from: a.ticket_from,
+                control: a.control,
+                from: a.from.clone(),
+                out: a.common.out.clone(),
+                progress: true,
+            };
+            grokking::run(&cfg)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Data sets the workloads train on.
+
+pub mod mnist;

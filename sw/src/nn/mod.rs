@@ -1,0 +1,15 @@
+//! Training runtime: layers with explicit forward and backward passes whose every GEMM (forward,
+//! input gradient, weight gradient) is offloaded to an engine through `Offload`. Master weights,
+//! element-wise layers, losses and the optimizer stay on the host in f32.
+
+pub mod activation;
+pub mod embedding;
+pub mod linear;
+pub mod loss;
+pub mod norm;
+pub mod offload;
+pub mod optim;
+pub mod param;
+
+pub use offload::{GemmKind, Offload};
+pub use param::Param;

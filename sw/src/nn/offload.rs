@@ -1,0 +1,97 @@
+//! The layers' single door to the accelerator. Each GEMM of training has a role, and the role
+//! fixes how its operands are quantized (SQ formats):
+//!
+//! | role | C = A x B | A: axis, rounding | B: axis, rounding |
+//! | --- | --- | --- | --- |
+//! | `Forward` | Y = X W | X per-K (input feature), nearest-even | W per-N (output feature), nearest-even |
+//! | `InputGrad` | dX = dY W^T | dY per-K (output feature), stochastic | W^T per-N (input feature), nearest-even |
+//! | `WeightGrad` | dW = X^T dY | X^T per-M (input feature), nearest-even | dY per-N (output feature), stochastic |
+//!
+//! Every operand is scaled per *feature* channel, never per example: activation outliers live in
+//! features, and per-feature exponents on the K side become shifts inside the PE. Gradients use
+//! stochastic rounding (unbiased); each stochastic quantization draws a fresh seed from the run's
+//! seed and a call counter, so a run is bit-reproducible and `golden` and `rtl` see the same bits.
+
+use crate::engine::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
+use crate::error::{Error, Result};
+use crate::format::{AAxis, BAxis, Format};
+use crate::matrix::Matrix;
+use crate::rng::mix64;
+use crate::sq::Rounding;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmKind {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+pub struct Offload {
+    engine: Box<dyn Engine>,
+    format: Format,
+    window: u32,
+    seed: u64,
+    draws: u64,
+}
+
+impl Offload {
+    /// An offload context for `format` on `kind` (fp32 must run on `cpu`, the others must not).
+    pub fn new(format: Format, kind: EngineKind, shape: ArrayShape, window: u32, seed: u64) -> Result<Self> {
+        match (format, kind) {
+            (Format::Fp32, EngineKind::Cpu) => {}
+            (Format::Fp32, _) => {
+                return Err(Error::Usage(format!(
+                    "fp32 trains on the host: use --engine cpu (or a format such as sq6 for --engine {})",
+                    kind.name()
+                )))
+            }
+            (_, EngineKind::Cpu) => {
+                return Err(Error::Usage(format!(
+                    "the cpu engine trains in fp32 only: use --engine golden for {format}"
+                )))
+            }
+            _ => {}
+        }
+        let engine = crate::engine::create(kind, shape)?;
+        Ok(Offload { engine, format, window, seed, draws: 0 })
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn engine_kind(&self) -> EngineKind {
+        self.engine.kind()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        self.engine.counters()
+    }
+
+    fn stochastic(&mut self) -> Rounding {
+        self.draws += 1;
+        Rounding::Stochastic { seed: mix64(self.seed ^ mix64(self.draws)) }
+    }
+
+    /// C = A x B for a GEMM of the given role.
+    pub fn gemm(&mut self, a: &Matrix, b: &Matrix, kind: GemmKind) -> Result<Matrix> {
+        let mut op = GemmOp::new(self.format);
+        op.window = self.window;
+        if self.format.sq_bits().is_some() {
+            match kind {
+                GemmKind::Forward => {
+                    (op.a_axis, op.b_axis) = (AAxis::K, BAxis::N);
+                }
+                GemmKind::InputGrad => {
+                    (op.a_axis, op.b_axis) = (AAxis::K, BAxis::N);
+                    op.a_rounding = self.stochastic();
+                }
+                GemmKind::WeightGrad => {
+                    (op.a_axis, op.b_axis) = (AAxis::M, BAxis::N);
+                    op.b_rounding = self.stochastic();
+                }
+            }
+        }
+        self.engine.gemm(a, b, &op)
+    }
+}

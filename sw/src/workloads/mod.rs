@@ -1,0 +1,4 @@
+//! Training workloads from recent papers, each runnable in every format on every engine.
+
+pub mod grokking;
+pub mod report;

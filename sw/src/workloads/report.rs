@@ -1,0 +1,133 @@
+//! What every training run writes (SPEC §7): `metrics.csv` (one row per evaluation),
+//! `summary.json`, and PNG plots of accuracy against epoch.
+
+use crate::engine::Counters;
+use crate::error::{Error, Result};
+use crate::npy::write_bytes;
+use plotters::prelude::*;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Once;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricsRow {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub macs: u64,
+    pub cycles: u64,
+    pub wall_s: f64,
+}
+
+pub fn write_metrics_csv(path: &Path, rows: &[MetricsRow]) -> Result<()> {
+    let mut text = String::from("epoch,train_loss,train_acc,test_loss,test_acc,macs,cycles,wall_s\n");
+    for r in rows {
+        text.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}\n",
+            r.epoch, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.macs, r.cycles, r.wall_s
+        ));
+    }
+    write_bytes(path, text.as_bytes())
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(format!("cannot encode JSON: {e}")))?;
+    write_bytes(path, text.as_bytes())
+}
+
+/// Counters in a summary, with utilization against the modelled array.
+#[derive(Clone, Debug, Serialize)]
+pub struct CounterSummary {
+    #[serde(flatten)]
+    pub counters: Counters,
+    pub utilization: f64,
+}
+
+impl CounterSummary {
+    pub fn new(counters: Counters, pes: usize) -> Self {
+        CounterSummary { counters, utilization: counters.utilization(pes) }
+    }
+}
+
+static FONT: Once = Once::new();
+
+/// The embedded DejaVu Sans, registered once, so plots need no system font libraries.
+fn register_font() {
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+        // Registration only fails on a corrupt font, which the tests would catch.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
+    });
+}
+
+/// One line of a plot.
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    pub dashed: bool,
+}
+
+impl Curve {
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor, dashed: bool) -> Self {
+        Curve { label: label.into(), points, color, dashed }
+    }
+}
+
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Accuracy (0..1) against epoch, written atomically as a PNG.
+pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
+    register_font();
+    // The backend picks the encoder from the extension, so the temporary name ends in .png.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp.png"));
+    let x_max = curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..x_max, 0.0..1.02)?;
+        chart.configure_mesh().x_desc("epoch").y_desc("accuracy").label_style(("sans-serif", 14)).draw()?;
+        for c in curves {
+            let style = ShapeStyle::from(&c.color).stroke_width(2);
+            let series = if c.dashed {
+                chart.draw_series(DashedLineSeries::new(c.points.iter().copied(), 6, 4, style))?
+            } else {
+                chart.draw_series(LineSeries::new(c.points.iter().copied(), style))?
+            };
+            let color = c.color;
+            series.label(c.label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    let result = draw();
+    match result {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}"))),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(Error::file(path, format!("cannot draw the plot: {e}")))
+        }
+    }
+}
