@@ -7,6 +7,7 @@ pub mod data;
 pub mod model;
 pub mod ticket;
 pub mod train;
+pub mod transformer;
 
 use crate::engine::{ArrayShape, EngineKind};
 use crate::error::{Error, Result};
@@ -84,11 +85,8 @@ pub struct GrokkingConfig {
 impl GrokkingConfig {
     fn dataset(&self) -> Result<Dataset> {
         match self.model {
-            ModelKind::Mlp => data::modular_addition(self.p, self.train_frac, self.seed),
+            ModelKind::Mlp | ModelKind::Transformer => data::modular_addition(self.p, self.train_frac, self.seed),
             ModelKind::Mnist => data::mnist_subset(1000, 1000, self.seed),
-            ModelKind::Transformer => Err(Error::Unsupported(
-                "--model transformer is not built yet: use --model mlp or --model mnist".into(),
-            )),
         }
     }
 
@@ -98,7 +96,7 @@ impl GrokkingConfig {
         match self.model {
             ModelKind::Mlp => Ok(Box::new(GrokMlp::new(self.p, 500, 48, init_seed))),
             ModelKind::Mnist => Ok(Box::new(MnistMlp::new(&[784, 200, 200, 10], 8.0, init_seed))),
-            ModelKind::Transformer => Err(Error::Unsupported("--model transformer is not built yet".into())),
+            ModelKind::Transformer => Ok(Box::new(transformer::GrokTransformer::new(self.p, 128, 128, init_seed))),
         }
     }
 
@@ -248,6 +246,7 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.prune_rate) {
         return Err(Error::Usage(format!("--prune-rate {} must be in [0, 1)", cfg.prune_rate)));
     }
+    cfg.offload()?; // a bad format/engine pair fails before anything is written
     let data = cfg.dataset()?;
     create_dir(&cfg.out)?;
     if !cfg.ticket && cfg.control.is_none() {

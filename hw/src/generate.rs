@@ -1,0 +1,454 @@
+//! Verilog generation: `ArrayConfig` -> one Verilog text (+ `manifest.json` when written out).
+//!
+//! Operand widths are const generics, so [`generate`] instantiates one Rust type per supported
+//! `(b, accumulator container)` pair and picks it at run time; rows, columns, window and the
+//! declared `acc_bits` are run-time parameters of that type (see `pe.rs`).
+//!
+//! rust-hdl names every module and net by its path with `$` separators (`top$pes$3$mac$acc`).
+//! Those names are legal Verilog but turn into `__024` in Verilator's C++ and are awkward in every
+//! tool, so the text is rewritten with `_` separators; the rewrite refuses (with an error, never
+//! silently) if two distinct names would become one.
+
+use crate::array::SqArray;
+use crate::config::{ArrayConfig, Dataflow, Datapath};
+use crate::error::HwError;
+use crate::pe::{MacCtl, PeParams, CTL_BITS, SHIFT_BITS};
+use rust_hdl::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Accumulator container widths, smallest first; a design uses the smallest that holds
+/// `acc_bits`. The bits above `acc_bits` are sign copies that synthesis removes (measured: a
+/// 24-bit accumulator costs the same in a 32- or 48-bit container).
+pub const ACC_CONTAINERS: [usize; 2] = [32, 48];
+
+/// The accumulator container width for a configuration.
+pub fn acc_container(config: &ArrayConfig) -> usize {
+    let need = config.acc_bits as usize;
+    ACC_CONTAINERS
+        .iter()
+        .copied()
+        .find(|&w| w >= need)
+        .unwrap_or(ACC_CONTAINERS[ACC_CONTAINERS.len() - 1])
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortDirection {
+    Input,
+    Output,
+}
+
+/// One port of the top module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    pub name: String,
+    pub direction: PortDirection,
+    pub width: usize,
+}
+
+/// A generated design: the top module's name, its Verilog, and what a driver needs to know.
+#[derive(Clone, Debug)]
+pub struct GeneratedDesign {
+    pub top: String,
+    pub verilog: String,
+    pub config: ArrayConfig,
+    pub parameters: DesignParameters,
+    pub ports: Vec<Port>,
+}
+
+/// Parameters recorded in `manifest.json` (everything a driver of the array needs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesignParameters {
+    pub rows: usize,
+    pub cols: usize,
+    /// `sq4`, `sq6`, `sq8`.
+    pub datapath: String,
+    pub bits: u32,
+    pub window: u32,
+    /// Declared accumulator width: sums wrap at this width.
+    pub acc_bits: u32,
+    /// Width of each `drain_out_<j>` port: the accumulator sign-extended from `acc_bits`.
+    pub acc_port_bits: usize,
+    pub dataflow: Dataflow,
+    /// `ctl_in` layout, LSB first: bit 0 valid, bit 1 flush, bits 2.. the per-K shift.
+    pub ctl_bits: usize,
+    pub ctl_valid_bit: usize,
+    pub ctl_flush_bit: usize,
+    pub ctl_shift_lsb: usize,
+    pub ctl_shift_bits: usize,
+    /// Largest per-K shift the design supports (`2E`).
+    pub max_shift: u32,
+    /// Minimum number of cycles between two flushes (`2 * rows - 1`).
+    pub min_flush_spacing: usize,
+}
+
+/// The contents of `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub top: String,
+    /// Files in the directory, relative to it; the first one holds the top module.
+    pub files: Vec<String>,
+    pub generator: String,
+    pub clock: String,
+    pub parameters: DesignParameters,
+    pub ports: Vec<Port>,
+}
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The top module's name for a configuration, e.g. `shiftkit_sq4_4x4`.
+pub fn top_name(config: &ArrayConfig) -> String {
+    format!(
+        "shiftkit_{}_{}x{}",
+        config.datapath.name(),
+        config.rows,
+        config.cols
+    )
+}
+
+/// Generate the Verilog of the array that `config` describes.
+pub fn generate(config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
+    let config = config.validated()?;
+    let bits = match config.datapath {
+        Datapath::Sq { bits } => bits,
+        Datapath::Fp16 => {
+            return Err(HwError::Unsupported {
+                what: "Verilog generation for the fp16 datapath".into(),
+                hint: "only sq4, sq6 and sq8 arrays can be generated so far".into(),
+            })
+        }
+    };
+    let top = top_name(&config);
+    let params = PeParams {
+        acc_bits: config.acc_bits as usize,
+        max_shift: 2 * config.window,
+    };
+    let (rows, cols) = (config.rows, config.cols);
+    let (raw, raw_ports) = match (bits, acc_container(&config)) {
+        (4, 32) => emit(SqArray::<4, 8, 32>::new(rows, cols, params), &top)?,
+        (4, _) => emit(SqArray::<4, 8, 48>::new(rows, cols, params), &top)?,
+        (6, 32) => emit(SqArray::<6, 12, 32>::new(rows, cols, params), &top)?,
+        (6, _) => emit(SqArray::<6, 12, 48>::new(rows, cols, params), &top)?,
+        (8, 32) => emit(SqArray::<8, 16, 32>::new(rows, cols, params), &top)?,
+        (8, _) => emit(SqArray::<8, 16, 48>::new(rows, cols, params), &top)?,
+        // `validated` admits only the widths above.
+        (b, _) => return Err(crate::config::ConfigError::Bits(b).into()),
+    };
+    let (verilog, renames) = rename_for_verilog(&raw)?;
+    let ports = raw_ports
+        .into_iter()
+        .map(|p| Port {
+            name: renames.get(&p.name).cloned().unwrap_or(p.name),
+            ..p
+        })
+        .collect();
+    let parameters = DesignParameters {
+        rows,
+        cols,
+        datapath: config.datapath.name(),
+        bits,
+        window: config.window,
+        acc_bits: config.acc_bits,
+        acc_port_bits: acc_container(&config),
+        dataflow: config.dataflow,
+        ctl_bits: CTL_BITS,
+        ctl_valid_bit: MacCtl::VALID_BIT,
+        ctl_flush_bit: MacCtl::FLUSH_BIT,
+        ctl_shift_lsb: MacCtl::SHIFT_LSB,
+        ctl_shift_bits: SHIFT_BITS,
+        max_shift: 2 * config.window,
+        min_flush_spacing: 2 * rows - 1,
+    };
+    Ok(GeneratedDesign {
+        top,
+        verilog,
+        config,
+        parameters,
+        ports,
+    })
+}
+
+/// A single block's Verilog (for resource measurements of the parts of an array).
+#[derive(Clone, Debug)]
+pub struct GeneratedModule {
+    pub top: String,
+    pub verilog: String,
+}
+
+/// The `b x b` multiplier on its own, top `shiftkit_mul<b>`.
+pub fn generate_multiplier(bits: u32) -> Result<GeneratedModule, HwError> {
+    let top = format!("shiftkit_mul{bits}");
+    let (raw, _) = match bits {
+        4 => emit(crate::mul::Mul4::new(), &top)?,
+        6 => emit(crate::mul::Mul6::new(), &top)?,
+        8 => emit(crate::mul::Mul8::new(), &top)?,
+        b => return Err(crate::config::ConfigError::Bits(b).into()),
+    };
+    Ok(GeneratedModule {
+        top,
+        verilog: rename_for_verilog(&raw)?.0,
+    })
+}
+
+/// One PE of the array that `config` describes (forwarding registers + MAC + drain register),
+/// top `shiftkit_<sqb>_pe`.
+pub fn generate_pe(config: &ArrayConfig) -> Result<GeneratedModule, HwError> {
+    use crate::pe::SqPe;
+    let config = config.validated()?;
+    let top = format!("shiftkit_{}_pe", config.datapath.name());
+    let params = PeParams {
+        acc_bits: config.acc_bits as usize,
+        max_shift: 2 * config.window,
+    };
+    let (raw, _) = match (config.datapath, acc_container(&config)) {
+        (Datapath::Sq { bits: 4 }, 32) => emit(SqPe::<4, 8, 32>::new(params), &top)?,
+        (Datapath::Sq { bits: 4 }, _) => emit(SqPe::<4, 8, 48>::new(params), &top)?,
+        (Datapath::Sq { bits: 6 }, 32) => emit(SqPe::<6, 12, 32>::new(params), &top)?,
+        (Datapath::Sq { bits: 6 }, _) => emit(SqPe::<6, 12, 48>::new(params), &top)?,
+        (Datapath::Sq { bits: 8 }, 32) => emit(SqPe::<8, 16, 32>::new(params), &top)?,
+        (Datapath::Sq { bits: 8 }, _) => emit(SqPe::<8, 16, 48>::new(params), &top)?,
+        _ => {
+            return Err(HwError::Unsupported {
+                what: format!("a {} PE", config.datapath.name()),
+                hint: "only sq4, sq6 and sq8 PEs exist so far".into(),
+            })
+        }
+    };
+    Ok(GeneratedModule {
+        top,
+        verilog: rename_for_verilog(&raw)?.0,
+    })
+}
+
+/// Write `<top>.v` and `manifest.json` into `dir` (created if missing).
+pub fn write_design(design: &GeneratedDesign, dir: &Path) -> Result<Manifest, HwError> {
+    std::fs::create_dir_all(dir).map_err(HwError::io("cannot create directory", dir))?;
+    let file = format!("{}.v", design.top);
+    let manifest = Manifest {
+        top: design.top.clone(),
+        files: vec![file.clone()],
+        generator: format!("shiftkit-hw {} (rust-hdl 0.46)", env!("CARGO_PKG_VERSION")),
+        clock: "clock".into(),
+        parameters: design.parameters.clone(),
+        ports: design.ports.clone(),
+    };
+    let json = serde_json::to_string_pretty(&manifest).map_err(|e| HwError::Parse {
+        what: "the manifest".into(),
+        detail: e.to_string(),
+    })?;
+    write_atomically(&dir.join(&file), design.verilog.as_bytes())?;
+    write_atomically(&dir.join(MANIFEST_FILE), json.as_bytes())?;
+    Ok(manifest)
+}
+
+/// Write through a temporary file and rename, so no partial file is ever left behind.
+fn write_atomically(path: &Path, data: &[u8]) -> Result<(), HwError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).map_err(HwError::io("cannot write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        HwError::io("cannot write", path)(e)
+    })
+}
+
+/// Check the block, then print it with `top` as the top module's name.
+fn emit<U: Block>(mut uut: U, top: &str) -> Result<(String, Vec<Port>), HwError> {
+    uut.connect_all();
+    check_all(&uut).map_err(|e| HwError::DesignCheck(format!("{e:?}")))?;
+    let mut defines = ModuleDefines::default();
+    uut.accept(top, &mut defines);
+    let mut ports = PortProbe::default();
+    uut.accept(top, &mut ports);
+    Ok((defines.defines(), ports.ports))
+}
+
+/// Collects the top module's ports, in declaration order.
+#[derive(Default)]
+struct PortProbe {
+    depth: usize,
+    ports: Vec<Port>,
+}
+
+impl Probe for PortProbe {
+    fn visit_start_scope(&mut self, _name: &str, _node: &dyn Block) {
+        self.depth += 1;
+    }
+    fn visit_atom(&mut self, name: &str, signal: &dyn Atom) {
+        if self.depth != 1 {
+            return;
+        }
+        let direction = match signal.kind() {
+            AtomKind::InputParameter => PortDirection::Input,
+            AtomKind::OutputParameter | AtomKind::OutputPassthrough => PortDirection::Output,
+            _ => return,
+        };
+        self.ports.push(Port {
+            name: name.to_string(),
+            direction,
+            width: signal.bits(),
+        });
+    }
+    fn visit_end_scope(&mut self, _name: &str, _node: &dyn Block) {
+        self.depth -= 1;
+    }
+}
+
+/// Identifiers of the text (maximal runs of `[A-Za-z0-9_$]` starting with a letter or `_`), with
+/// their byte ranges. System functions (`$signed`) start with `$` and are not identifiers here.
+fn identifiers(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let is_id = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let mut out = vec![];
+    let mut i = 0;
+    while i < b.len() {
+        if is_id(b[i]) {
+            let start = i;
+            while i < b.len() && is_id(b[i]) {
+                i += 1;
+            }
+            // Skip numbers and sized literals (`32'h1f` splits into `32` and `h1f`: harmless).
+            if b[start].is_ascii_alphabetic() || b[start] == b'_' {
+                out.push((start, i));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The text with every `$` name rewritten, and the renames applied.
+fn rename_for_verilog(raw: &str) -> Result<(String, BTreeMap<String, String>), HwError> {
+    let renames = plan_renames(raw)?;
+    Ok((apply_renames(raw, &renames), renames))
+}
+
+/// Map every identifier containing `$` to its `_` form; fail if the map is not one-to-one.
+fn plan_renames(text: &str) -> Result<BTreeMap<String, String>, HwError> {
+    let mut renames = BTreeMap::new();
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    for (s, e) in identifiers(text) {
+        let id = &text[s..e];
+        let new = id.replace('$', "_");
+        if let Some(prev) = taken.get(&new) {
+            if prev != id {
+                return Err(HwError::NameClash {
+                    a: prev.clone(),
+                    b: id.to_string(),
+                });
+            }
+            continue;
+        }
+        taken.insert(new.clone(), id.to_string());
+        if new != id {
+            renames.insert(id.to_string(), new);
+        }
+    }
+    Ok(renames)
+}
+
+fn apply_renames(text: &str, renames: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (s, e) in identifiers(text) {
+        if let Some(new) = renames.get(&text[s..e]) {
+            out.push_str(&text[last..s]);
+            out.push_str(new);
+            last = e;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_dollar_names_and_detects_clashes() {
+        let text = "module top$a(x$0); wire x_1; assign y = $signed(x$0); endmodule // top$a";
+        let r = plan_renames(text).expect("no clash");
+        assert_eq!(
+            apply_renames(text, &r),
+            "module top_a(x_0); wire x_1; assign y = $signed(x_0); endmodule // top_a"
+        );
+        assert!(matches!(
+            plan_renames("wire a$b; wire a_b;"),
+            Err(HwError::NameClash { .. })
+        ));
+    }
+
+    #[test]
+    fn generates_a_small_design_with_its_ports() {
+        let cfg = ArrayConfig::new(2, 3, Datapath::Sq { bits: 4 }).expect("valid");
+        let d = generate(&cfg).expect("generates");
+        assert_eq!(d.top, "shiftkit_sq4_2x3");
+        assert!(d.verilog.contains("module shiftkit_sq4_2x3("));
+        assert!(!d.verilog.contains('$'), "every `$` name was rewritten");
+        let names: Vec<_> = d
+            .ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.direction, p.width))
+            .collect();
+        use PortDirection::*;
+        assert_eq!(
+            names,
+            vec![
+                ("clock", Input, 1),
+                ("a_in_0", Input, 4),
+                ("a_in_1", Input, 4),
+                ("ctl_in", Input, CTL_BITS),
+                ("b_in_0", Input, 4),
+                ("b_in_1", Input, 4),
+                ("b_in_2", Input, 4),
+                ("drain_out_0", Output, 32),
+                ("drain_out_1", Output, 32),
+                ("drain_out_2", Output, 32),
+                ("drain_valid_0", Output, 1),
+                ("drain_valid_1", Output, 1),
+                ("drain_valid_2", Output, 1),
+                ("a_east_0", Output, 4),
+                ("a_east_1", Output, 4),
+                ("ctl_east_0", Output, CTL_BITS),
+                ("ctl_east_1", Output, CTL_BITS),
+                ("b_south_0", Output, 4),
+                ("b_south_1", Output, 4),
+                ("b_south_2", Output, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn picks_the_smallest_container_and_rejects_fp16() {
+        let c = ArrayConfig::new(1, 1, Datapath::Sq { bits: 8 }).expect("valid");
+        assert_eq!(acc_container(&c), 32);
+        assert_eq!(acc_container(&c.with_acc_bits(33).expect("valid")), 48);
+        let fp = ArrayConfig::new(1, 1, Datapath::Fp16).expect("valid");
+        assert!(matches!(generate(&fp), Err(HwError::Unsupported { .. })));
+        let bad = ArrayConfig { rows: 0, ..c };
+        assert!(matches!(generate(&bad), Err(HwError::Config(_))));
+    }
+
+    #[test]
+    fn writes_verilog_and_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = ArrayConfig::new(1, 1, Datapath::Sq { bits: 6 }).expect("valid");
+        let d = generate(&cfg).expect("generates");
+        let m = write_design(&d, dir.path()).expect("writes");
+        assert_eq!(m.files, vec!["shiftkit_sq6_1x1.v".to_string()]);
+        let text = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).expect("manifest");
+        let back: Manifest = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, m);
+        assert_eq!(back.parameters.acc_bits, 32);
+        assert!(dir.path().join("shiftkit_sq6_1x1.v").is_file());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}

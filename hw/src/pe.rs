@@ -1,0 +1,409 @@
+//! The ShiftQuant processing element (Gemmini style): forwarding registers around a MAC block.
+//!
+//! ```text
+//!                 b_in
+//!                  |
+//!   a_in, ctl_in --+--[a_reg, ctl_reg]--> a_out, ctl_out      (A and its control go east)
+//!                  |        |
+//!              [b_reg]      v
+//!                  |-->  ShiftMac  <-- drain_in   (from the PE to the south)
+//!                  v        |--------> drain_out  (to the PE to the north)
+//!                b_out                             (B goes south)
+//! ```
+//!
+//! The control bundle [`MacCtl`] (valid, flush, per-K shift) travels east with A, so every PE sees
+//! the shift of exactly the `k` whose operands it is multiplying.
+//!
+//! [`ShiftMac`] computes, at each clock edge,
+//!
+//! ```text
+//!   sum   = acc + (valid ? sext(qa * qb) << shift : 0)            (ACC-bit two's complement)
+//!   acc   <= flush ? 0   : sum
+//!   drain <= flush ? sum : drain_in                                  (second buffer + drain chain)
+//! ```
+//!
+//! Two accumulators (Gemmini's double buffering, done by copy rather than by swapping roles): `acc`
+//! computes; on `flush` its final value moves into `drain`, which from then on is one stage of the
+//! per-column drain chain that shifts results north, one PE per clock, while `acc` already
+//! accumulates the next tile. Copying costs only the 2:1 mux that any drain chain needs; swapping
+//! roles would add muxes on the adder's input as well. The clear on `flush` maps onto the
+//! flip-flops' synchronous reset, so it costs no LUTs.
+//!
+//! Widths: `B` operand bits, `P = 2B` product bits, `ACC` the accumulator *container*. The
+//! declared accumulator width `acc_bits <= ACC` and the largest shift `2E` are run-time
+//! parameters that become Verilog `localparam`s: the sum is wrapped to `acc_bits` (bits above are
+//! copies of bit `acc_bits - 1`) and the shift amount is masked to the bits that `2E` needs.
+//! Synthesis folds both constants, so a design pays only for `acc_bits` accumulator bits and for
+//! the shifter stages its window needs, while rust-hdl needs just one type per `(B, ACC)`.
+
+use crate::mul::SignedMul;
+use crate::prim::SignExtend;
+use rust_hdl::prelude::*;
+
+/// Bits of the per-K shift amount: `2 * MAX_WINDOW = 30 < 2^5`.
+pub const SHIFT_BITS: usize = 5;
+
+/// Width of the packed control bundle: `valid`, `flush`, `shift`.
+pub const CTL_BITS: usize = 2 + SHIFT_BITS;
+
+/// The control bundle that travels with A, packed LSB first as `{shift[4:0], flush, valid}`.
+///
+/// It is a plain `Bits<CTL_BITS>` in the hardware rather than a rust-hdl `LogicStruct`: rust-hdl
+/// prints struct-field selects with 64-bit offsets (`ctl[(64'h2)+:(5)]`), which Verilator flags;
+/// the PE selects the fields with `localparam` indices of the right width instead.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MacCtl {
+    /// This cycle's operands belong to the tile: accumulate their product.
+    pub valid: bool,
+    /// Last element of a tile: after accumulating it (if valid), move the sum into the drain
+    /// register and clear the accumulator. A bubble (`valid = 0`) with `flush = 1` just drains.
+    pub flush: bool,
+    /// The per-K shift `ea_k + eb_k`, `0..=2E`.
+    pub shift: u32,
+}
+
+impl MacCtl {
+    pub const VALID_BIT: usize = 0;
+    pub const FLUSH_BIT: usize = 1;
+    pub const SHIFT_LSB: usize = 2;
+
+    pub fn new(valid: bool, flush: bool, shift: u32) -> Self {
+        MacCtl {
+            valid,
+            flush,
+            shift,
+        }
+    }
+    pub fn idle() -> Self {
+        MacCtl::default()
+    }
+    /// The packed value to drive on a `ctl` port.
+    pub fn pack(&self) -> u64 {
+        u64::from(self.valid)
+            | u64::from(self.flush) << Self::FLUSH_BIT
+            | (u64::from(self.shift) & ((1 << SHIFT_BITS) - 1)) << Self::SHIFT_LSB
+    }
+    pub fn to_bits(&self) -> Bits<CTL_BITS> {
+        bits(self.pack())
+    }
+}
+
+/// Run-time parameters of a PE (they become `localparam`s; see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeParams {
+    /// Declared accumulator width, `<= ACC`.
+    pub acc_bits: usize,
+    /// Largest per-K shift the design must support (`2E`), `< 2^SHIFT_BITS`.
+    pub max_shift: u32,
+}
+
+impl PeParams {
+    /// The shift-amount mask: every bit that a value `0..=max_shift` can set.
+    pub fn shift_mask(&self) -> u64 {
+        if self.max_shift == 0 {
+            0
+        } else {
+            (1u64 << (32 - self.max_shift.leading_zeros())) - 1
+        }
+    }
+}
+
+/// All-ones in bits `lo..hi` of an `N`-bit vector.
+fn bit_range<const N: usize>(lo: usize, hi: usize) -> Bits<N> {
+    let mut v = Bits::<N>::default();
+    for i in lo..hi.min(N) {
+        v = v.replace_bit(i, true);
+    }
+    v
+}
+
+/// Multiply, barrel-shift, accumulate; plus the drain register (see the module doc).
+#[derive(LogicBlock)]
+pub struct ShiftMac<const B: usize, const P: usize, const ACC: usize> {
+    pub clock: Signal<In, Clock>,
+    pub a: Signal<In, Bits<B>>,
+    pub b: Signal<In, Bits<B>>,
+    pub ctl: Signal<In, Bits<CTL_BITS>>,
+    /// Drain chain input, from the PE to the south (zero at the bottom row).
+    pub drain_in: Signal<In, Bits<ACC>>,
+    pub drain_valid_in: Signal<In, Bit>,
+    /// This PE's drain register, to the PE to the north (the array output at the top row).
+    pub drain_out: Signal<Out, Bits<ACC>>,
+    pub drain_valid_out: Signal<Out, Bit>,
+    mul: SignedMul<B, P>,
+    pext: SignExtend<P, ACC>,
+    shifted: Signal<Local, Bits<ACC>>,
+    sum: Signal<Local, Bits<ACC>>,
+    /// `sum` wrapped to `acc_bits` and sign-extended to the container.
+    sum_w: Signal<Local, Bits<ACC>>,
+    /// `drain_in` likewise (so that container bits above `acc_bits` are provably copies).
+    drain_w: Signal<Local, Bits<ACC>>,
+    acc: DFF<Bits<ACC>>,
+    drain: DFF<Bits<ACC>>,
+    drain_valid: DFF<Bit>,
+    zero: Constant<Bits<ACC>>,
+    zero_b: Constant<Bits<B>>,
+    /// Field indices into `ctl`; `localparam`s sized to index a `CTL_BITS` vector.
+    valid_bit: Constant<Bits<3>>,
+    flush_bit: Constant<Bits<3>>,
+    shift_lsb: Constant<Bits<3>>,
+    shift_mask: Constant<Bits<SHIFT_BITS>>,
+    /// Bits `0..acc_bits`.
+    acc_keep: Constant<Bits<ACC>>,
+    /// Bit `acc_bits - 1` (the sign of the declared accumulator).
+    acc_sign: Constant<Bits<ACC>>,
+    /// Bits `acc_bits..ACC`.
+    acc_ext: Constant<Bits<ACC>>,
+}
+
+impl<const B: usize, const P: usize, const ACC: usize> ShiftMac<B, P, ACC> {
+    pub fn new(params: PeParams) -> Self {
+        assert!(
+            P == 2 * B && P < ACC,
+            "ShiftMac<{B}, {P}, {ACC}>: need P = 2B < ACC"
+        );
+        // Same rule as `ArrayConfig::validated`: one product with the largest shift fits.
+        let min = 2 * (B - 1) + params.max_shift as usize + 1;
+        assert!(
+            params.acc_bits >= min && params.acc_bits <= ACC,
+            "acc_bits {} out of range",
+            params.acc_bits
+        );
+        assert!(
+            params.max_shift < (1 << SHIFT_BITS),
+            "max_shift {} too large",
+            params.max_shift
+        );
+        Self {
+            clock: Default::default(),
+            a: Default::default(),
+            b: Default::default(),
+            ctl: Default::default(),
+            drain_in: Default::default(),
+            drain_valid_in: Default::default(),
+            drain_out: Default::default(),
+            drain_valid_out: Default::default(),
+            mul: SignedMul::new(),
+            pext: SignExtend::default(),
+            shifted: Default::default(),
+            sum: Default::default(),
+            sum_w: Default::default(),
+            drain_w: Default::default(),
+            acc: Default::default(),
+            drain: Default::default(),
+            drain_valid: Default::default(),
+            zero: Constant::new(Bits::default()),
+            zero_b: Constant::new(Bits::default()),
+            valid_bit: Constant::new(bits(MacCtl::VALID_BIT as u64)),
+            flush_bit: Constant::new(bits(MacCtl::FLUSH_BIT as u64)),
+            shift_lsb: Constant::new(bits(MacCtl::SHIFT_LSB as u64)),
+            shift_mask: Constant::new(bits(params.shift_mask())),
+            acc_keep: Constant::new(bit_range(0, params.acc_bits)),
+            acc_sign: Constant::new(bit_range(params.acc_bits - 1, params.acc_bits)),
+            acc_ext: Constant::new(bit_range(params.acc_bits, ACC)),
+        }
+    }
+}
+
+impl<const B: usize, const P: usize, const ACC: usize> Logic for ShiftMac<B, P, ACC> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, acc, drain, drain_valid);
+        self.mul.a.next = self.a.val();
+        // Gate `valid` on B, the narrowest place: the gate folds into the partial-product ANDs.
+        self.mul.b.next = self.zero_b.val();
+        if self.ctl.val().get_bit(self.valid_bit.val().index()) {
+            self.mul.b.next = self.b.val();
+        }
+        self.pext.narrow.next = self.mul.p.val();
+        self.shifted.next = self.pext.wide.val()
+            << (self
+                .ctl
+                .val()
+                .get_bits::<SHIFT_BITS>(self.shift_lsb.val().index())
+                & self.shift_mask.val());
+        self.sum.next = self.acc.q.val() + self.shifted.val();
+        self.sum_w.next = self.sum.val() & self.acc_keep.val();
+        if (self.sum.val() & self.acc_sign.val()).any() {
+            self.sum_w.next = self.sum.val() | self.acc_ext.val();
+        }
+        self.drain_w.next = self.drain_in.val() & self.acc_keep.val();
+        if (self.drain_in.val() & self.acc_sign.val()).any() {
+            self.drain_w.next = self.drain_in.val() | self.acc_ext.val();
+        }
+        self.acc.d.next = self.sum_w.val();
+        self.drain.d.next = self.drain_w.val();
+        self.drain_valid.d.next = self.drain_valid_in.val();
+        if self.ctl.val().get_bit(self.flush_bit.val().index()) {
+            self.acc.d.next = self.zero.val();
+            self.drain.d.next = self.sum_w.val();
+            self.drain_valid.d.next = true;
+        }
+        self.drain_out.next = self.drain.q.val();
+        self.drain_valid_out.next = self.drain_valid.q.val();
+    }
+}
+
+/// One PE: registers that forward A + control east and B south, around a [`ShiftMac`].
+#[derive(LogicBlock)]
+pub struct SqPe<const B: usize, const P: usize, const ACC: usize> {
+    pub clock: Signal<In, Clock>,
+    pub a_in: Signal<In, Bits<B>>,
+    pub ctl_in: Signal<In, Bits<CTL_BITS>>,
+    pub b_in: Signal<In, Bits<B>>,
+    pub a_out: Signal<Out, Bits<B>>,
+    pub ctl_out: Signal<Out, Bits<CTL_BITS>>,
+    pub b_out: Signal<Out, Bits<B>>,
+    pub drain_in: Signal<In, Bits<ACC>>,
+    pub drain_valid_in: Signal<In, Bit>,
+    pub drain_out: Signal<Out, Bits<ACC>>,
+    pub drain_valid_out: Signal<Out, Bit>,
+    a_reg: DFF<Bits<B>>,
+    ctl_reg: DFF<Bits<CTL_BITS>>,
+    b_reg: DFF<Bits<B>>,
+    mac: ShiftMac<B, P, ACC>,
+}
+
+impl<const B: usize, const P: usize, const ACC: usize> SqPe<B, P, ACC> {
+    pub fn new(params: PeParams) -> Self {
+        Self {
+            clock: Default::default(),
+            a_in: Default::default(),
+            ctl_in: Default::default(),
+            b_in: Default::default(),
+            a_out: Default::default(),
+            ctl_out: Default::default(),
+            b_out: Default::default(),
+            drain_in: Default::default(),
+            drain_valid_in: Default::default(),
+            drain_out: Default::default(),
+            drain_valid_out: Default::default(),
+            a_reg: Default::default(),
+            ctl_reg: Default::default(),
+            b_reg: Default::default(),
+            mac: ShiftMac::new(params),
+        }
+    }
+}
+
+impl<const B: usize, const P: usize, const ACC: usize> Logic for SqPe<B, P, ACC> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, a_reg, ctl_reg, b_reg);
+        self.mac.clock.next = self.clock.val();
+        self.a_reg.d.next = self.a_in.val();
+        self.ctl_reg.d.next = self.ctl_in.val();
+        self.b_reg.d.next = self.b_in.val();
+        self.a_out.next = self.a_reg.q.val();
+        self.ctl_out.next = self.ctl_reg.q.val();
+        self.b_out.next = self.b_reg.q.val();
+        self.mac.a.next = self.a_reg.q.val();
+        self.mac.b.next = self.b_reg.q.val();
+        self.mac.ctl.next = self.ctl_reg.q.val();
+        self.mac.drain_in.next = self.drain_in.val();
+        self.mac.drain_valid_in.next = self.drain_valid_in.val();
+        self.drain_out.next = self.mac.drain_out.val();
+        self.drain_valid_out.next = self.mac.drain_valid_out.val();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::mul::{from_twos, to_twos};
+    use crate::testutil::Rng;
+
+    /// One clock cycle: let the new inputs settle, then a rising and a falling edge.
+    pub(crate) fn tick<T: Block>(uut: &mut T, clock: impl Fn(&mut T, bool)) {
+        assert!(simulate(uut, 200), "settles before the edge");
+        clock(uut, true);
+        assert!(simulate(uut, 200), "settles after the rising edge");
+        clock(uut, false);
+        assert!(simulate(uut, 200), "settles after the falling edge");
+    }
+
+    /// Drive one `ShiftMac` directly: accumulate a random dot product with random shifts, flush,
+    /// and read the sum from the drain register; twice, to see the clear.
+    fn mac_dot<const B: usize, const P: usize, const ACC: usize>(
+        acc_bits: usize,
+        window: u32,
+        seed: u64,
+    ) {
+        let params = PeParams {
+            acc_bits,
+            max_shift: 2 * window,
+        };
+        let mut uut = ShiftMac::<B, P, ACC>::new(params);
+        uut.drain_in.next = Bits::default();
+        uut.drain_valid_in.next = false;
+        uut.connect_all();
+        check_all(&uut).expect("connected");
+        let q = (1i64 << (B - 1)) - 1;
+        let mut rng = Rng::new(seed);
+        let clk = |u: &mut ShiftMac<B, P, ACC>, v: bool| u.clock.next = Clock { clk: v };
+        for _round in 0..2 {
+            let k_len = rng.range(1, 12) as usize;
+            let mut want = 0i64;
+            for k in 0..k_len {
+                let (a, b) = (rng.range(-q, q), rng.range(-q, q));
+                let s = rng.range(0, 2 * window as i64) as u32;
+                let valid = rng.range(0, 4) != 0;
+                if valid {
+                    want += (a * b) << s;
+                }
+                uut.a.next = bits(to_twos(a, B));
+                uut.b.next = bits(to_twos(b, B));
+                uut.ctl.next = MacCtl::new(valid, k + 1 == k_len, s).to_bits();
+                tick(&mut uut, clk);
+            }
+            uut.ctl.next = MacCtl::idle().to_bits();
+            assert!(uut.drain_valid_out.val());
+            let got = from_twos(uut.drain_out.val().to_u64(), ACC);
+            assert_eq!(got, want, "B={B} ACC={ACC} acc_bits={acc_bits} E={window}");
+        }
+    }
+
+    #[test]
+    fn shift_mac_accumulates_shifted_products() {
+        mac_dot::<4, 8, 32>(32, 7, 1);
+        mac_dot::<4, 8, 32>(21, 7, 2);
+        mac_dot::<6, 12, 32>(32, 7, 3);
+        mac_dot::<8, 16, 48>(48, 15, 4);
+        mac_dot::<4, 8, 32>(7, 0, 5);
+    }
+
+    #[test]
+    fn accumulator_wraps_at_acc_bits() {
+        // acc_bits = 9 with sq4, E = 0: products up to 49; 8 * 49 = 392 wraps to 392 - 512.
+        let params = PeParams {
+            acc_bits: 9,
+            max_shift: 0,
+        };
+        let mut uut = ShiftMac::<4, 8, 32>::new(params);
+        uut.drain_in.next = Bits::default();
+        uut.connect_all();
+        let clk = |u: &mut ShiftMac<4, 8, 32>, v: bool| u.clock.next = Clock { clk: v };
+        for k in 0..8 {
+            uut.a.next = bits(7);
+            uut.b.next = bits(7);
+            uut.ctl.next = MacCtl::new(true, k == 7, 0).to_bits();
+            tick(&mut uut, clk);
+        }
+        assert_eq!(from_twos(uut.drain_out.val().to_u64(), 32), 392 - 512);
+    }
+
+    #[test]
+    fn shift_mask_covers_the_window() {
+        let m = |s| {
+            PeParams {
+                acc_bits: 32,
+                max_shift: s,
+            }
+            .shift_mask()
+        };
+        assert_eq!(
+            (m(0), m(1), m(2), m(14), m(15), m(16), m(30)),
+            (0, 1, 3, 15, 15, 31, 31)
+        );
+    }
+}

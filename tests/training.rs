@@ -1,0 +1,156 @@
+//! The training runtime: every model's backward pass against finite differences (fp32 on the
+//! `cpu` engine), reproducibility of quantized training, and a short end-to-end grokking run.
+
+use shiftkit::engine::{ArrayShape, EngineKind};
+use shiftkit::nn::loss::softmax_cross_entropy;
+use shiftkit::nn::Offload;
+use shiftkit::workloads::grokking::data::{modular_addition, Inputs};
+use shiftkit::workloads::grokking::model::{GrokMlp, MnistMlp, Model};
+use shiftkit::workloads::grokking::transformer::GrokTransformer;
+use shiftkit::Format;
+
+fn cpu() -> Offload {
+    Offload::new(Format::Fp32, EngineKind::Cpu, ArrayShape::default(), 7, 0).unwrap()
+}
+
+fn loss_of(model: &mut dyn Model, inputs: &Inputs, labels: &[usize]) -> f64 {
+    let logits = model.forward(&mut cpu(), inputs, false).unwrap();
+    softmax_cross_entropy(&logits, labels, false).loss
+}
+
+/// Compare every parameter gradient with a central difference on a sample of entries.
+fn check_gradients(model: &mut dyn Model, inputs: &Inputs, labels: &[usize]) {
+    let mut ctx = cpu();
+    let logits = model.forward(&mut ctx, inputs, true).unwrap();
+    let out = softmax_cross_entropy(&logits, labels, true);
+    model.params_mut().iter_mut().for_each(|p| p.zero_grad());
+    model.backward(&mut ctx, &out.grad).unwrap();
+    let grads: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad.data.clone()).collect();
+    let h = 1e-3f32;
+    for pi in 0..grads.len() {
+        let n = grads[pi].len();
+        for idx in (0..n).step_by((n / 7).max(1)) {
+            let orig = model.params()[pi].value.data[idx];
+            model.params_mut()[pi].value.data[idx] = orig + h;
+            let up = loss_of(model, inputs, labels);
+            model.params_mut()[pi].value.data[idx] = orig - h;
+            let down = loss_of(model, inputs, labels);
+            model.params_mut()[pi].value.data[idx] = orig;
+            let fd = (up - down) / (2.0 * h as f64);
+            let g = grads[pi][idx] as f64;
+            let name = &model.params()[pi].name;
+            assert!((fd - g).abs() <= 2e-3 + 0.05 * fd.abs().max(g.abs()), "{name}[{idx}]: backward {g} vs finite difference {fd}");
+        }
+    }
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences() {
+    let data = modular_addition(7, 0.5, 1).unwrap();
+    let mut model = GrokMlp::new(7, 12, 6, 3);
+    check_gradients(&mut model, &data.train.inputs, &data.train.labels);
+}
+
+#[test]
+fn transformer_gradients_match_finite_differences() {
+    let data = modular_addition(7, 0.5, 2).unwrap();
+    let mut model = GrokTransformer::new(7, 8, 8, 4);
+    check_gradients(&mut model, &data.train.inputs, &data.train.labels);
+}
+
+#[test]
+fn mnist_mlp_gradients_match_finite_differences() {
+    let mut g = shiftkit::rng::SplitMix64::new(5);
+    let x = shiftkit::Matrix::from_fn(6, 12, |_, _| g.uniform() as f32);
+    let labels = vec![0, 1, 2, 3, 1, 0];
+    let mut model = MnistMlp::new(&[12, 9, 9, 4], 1.0, 6);
+    check_gradients(&mut model, &Inputs::Dense(x), &labels);
+}
+
+fn shiftkit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit")).args(args).output().expect("the binary runs")
+}
+
+/// metrics.csv without the wall-clock column.
+fn metrics_without_time(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+#[test]
+fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, format: &str, seed: &str| {
+        let out = tmp.path().join(name);
+        let res = shiftkit(&[
+            "train", "grokking", "--format", format, "--p", "11", "--epochs", "40", "--eval-every", "10", "--seed", seed,
+            "--out", out.to_str().unwrap(),
+        ]);
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        out
+    };
+    let a = run("a", "sq6", "3");
+    let b = run("b", "sq6", "3");
+    let c = run("c", "sq6", "4");
+    let header = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
+    assert!(header.starts_with("epoch,train_loss,train_acc,test_loss,test_acc"));
+    assert_eq!(metrics_without_time(&a), metrics_without_time(&b), "same seed, same bits");
+    assert_ne!(metrics_without_time(&a), metrics_without_time(&c));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    for key in ["memorized_epoch", "generalized_epoch", "final_train_acc", "final_test_acc", "counters", "wall_s"] {
+        assert!(s.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(s["counters"]["macs"].as_u64().unwrap() > 0, true);
+    assert!(s["counters"]["cycles"].as_u64().unwrap() > 0);
+    assert!(a.join("accuracy.png").exists());
+    // Weights rewound for tickets are kept.
+    assert!(a.join("weights/init/embed.npy").exists() && a.join("weights/final/unembed.npy").exists());
+}
+
+#[test]
+fn ticket_run_reuses_a_dense_run_and_reports_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dense = tmp.path().join("dense");
+    let base = ["train", "grokking", "--format", "fp32", "--p", "11", "--epochs", "30", "--eval-every", "10"];
+    let res = shiftkit(&[&base[..], &["--out", dense.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let ticket = tmp.path().join("ticket");
+    let res = shiftkit(&[&base[..], &["--ticket", "--from", dense.to_str().unwrap(), "--out", ticket.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ticket.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["ticket"]["kind"], "ticket");
+    assert!((s["ticket"]["kept_fraction"].as_f64().unwrap() - 0.4).abs() < 1e-3);
+    assert!(s["ticket"].get("dense_generalized_epoch").is_some());
+    // The ticket's pruned weights stay zero through training.
+    let w = shiftkit::npy::read_matrix(&ticket.join("weights/final/inproj.npy")).unwrap();
+    let zeros = w.data.iter().filter(|&&v| v == 0.0).count();
+    assert!(zeros > 0);
+    // A random-mask control prunes the same fraction.
+    let ctl = tmp.path().join("random");
+    let res = shiftkit(&[&base[..], &["--control", "random", "--from", dense.to_str().unwrap(), "--out", ctl.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ctl.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["ticket"]["kind"], "random-mask");
+}
+
+#[test]
+fn bad_training_flags_are_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x");
+    for (args, needle) in [
+        (vec!["--format", "fp32", "--engine", "golden"], "use --engine cpu"),
+        (vec!["--format", "sq6", "--engine", "cpu"], "use --engine golden"),
+        (vec!["--format", "sq6", "--prune-rate", "1.5", "--ticket"], "--prune-rate 1.5"),
+        (vec!["--format", "sq6", "--p", "1"], "--p 1 is too small"),
+        (vec!["--format", "sq6", "--ticket-from", "soon"], "neither an epoch number nor 'final'"),
+    ] {
+        let res = shiftkit(&[&["train", "grokking", "--epochs", "2", "--out", out.to_str().unwrap()][..], &args[..]].concat());
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(!res.status.success());
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{stderr} should mention {needle}");
+    }
+}
