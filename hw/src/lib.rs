@@ -11,10 +11,12 @@
 pub mod array;
 pub mod config;
 pub mod error;
+pub mod fp16;
 pub mod generate;
 pub mod mul;
 pub mod pe;
 pub mod prim;
+pub mod synth;
 pub mod tools;
 
 #[cfg(test)]

@@ -160,34 +160,7 @@ pub struct SynthStats {
 
 /// Synthesize `file` with yosys and count the cells of the flattened top.
 pub fn synth_stats(file: &Path, top: &str, target: SynthTarget) -> Result<SynthStats, HwError> {
-    let script = format!(
-        "read_verilog {}; {}; tee -q -o /dev/stdout stat -json",
-        quote(file),
-        target.command(top)
-    );
-    let out = YOSYS.run(&["-q", "-p", &script], file)?;
-    let start = out.find('{').ok_or_else(|| HwError::Parse {
-        what: "yosys `stat -json` output".into(),
-        detail: tail(&out, 10),
-    })?;
-    let mut de = serde_json::Deserializer::from_str(&out[start..]);
-    let v = serde_json::Value::deserialize(&mut de).map_err(|e| HwError::Parse {
-        what: "yosys `stat -json` output".into(),
-        detail: e.to_string(),
-    })?;
-    let cells = v
-        .get("modules")
-        .and_then(|m| m.get(format!("\\{top}")))
-        .and_then(|m| m.get("num_cells_by_type"))
-        .and_then(|c| c.as_object())
-        .ok_or_else(|| HwError::Parse {
-            what: "yosys `stat -json` output".into(),
-            detail: format!("no cell counts for module {top}"),
-        })?;
-    let cells_by_type: BTreeMap<String, usize> = cells
-        .iter()
-        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as usize))
-        .collect();
+    let cells_by_type = yosys_cells(&[file], top, &target.command(top))?;
     let sum = |f: &dyn Fn(&str) -> bool| {
         cells_by_type
             .iter()
@@ -214,6 +187,40 @@ pub fn synth_stats(file: &Path, top: &str, target: SynthTarget) -> Result<SynthS
         ffs,
         cells_by_type,
     })
+}
+
+/// Read `files`, run the synthesis `command` and return the flattened top's cell counts by type
+/// (yosys `stat -json`).
+pub fn yosys_cells(files: &[&Path], top: &str, command: &str) -> Result<BTreeMap<String, usize>, HwError> {
+    let reads: Vec<String> = files.iter().map(|f| format!("read_verilog {}", quote(f))).collect();
+    let script = format!("{}; {command}; tee -q -o /dev/stdout stat -json", reads.join("; "));
+    let input = files.first().copied().unwrap_or(Path::new("-"));
+    let out = YOSYS.run(&["-q", "-p", &script], input)?;
+    let start = out.find('{').ok_or_else(|| HwError::Parse {
+        what: "yosys `stat -json` output".into(),
+        detail: tail(&out, 10),
+    })?;
+    let mut de = serde_json::Deserializer::from_str(&out[start..]);
+    let v = serde_json::Value::deserialize(&mut de).map_err(|e| HwError::Parse {
+        what: "yosys `stat -json` output".into(),
+        detail: e.to_string(),
+    })?;
+    let cells = v
+        .get("modules")
+        .and_then(|m| m.get(format!("\\{top}")))
+        .and_then(|m| m.get("num_cells_by_type"))
+        .and_then(|c| c.as_object())
+        .ok_or_else(|| HwError::Parse {
+            what: "yosys `stat -json` output".into(),
+            detail: format!("no cell counts for module {top}"),
+        })?;
+    Ok(cells.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as usize)).collect())
+}
+
+/// The installed yosys's version line, e.g. `Yosys 0.23 (git sha1 7ce5011c24b)`.
+pub fn yosys_version() -> Result<String, HwError> {
+    let (_, _, text) = YOSYS.run_raw(&["-V"])?;
+    Ok(text.trim().to_string())
 }
 
 /// Quote a path for a yosys script (yosys splits commands on `;` and words on spaces).

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod design;
 pub mod engine;
 pub mod error;
 pub mod format;

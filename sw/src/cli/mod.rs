@@ -3,6 +3,7 @@
 
 mod demo;
 mod gemm;
+mod hw;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,10 @@ enum Command {
         #[command(subcommand)]
         workload: train::Workload,
     },
+    /// Generate a design's Verilog and manifest.json.
+    Gen(hw::GenArgs),
+    /// Synthesize a design with yosys and report its resources as JSON.
+    Synth(hw::SynthArgs),
     /// The showcase: every format on sample tensors, errors, speed and modelled cost.
     Demo(demo::DemoArgs),
 }
@@ -45,6 +50,8 @@ where
     let result = match cli.command {
         Command::Gemm(args) => gemm::run(&args),
         Command::Train { workload } => train::run(&workload),
+        Command::Gen(args) => hw::gen(&args),
+        Command::Synth(args) => hw::synth(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {

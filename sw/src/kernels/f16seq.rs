@@ -20,10 +20,13 @@
 //! |s| < 2^-25 then s = q*2^-48 with |q| < 2^23 is exactly representable and not rounded at all.
 //! A nonzero multiple of 2^-48 has magnitude >= 2^-48, far above the subnormal range (< 2^-126).
 //! The flush is still applied (a scalar pass over each band of C while it is hot in cache,
-//! O(mn) next to O(mnk)) so the function is correct for any f32 input.
+//! O(mn) next to O(mnk)) so the function is correct for any f32 input. The same pass replaces
+//! NaNs by the canonical `f32::NAN`: binary16 has inf and NaN, and which NaN an operation
+//! propagates differs between FMA and separate multiply/add, so only canonical NaNs keep the
+//! variants bit-identical.
 
 use super::driver::{run_blocked, APanel, Blocking, Micro, Problem};
-use super::scalar::{f16_seq_band, flush_subnormals, for_row_bands};
+use super::scalar::{f16_seq_band, finish_f16_outputs, for_row_bands};
 use super::{want_threads, Isa};
 
 pub(super) fn gemm(isa: Isa, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
@@ -93,7 +96,7 @@ fn drive<K: Micro<P = f32, C = f32>>(
             }
         },
         prologue: &|band| band.fill(0.0),
-        epilogue: &|band| flush_subnormals(band),
+        epilogue: &|band| finish_f16_outputs(band),
     };
     run_blocked(kern, blk, &pb, c, par);
 }

@@ -1,19 +1,23 @@
 //! Exact i16 x i16 -> i64 GEMM.
 //!
 //! The SIMD kernels multiply with `vpmaddwd` (AVX2) / `vpdpwssd` (AVX-512 VNNI): each i32 lane gets
-//! `a[2p]*b[2p][j] + a[2p+1]*b[2p+1][j]`, so A and B are packed as *k-pairs* (one i32 holding two
-//! i16, low half = even k). The lane sums stay in i32 for a bounded number of pairs (a "run"), then
-//! are sign-extended and added into the i64 C tile.
+//! `a[i][2p]*b[2p][j] + a[i][2p+1]*b[2p+1][j]`. A k-pair of A is already one 4-byte word of a
+//! row-major i16 row, so A is broadcast from where it lies; B is packed into k-pair-interleaved
+//! column panels (`int16_x86.rs` has the kernels, `driver.rs` the blocking). The lane sums stay in
+//! i32 for a bounded number of pairs (a "run") before they are carried into i64.
 //!
 //! Run length: with |a| <= A and |b| <= B every pair sum is at most 2AB in magnitude (that also
 //! bounds `vpmaddwd`'s own pairwise sum, whose only wrapping case is 2*(-32768)^2 = 2^31), so `r`
-//! pairs are safe while r*2AB <= i32::MAX. The bounds used are the ones *measured* by a scan of the
-//! operands, which also ORs all entries: ShiftQuant codes with the shift folded in (q * 2^E) have
-//! E common trailing zero bits, which we shift out of A and B before packing and shift back into
-//! the i64 result (exact). E.g. sq8 with E=7 (|a| <= 16256) only allows 4 pairs per run as is, but
-//! after removing 2^7 from both operands |q| <= 127 allows 66572 pairs per run.
-//! If even one pair can overflow (2AB > i32::MAX, i.e. values near -32768 on both sides), the
-//! product is routed through the i32 kernel instead.
+//! pairs are safe while r*2AB <= i32::MAX. A and B are the bounds *measured* by a scan of the
+//! operands (never above the declared ones when the caller's contract holds, and safe even when
+//! it does not). The scan also ORs all entries: ShiftQuant codes with the shift folded in (q * 2^E)
+//! have E common trailing zero bits. Dividing 2^E out of B while packing it (and shifting the i64
+//! result back, exactly) turns sq8 with E=7 (|a|, |b| <= 16256, 4 pairs per run as is) into
+//! 16256 x 127 (520 pairs per run). 2^E is divided out of A too only when B alone does not give
+//! long runs, because then A must be packed rather than read in place.
+//! Short runs (< 32 pairs) use the "split" kernels, which carry into a second i32 register
+//! instead of widening through memory. If even one pair can overflow (2AB > i32::MAX, i.e. values
+//! near -32768 on both sides), the product is routed through the i32 kernel instead.
 
 use super::driver::{run_blocked, APanel, Blocking, Micro, Problem};
 #[cfg(target_arch = "x86_64")]
@@ -99,8 +103,8 @@ pub(super) fn gemm(
     // Divide 2^E out of B always (B is packed anyway); out of A only if that is needed for runs
     // of at least LONG_RUN pairs, because an unscaled A can be read in place, unpacked.
     const LONG_RUN: u64 = 128;
-    let sb = u32::from(or_b.trailing_zeros());
-    let sa = if run_for(0, sb) >= LONG_RUN { 0 } else { u32::from(or_a.trailing_zeros()) };
+    let sb = or_b.trailing_zeros();
+    let sa = if run_for(0, sb) >= LONG_RUN { 0 } else { or_a.trailing_zeros() };
     let run = run_for(sa, sb);
     if run == 0 {
         // Not even one vpmaddwd is safe: take the wide path (rare: needs |a|,|b| close to 2^15).
@@ -113,7 +117,8 @@ pub(super) fn gemm(
     // need 2^16 of headroom in i32.
     const SHORT_RUN: u64 = 32;
     let split_run = (i32::MAX as u64 - 0xFFFF) / pair_bound(sa, sb);
-    let split = run < SHORT_RUN && split_run >= 1;
+    let short_run: u64 = std::env::var("KT_SHORT_RUN").ok().and_then(|v| v.parse().ok()).unwrap_or(SHORT_RUN); // TEMP
+    let split = run < short_run && split_run >= 1;
     // Runs longer than any realistic depth are capped (the kernels take min(run, depth)).
     let run = if split { split_run } else { run }.min(1 << 30) as usize;
     let shift = sa + sb;

@@ -191,7 +191,9 @@ pub fn gemm_i32_isa(
 /// Sequential-order f32 GEMM for the FP16 reference datapath. For every (i, j):
 /// `acc = +0.0f32; for kk in 0..k ascending { acc = acc + a[i*k+kk] * b[kk*n+j] }` (each op f32
 /// round-to-nearest-even), then a subnormal `acc` becomes a zero of the same sign; `c[i*n+j] = acc`
-/// (`c` is overwritten, not accumulated into).
+/// (`c` is overwritten, not accumulated into). A NaN result is returned as the canonical quiet NaN
+/// `f32::NAN` (IEEE leaves propagated NaN payloads to the implementation; canonicalising keeps
+/// every variant bit-identical).
 ///
 /// Inputs must be f32 values exactly representable in binary16, which makes every product exact
 /// in f32, so the fused multiply-add used by the SIMD kernels gives the same bits as

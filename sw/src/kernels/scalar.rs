@@ -83,8 +83,8 @@ pub(super) fn gemm_i16(
 }
 
 /// Scalar sequential-order f32 GEMM band: each output starts at +0.0 and adds its products in
-/// ascending k with separate multiply and add (both f32 round-to-nearest-even), then the
-/// subnormal flush.
+/// ascending k with separate multiply and add (both f32 round-to-nearest-even), then
+/// `finish_f16_outputs`.
 pub(super) fn f16_seq_band(k: usize, n: usize, a_rows: &[f32], b: &[f32], band: &mut [f32]) {
     band.fill(0.0);
     for (i, crow) in band.chunks_exact_mut(n).enumerate() {
@@ -95,13 +95,19 @@ pub(super) fn f16_seq_band(k: usize, n: usize, a_rows: &[f32], b: &[f32], band: 
             }
         }
     }
-    flush_subnormals(band);
+    finish_f16_outputs(band);
 }
 
-/// Replaces each subnormal value by a zero of the same sign.
-pub(super) fn flush_subnormals(x: &mut [f32]) {
+/// Final pass of `gemm_f16_seq` on every variant: a subnormal becomes a zero of the same sign
+/// (the datapath's contract), and any NaN becomes the canonical quiet NaN `f32::NAN`. IEEE 754
+/// leaves the payload and sign of a propagated NaN to the implementation, and x86 picks a
+/// different operand's NaN for `vfmadd` than for `mulss` + `addss`, so without this the SIMD and
+/// scalar variants would differ in NaN bits when NaN or inf*0 occurs.
+pub(super) fn finish_f16_outputs(x: &mut [f32]) {
     for v in x {
-        if v.is_subnormal() {
+        if v.is_nan() {
+            *v = f32::NAN;
+        } else if v.is_subnormal() {
             *v = 0.0f32.copysign(*v);
         }
     }

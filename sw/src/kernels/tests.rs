@@ -196,6 +196,9 @@ fn naive_f16(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
             if acc.is_subnormal() {
                 acc = 0.0f32.copysign(acc);
             }
+            if acc.is_nan() {
+                acc = f32::NAN;
+            }
             c[i * n + j] = acc;
         }
     }
@@ -254,7 +257,7 @@ fn f16_order_sensitive_cancellation() {
             let s = if rng.next() & 1 == 0 { 1.0 } else { -1.0 };
             s * big + half_value(&mut rng) * 2f32.powi(-6)
         })
-        .map(|v| half_round(v))
+        .map(half_round)
         .collect();
     let b: Vec<f32> = (0..k * n).map(|_| half_value(&mut rng)).collect();
     let fwd = naive_f16(m, n, k, &a, &b);
@@ -324,6 +327,36 @@ fn f16_subnormal_flush_for_non_half_inputs() {
     gemm_f16_seq(m, n, k, &a, &b, &mut out);
     assert_eq!(out[0].to_bits(), (-0.0f32).to_bits());
     assert_eq!(out[1].to_bits(), 0);
+}
+
+#[test]
+fn f16_inf_and_nan_inputs() {
+    // binary16 has inf and NaN; NaN results come back canonical on every ISA.
+    let mut rng = Rng(9);
+    let specials = [
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7fc0_1234),
+        f32::from_bits(0xffc0_4321),
+        0.0,
+        -0.0,
+        65504.0,
+        -65504.0,
+    ];
+    let pick = |rng: &mut Rng| {
+        if rng.next() % 5 == 0 {
+            specials[(rng.next() % specials.len() as u64) as usize]
+        } else {
+            half_value(rng)
+        }
+    };
+    for &(m, n, k) in &[(13, 37, 29), (40, 70, 300), (1, 1, 1)] {
+        let a: Vec<f32> = (0..m * k).map(|_| pick(&mut rng)).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| pick(&mut rng)).collect();
+        check_f16(m, n, k, &a, &b, "inf/nan");
+    }
 }
 
 proptest! {

@@ -1,0 +1,79 @@
+//! The hardware designs the CLI can generate, synthesize and build, by the names users type.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use shiftkit_hw::config::DEFAULT_ACC_BITS;
+use shiftkit_hw::{ArrayConfig, Datapath};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Design {
+    Sq4,
+    Sq6,
+    Sq8,
+    Fp16,
+    L1norm,
+    AccelSq4,
+    AccelSq6,
+    AccelSq8,
+    AccelFp16,
+}
+
+impl Design {
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Sq4 => "sq4",
+            Design::Sq6 => "sq6",
+            Design::Sq8 => "sq8",
+            Design::Fp16 => "fp16",
+            Design::L1norm => "l1norm",
+            Design::AccelSq4 => "accel-sq4",
+            Design::AccelSq6 => "accel-sq6",
+            Design::AccelSq8 => "accel-sq8",
+            Design::AccelFp16 => "accel-fp16",
+        }
+    }
+
+    pub fn datapath(self) -> Datapath {
+        match self {
+            Design::Sq4 | Design::AccelSq4 => Datapath::Sq { bits: 4 },
+            Design::Sq6 | Design::AccelSq6 | Design::L1norm => Datapath::Sq { bits: 6 },
+            Design::Sq8 | Design::AccelSq8 => Datapath::Sq { bits: 8 },
+            Design::Fp16 | Design::AccelFp16 => Datapath::Fp16,
+        }
+    }
+}
+
+/// The configuration of `design` at `rows` x `cols`, with the window and accumulator asked for
+/// (the accumulator defaults to 32 bits, or what one shifted product needs).
+pub fn config(design: Design, rows: usize, cols: usize, window: u32, acc_bits: Option<u32>) -> Result<ArrayConfig> {
+    let base = ArrayConfig::new(rows, cols, design.datapath())?
+        .with_acc_bits(shiftkit_hw::config::MAX_ACC_BITS)?
+        .with_window(window)?;
+    let acc = acc_bits.unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1));
+    Ok(base.with_acc_bits(acc)?)
+}
+
+/// Verilog of a design on disk: its top module and files.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub top: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// Generate `design` into `dir` (Verilog + `manifest.json`).
+pub fn generate(design: Design, config: &ArrayConfig, dir: &Path) -> Result<Generated> {
+    let hw = |e: shiftkit_hw::HwError| Error::Usage(e.to_string());
+    match design {
+        Design::Sq4 | Design::Sq6 | Design::Sq8 => {
+            let d = shiftkit_hw::generate(config).map_err(hw)?;
+            let m = shiftkit_hw::write_design(&d, dir).map_err(hw)?;
+            Ok(Generated { top: m.top, files: m.files.iter().map(|f| dir.join(f)).collect() })
+        }
+        other => Err(Error::Unsupported(format!(
+            "design {} cannot be generated yet: use sq4, sq6 or sq8",
+            other.name()
+        ))),
+    }
+}
