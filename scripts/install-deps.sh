@@ -8,6 +8,10 @@ command -v verilator     >/dev/null 2>&1 || need+=(verilator)
 command -v yosys         >/dev/null 2>&1 || need+=(yosys)
 command -v nextpnr-ice40 >/dev/null 2>&1 || need+=(nextpnr-ice40)
 command -v icepack       >/dev/null 2>&1 || need+=(fpga-icestorm)
+command -v make          >/dev/null 2>&1 || need+=(make)
+command -v g++           >/dev/null 2>&1 || need+=(g++)
+# Verilator's FST tracing links zlib.
+[ -f /usr/include/zlib.h ]               || need+=(zlib1g-dev)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is not installed: install Rust from https://rustup.rs and run this again" >&2

@@ -1,0 +1,543 @@
+//! Verilog -> cached per-design shared library (`lib<key>.so`) exporting the `skm_*` ABI.
+//!
+//! Steps on a cache miss, all inside a private temporary directory of the cache:
+//! 1. `verilator --xml-only` -> the top's ports ([`crate::ports`]);
+//! 2. `verilator --cc` -> the model's C++ and its makefile (`Vskm.mk`; file names are hashed by
+//!    Verilator, so nothing here names them: Verilator's own makefile compiles them);
+//! 3. the generated wrapper ([`crate::wrapper`]) plus a 5-line makefile `skm.mk` that includes
+//!    `Vskm.mk` and links `wrapper + Vskm__ALL.a + Verilator runtime` into one `-shared` library
+//!    with Verilator's own link flags (`-lz` for FST, threads);
+//! 4. rename the directory to `<cache>/<key>/`: a reader sees either nothing or a complete
+//!    library, and when two processes build the same key, one rename wins and the other's work
+//!    is discarded.
+//!
+//! The Verilator runtime (`verilated.cpp` ...: ~10 s of compiling) depends only on Verilator and
+//! the flags, so its objects are cached once under `<cache>/runtime-<key>/` the same way.
+
+use crate::error::{Result, SimError};
+use crate::ports::{match_ports, parse_header_ports, parse_xml_ports, PortInfo};
+use crate::verilator::{run_logged, Verilator};
+use crate::wrapper::{wrapper_cpp, WRAPPER_VERSION};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Environment variable overriding the cache directory.
+pub const CACHE_ENV: &str = "SHIFTKIT_SIM_CACHE";
+
+/// Waveform format compiled into the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TraceFormat {
+    /// FST when zlib's header is available (FST needs it), else VCD.
+    #[default]
+    Auto,
+    Fst,
+    Vcd,
+    /// No tracing code at all (slightly faster evaluation; `Model::trace` fails).
+    Off,
+}
+
+/// How to build a model. `Default` is what `Model::build` callers normally want.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    pub trace: TraceFormat,
+    /// Cache directory; default `$SHIFTKIT_SIM_CACHE`, else `$XDG_CACHE_HOME/shiftkit/verilator`,
+    /// else `~/.cache/shiftkit/verilator`.
+    pub cache_dir: Option<PathBuf>,
+    /// Verilator binary; default `$SHIFTKIT_VERILATOR`, else `verilator` on `PATH`.
+    pub verilator: Option<PathBuf>,
+    /// Extra Verilator arguments (`-GWIDTH=8`, `-DFOO` ...), part of the cache key.
+    pub verilator_args: Vec<String>,
+}
+
+/// One Verilog file by name and text. Headers (`.vh`, `.svh`) are made available to
+/// `` `include `` but not passed to Verilator as sources.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    fn is_header(&self) -> bool {
+        self.name.ends_with(".vh") || self.name.ends_with(".svh")
+    }
+}
+
+/// Read the sources: each path is a file, or a directory whose `.v`/`.sv`/`.vh`/`.svh` files
+/// (not recursive) are taken in name order.
+pub fn read_sources<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<SourceFile>> {
+    let mut files = vec![];
+    for p in paths {
+        let p = p.as_ref();
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(SimError::io("cannot read directory", p))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .is_some_and(|x| ["v", "sv", "vh", "svh"].iter().any(|e| x == *e))
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(SimError::Sources(format!(
+                    "{} holds no .v or .sv files",
+                    p.display()
+                )));
+            }
+            files.extend(found);
+        } else {
+            files.push(p.to_path_buf());
+        }
+    }
+    files
+        .iter()
+        .map(|f| {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| SimError::Sources(format!("{} is not a file", f.display())))?;
+            let text =
+                std::fs::read_to_string(f).map_err(SimError::io("cannot read Verilog", f))?;
+            Ok(SourceFile { name, text })
+        })
+        .collect()
+}
+
+/// A model library on disk.
+#[derive(Clone, Debug)]
+pub struct BuiltLibrary {
+    pub path: PathBuf,
+    pub key: String,
+    /// Found in the cache (nothing was compiled).
+    pub cached: bool,
+    /// Wall time of this call, lookup or build.
+    pub elapsed: Duration,
+}
+
+/// Verilator flags fixed by this crate (part of the key). `-O2` is Verilator's optimization
+/// level; the C++ levels are make variables of Verilator's makefile.
+/// (`-Wno-fatal`, `--prefix Vskm` and the top are added to every Verilator run.)
+const VERILATOR_FLAGS: &[&str] = &["--cc", "-O2"];
+/// `-fPIC` for the shared library; hidden visibility so that only `skm_*` is exported and two
+/// design libraries in one process never bind to each other's `Vskm` or runtime.
+const CFLAGS: &str = "-fPIC -fvisibility=hidden -fvisibility-inlines-hidden";
+const MAKE_VARS: &[&str] = &["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"];
+
+/// Build the model library of `top` from `sources`, or find it in the cache.
+pub fn build_library(
+    sources: &[SourceFile],
+    top: &str,
+    opts: &BuildOptions,
+) -> Result<BuiltLibrary> {
+    let start = Instant::now();
+    if sources.iter().all(SourceFile::is_header) {
+        return Err(SimError::Sources("no Verilog sources given".into()));
+    }
+    if top.is_empty() || !top.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(SimError::Sources(format!(
+            "`{top}` is not a plain module name"
+        )));
+    }
+    for (i, s) in sources.iter().enumerate() {
+        if s.name.is_empty() || s.name.contains('/') || s.name.starts_with('.') {
+            return Err(SimError::Sources(format!(
+                "bad source file name `{}`",
+                s.name
+            )));
+        }
+        if sources[..i].iter().any(|o| o.name == s.name) {
+            return Err(SimError::Sources(format!(
+                "two sources are named `{}`",
+                s.name
+            )));
+        }
+    }
+    let verilator = Verilator::find(opts.verilator.as_deref())?;
+    let cache = cache_dir(opts);
+    std::fs::create_dir_all(&cache)
+        .map_err(SimError::io("cannot create cache directory", &cache))?;
+    let key = design_key(sources, top, opts, &verilator);
+    let lib = cache.join(&key).join(format!("lib{key}.so"));
+    if lib.is_file() {
+        return Ok(BuiltLibrary {
+            path: lib,
+            key,
+            cached: true,
+            elapsed: start.elapsed(),
+        });
+    }
+    remove_stale_temps(&cache);
+    let tmp = TempDir::new(&cache, &key)?;
+    match build_in(tmp.path(), sources, top, opts, &verilator, &cache, &key) {
+        Ok(()) => {}
+        Err(e) => return Err(keep_failed_log(e, tmp, &cache, &key)),
+    }
+    let done = cache.join(&key);
+    tmp.publish(&done)?;
+    Ok(BuiltLibrary {
+        path: lib,
+        key,
+        cached: false,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// The cache directory for `opts` (see [`BuildOptions::cache_dir`]).
+pub fn cache_dir(opts: &BuildOptions) -> PathBuf {
+    let env = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    opts.cache_dir
+        .clone()
+        .or_else(|| env(CACHE_ENV))
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("shiftkit/verilator")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/shiftkit/verilator")))
+        .unwrap_or_else(|| std::env::temp_dir().join("shiftkit-verilator"))
+}
+
+/// Hash of everything the library depends on. Names and lengths are hashed too, so moving text
+/// between files changes the key.
+fn design_key(sources: &[SourceFile], top: &str, opts: &BuildOptions, v: &Verilator) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &[u8]| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s);
+    };
+    field(format!("shiftkit-sim wrapper v{WRAPPER_VERSION}").as_bytes());
+    field(v.version.as_bytes());
+    field(top.as_bytes());
+    field(format!("{:?}", opts.trace).as_bytes());
+    for f in VERILATOR_FLAGS.iter().chain(MAKE_VARS).chain([&CFLAGS]) {
+        field(f.as_bytes());
+    }
+    for a in &opts.verilator_args {
+        field(a.as_bytes());
+    }
+    for s in sources {
+        field(s.name.as_bytes());
+        field(s.text.as_bytes());
+    }
+    hex(&h.finalize()[..10])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The build proper, in `dir`.
+fn build_in(
+    dir: &Path,
+    sources: &[SourceFile],
+    top: &str,
+    opts: &BuildOptions,
+    v: &Verilator,
+    cache: &Path,
+    key: &str,
+) -> Result<()> {
+    let log = dir.join("build.log");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).map_err(SimError::io("cannot create", &src))?;
+    for s in sources {
+        let p = src.join(&s.name);
+        std::fs::write(&p, &s.text).map_err(SimError::io("cannot write", &p))?;
+    }
+    let verilog: Vec<PathBuf> = sources
+        .iter()
+        .filter(|s| !s.is_header())
+        .map(|s| src.join(&s.name))
+        .collect();
+    let common = |cmd: &mut Command, mdir: &Path| {
+        cmd.args([
+            "-Wno-fatal",
+            "--prefix",
+            "Vskm",
+            "--top-module",
+            top,
+            "--Mdir",
+        ])
+        .arg(mdir)
+        .arg(format!("-I{}", src.display()))
+        .args(&opts.verilator_args)
+        .args(&verilog);
+    };
+
+    // 1. Ports, from the XML view.
+    let xdir = dir.join("xml");
+    let mut cmd = Command::new(&v.bin);
+    cmd.arg("--xml-only");
+    common(&mut cmd, &xdir);
+    run_logged(&mut cmd, &log, top)?;
+    let xml_path = xdir.join("Vskm.xml");
+    let xml = std::fs::read_to_string(&xml_path).map_err(SimError::io("cannot read", &xml_path))?;
+    let ports_err = |detail| SimError::Ports {
+        top: top.to_string(),
+        detail,
+    };
+    let xml_ports = parse_xml_ports(&xml, top).map_err(ports_err)?;
+
+    // 2. The model's C++.
+    let obj = dir.join("obj");
+    let mut cmd = Command::new(&v.bin);
+    cmd.args(VERILATOR_FLAGS).args(["-CFLAGS", CFLAGS]);
+    match resolve_trace(opts.trace) {
+        TraceFormat::Fst => {
+            cmd.arg("--trace-fst");
+        }
+        TraceFormat::Vcd => {
+            cmd.arg("--trace");
+        }
+        _ => {}
+    }
+    common(&mut cmd, &obj);
+    run_logged(&mut cmd, &log, top)?;
+    let header_path = obj.join("Vskm.h");
+    let header =
+        std::fs::read_to_string(&header_path).map_err(SimError::io("cannot read", &header_path))?;
+    let ports = match_ports(&xml_ports, &parse_header_ports(&header)).map_err(ports_err)?;
+
+    // 3. Wrapper, runtime, link.
+    let wrapper = wrapper_cpp(top, &ports);
+    write(&obj.join("skm_wrapper.cpp"), &wrapper)?;
+    write(&obj.join("skm.mk"), SKM_MK)?;
+    let runtime = runtime_objects(&obj, &log, top, v, cache)?;
+    let lib = format!("lib{key}.so");
+    let mut cmd = make(&obj);
+    cmd.arg(format!("SKM_LIB={lib}"))
+        .arg(format!("SKM_RUNTIME={}", join_paths(&runtime)))
+        .arg(&lib);
+    run_logged(&mut cmd, &log, top)?;
+
+    // Keep the library, the log, the wrapper and a readable port table; drop the rest.
+    let final_lib = dir.join(&lib);
+    std::fs::rename(obj.join(&lib), &final_lib).map_err(SimError::io("cannot move", &final_lib))?;
+    write(&dir.join("skm_wrapper.cpp"), &wrapper)?;
+    write(
+        &dir.join("ports.txt"),
+        &port_table(top, ports.iter().map(|p| &p.info)),
+    )?;
+    for d in [&obj, &xdir, &src] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(())
+}
+
+/// Included after Verilator's makefile: adds a rule to print the runtime objects and the command
+/// that compiles them (the runtime cache key), and the link of the shared library.
+const SKM_MK: &str = "# Generated by shiftkit-sim.
+include Vskm.mk
+skm-runtime-info:
+\t@echo $(VK_GLOBAL_OBJS)
+\t@echo $(CXX) $(CXXFLAGS) $(CPPFLAGS) $(OPT_GLOBAL) $(LDFLAGS) $(LDLIBS)
+$(SKM_LIB): skm_wrapper.o $(VM_PREFIX)__ALL.a
+\t$(CXX) -shared $(LDFLAGS) -Wl,-Bsymbolic -Wl,--no-undefined -o $@ skm_wrapper.o $(VM_PREFIX)__ALL.a $(SKM_RUNTIME) $(LDLIBS)
+";
+
+/// `make` in Verilator's output directory, single job, with our optimization levels.
+fn make(obj: &Path) -> Command {
+    let mut cmd = Command::new("make");
+    cmd.arg("-C")
+        .arg(obj)
+        .args(["--no-print-directory", "-f", "skm.mk", "-j", "1"])
+        .args(MAKE_VARS);
+    // A parent `make -j` (e.g. cargo under make) must not hand its job server to this build.
+    cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS");
+    cmd
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The Verilator runtime objects for this model's flags: cached, or compiled now and cached.
+fn runtime_objects(
+    obj: &Path,
+    log: &Path,
+    top: &str,
+    v: &Verilator,
+    cache: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut info = make(obj);
+    info.arg("-s").arg("skm-runtime-info");
+    let out = info.output().map_err(|e| SimError::BuildFailed {
+        top: top.to_string(),
+        first_error: format!("cannot run make: {e}"),
+        log: log.to_path_buf(),
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let objs: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !out.status.success() || objs.is_empty() {
+        return Err(SimError::BuildFailed {
+            top: top.to_string(),
+            first_error: "Verilator's makefile lists no runtime objects".into(),
+            log: log.to_path_buf(),
+        });
+    }
+    let mut h = Sha256::new();
+    h.update(v.version.as_bytes());
+    h.update(text.as_bytes());
+    let key = hex(&h.finalize()[..10]);
+    let dir = cache.join(format!("runtime-{key}"));
+    let paths: Vec<PathBuf> = objs.iter().map(|o| dir.join(o)).collect();
+    if paths.iter().all(|p| p.is_file()) {
+        return Ok(paths);
+    }
+    let mut cmd = make(obj);
+    cmd.args(&objs);
+    run_logged(&mut cmd, log, top)?;
+    let tmp = TempDir::new(cache, &format!("runtime-{key}"))?;
+    for o in &objs {
+        let to = tmp.path().join(o);
+        std::fs::copy(obj.join(o), &to).map_err(SimError::io("cannot copy", &to))?;
+    }
+    tmp.publish(&dir)?;
+    Ok(paths)
+}
+
+/// FST needs zlib at compile and link time; `Auto` picks it when the header is there.
+fn resolve_trace(t: TraceFormat) -> TraceFormat {
+    match t {
+        TraceFormat::Auto if zlib_available() => TraceFormat::Fst,
+        TraceFormat::Auto => TraceFormat::Vcd,
+        t => t,
+    }
+}
+
+fn zlib_available() -> bool {
+    let mut cmd = Command::new(std::env::var_os("CXX").unwrap_or_else(|| "g++".into()));
+    cmd.args(["-x", "c++", "-fsyntax-only", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let Ok(mut child) = cmd.spawn() else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"#include <zlib.h>\n");
+    }
+    child.wait().is_ok_and(|s| s.success())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(SimError::io("cannot write", path))
+}
+
+/// `name width dir` lines, for people looking into the cache.
+pub(crate) fn port_table<'a>(top: &str, ports: impl Iterator<Item = &'a PortInfo>) -> String {
+    let mut s = format!("# ports of {top}: name width direction\n");
+    for p in ports {
+        s.push_str(&format!("{} {} {:?}\n", p.name, p.width, p.dir));
+    }
+    s
+}
+
+/// A failed build's directory is kept as `<cache>/failed-<key>/` so the log outlives the call.
+fn keep_failed_log(e: SimError, tmp: TempDir, cache: &Path, key: &str) -> SimError {
+    let SimError::BuildFailed {
+        top, first_error, ..
+    } = e
+    else {
+        return e;
+    };
+    let kept = cache.join(format!("failed-{key}"));
+    let _ = std::fs::remove_dir_all(&kept);
+    let log = match tmp.keep_as(&kept) {
+        Ok(()) => kept.join("build.log"),
+        Err(p) => p.join("build.log"),
+    };
+    SimError::BuildFailed {
+        top,
+        first_error,
+        log,
+    }
+}
+
+/// Temporary directories left by builds that were killed: anything older than a day (no build
+/// takes that long) is removed, best effort.
+fn remove_stale_temps(cache: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    let day = Duration::from_secs(24 * 3600);
+    for e in entries.filter_map(|e| e.ok()) {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if old && e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A uniquely named directory in the cache, removed on drop unless published or kept.
+struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    fn new(cache: &Path, tag: &str) -> Result<TempDir> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = cache.join(format!(".tmp-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).map_err(SimError::io("cannot create", &p))?;
+        Ok(TempDir(Some(p)))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Atomically move to `dest`. If another builder got there first, its (identical) result
+    /// stays and ours is dropped.
+    fn publish(mut self, dest: &Path) -> Result<()> {
+        let Some(p) = self.0.take() else {
+            return Ok(());
+        };
+        match std::fs::rename(&p, dest) {
+            Ok(()) => Ok(()),
+            Err(_) if dest.is_dir() => {
+                let _ = std::fs::remove_dir_all(&p);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&p);
+                Err(SimError::io("cannot publish build to", dest)(e))
+            }
+        }
+    }
+
+    /// Move to `dest` (or leave in place, returning where it is).
+    fn keep_as(mut self, dest: &Path) -> std::result::Result<(), PathBuf> {
+        let Some(p) = self.0.take() else {
+            return Ok(());
+        };
+        std::fs::rename(&p, dest).map_err(|_| p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
