@@ -1,25 +1,29 @@
 //! Cache blocking, packing buffers and threading shared by the SIMD paths (i16 and f32).
 //!
-//! Layout (GotoBLAS/BLIS style, simplified for this machine's sizes):
-//! - B is packed once, up front, into *column panels* of `NR` columns
-//!   (`bpack[jp*depth*NR + p*NR + j]`), so the micro-kernel streams one contiguous vector row per
-//!   depth step. Columns past `n` are zero.
 //! - A is *not* packed where that can be avoided: the micro-kernel broadcasts one 4-byte element
 //!   (an f32, or an i16 k-pair, which is already adjacent in a row-major i16 row) per row and depth
-//!   step, so it can read `MR` rows of row-major A in place, addressed as `a + r*rs + p*cs` bytes.
-//!   Packing A would be a transpose (strided 4-byte stores), and it measured at ~15% of a 512^3
-//!   i16 product. Only panels that cannot be read in place (rows past `m`, or an i16 operand that
-//!   must be rescaled or whose odd k would read past the end) are packed, inside the rayon task,
-//!   into `MR`-row panels (`rs = 4`, `cs = 4*MR`), zero-padded.
+//!   step, so it reads `MR` rows of row-major A in place, addressed as `a + r*rs + p*cs` bytes.
+//!   Packing A would be a transpose (strided 4-byte stores); it measured ~15% of a 512^3 i16
+//!   product. Only panels that cannot be read in place (rows past `m`, or an i16 operand that
+//!   must be rescaled or whose odd k would read past the end) are packed into `MR`-row panels
+//!   (`rs = 4`, `cs = 4*MR`), zero-padded.
+//! - B is packed into *column panels* of `NR` columns (`bpack[jp*depth*NR + p*NR + j]`), so the
+//!   micro-kernel streams one contiguous vector row per depth step. Columns past `n` are zero.
 //! - "depth" is the packed inner dimension: k for f32, ceil(k/2) k-pairs for i16.
 //!
-//! Loops, outermost first: rayon over row bands of C (each task owns a disjoint `&mut` band, so
-//! no synchronisation), depth blocks of `kc` (the B micro-panel `kc*NR` stays in L1 while every A
-//! panel of the band reuses it; the band's A block stays in L2), B panels, A panels.
+//! Threading: the whole product is ONE rayon region. Tasks are rectangles of C, normally bands of
+//! B panels (columns) over all rows, and each task packs the B panels it owns, so there is no
+//! shared packed buffer and no second fork/join: on the 2-core KVM target a rayon hand-off costs
+//! ~6-20 us (workers fall asleep between regions), which at 256^3 (~45 us of work on two cores)
+//! made a pack-B region plus a compute region slower than one thread. When B has too few panels
+//! for every thread, tasks are row bands instead (each packs all of the then-small B).
+//!
+//! Loops inside a task, outermost first: row blocks of `mc_panels*MR` rows, depth blocks of `kc`
+//! (the B micro-panel `kc*NR` stays in L1 while every A panel of the row block reuses it; the row
+//! block's A stays in L2), B panels, A panels.
 //!
 //! Packing buffers are thread-local and reused across calls: allocating, page-faulting and
-//! freeing (munmap, with its TLB shootdown) a fresh megabyte per call cost as much as a quarter of
-//! a 512^3 product on the target machine.
+//! freeing (munmap, with its TLB shootdown) a fresh megabyte per call was measurable.
 
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -49,13 +53,23 @@ pub(crate) trait Micro: Sync {
     /// each output's running sum from the value stored there).
     ///
     /// A's element (row r, step p) is the 4-byte value at byte address `a.a + r*a.rs + p*a.cs`.
+    /// `first` is true for the first depth block of the tile: a kernel that overwrites C (f32)
+    /// starts from +0.0 instead of the stored value; accumulating kernels (i64) ignore it.
     ///
     /// # Safety
     /// Those 4-byte reads must be in bounds for r < MR, p < depth; `b` must be valid for
     /// `depth*NR` reads, `c` for reads and writes of `MR` rows of `NR` elements at row stride
-    /// `ldc`; the CPU must support the target features the implementation uses (guaranteed by
-    /// constructing it only after detection).
-    unsafe fn run(&self, depth: usize, a: APanel, b: *const Self::P, c: *mut Self::C, ldc: usize);
+    /// `ldc`, not accessed by anyone else during the call; the CPU must support the target
+    /// features the implementation uses (guaranteed by constructing it only after detection).
+    unsafe fn run(
+        &self,
+        depth: usize,
+        a: APanel,
+        b: *const Self::P,
+        c: *mut Self::C,
+        ldc: usize,
+        first: bool,
+    );
 }
 
 /// Where a micro-kernel finds its A panel: element (r, p) is the unaligned 4-byte value at byte
@@ -97,7 +111,11 @@ mod sealed {
 /// overwrite every element they read). Reuses the thread's buffer `key`; if that is already in
 /// use on this thread (a re-entrant call, e.g. the caller's own rayon task stolen while we wait)
 /// or too large to keep, a fresh one is allocated.
-fn with_scratch<T: Scratch, R>(key: &'static ScratchKey, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+fn with_scratch<T: Scratch, R>(
+    key: &'static ScratchKey,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
     let elems_per_line = 64 / std::mem::size_of::<T>();
     let lines = len.div_ceil(elems_per_line);
     let view = |v: &mut Vec<Line>| -> &mut [T] {
@@ -126,36 +144,58 @@ fn with_scratch<T: Scratch, R>(key: &'static ScratchKey, len: usize, f: impl FnO
 pub(crate) struct Blocking {
     /// Depth steps per block (B micro-panel `kc*NR` should sit in L1).
     pub(crate) kc: usize,
-    /// Most A panels per rayon task (the task's A block `mc_panels*MR*kc` should sit in L2).
+    /// A panels per row block (the block's A, `mc_panels*MR*kc` elements, should sit in L2).
     pub(crate) mc_panels: usize,
 }
 
 /// Fills a B panel: `fill(jp, panel)` writes all `depth*NR` elements of column panel `jp`.
 pub(crate) type FillB<'a, P> = &'a (dyn Fn(usize, &mut [P]) + Sync);
-/// In-place A: `direct(row, p0, d)` gives the panel of rows `row..row+MR`, steps `p0..p0+d`, if
-/// it may be read in place (every read of `Micro::run` in bounds), else `None`.
-pub(crate) type DirectA<'a> = &'a (dyn Fn(usize, usize, usize) -> Option<APanel> + Sync);
+/// In-place A: `direct(row, p0)` gives the panel of rows `row..row+MR` from step `p0` on (for the
+/// block's `d` steps) if it may be read in place (every read of `Micro::run` in bounds), else
+/// `None`.
+pub(crate) type DirectA<'a> = &'a (dyn Fn(usize, usize) -> Option<APanel> + Sync);
 /// Packs one A panel: `pack(row, rows, p0, d, dst)` writes all `d*MR` elements of `dst`
 /// (`dst[p*MR + r]`): rows `row..row+rows` (rows <= MR; zero beyond), steps `p0..p0+d`.
 pub(crate) type PackA<'a, P> = &'a (dyn Fn(usize, usize, usize, usize, &mut [P]) + Sync);
-/// Per-task hook on the task's band of C rows (`rows * n` elements), before and after the tile
-/// loops. The f32 path uses them to zero C and to flush subnormals while the band is hot.
-pub(crate) type BandHook<'a, C> = &'a (dyn Fn(&mut [C]) + Sync);
+/// Runs on every finished row segment of C (the f32 path flushes subnormals and NaNs).
+pub(crate) type Finish<'a, C> = &'a (dyn Fn(&mut [C]) + Sync);
 
 /// The operands and hooks of one blocked product.
 pub(crate) struct Problem<'a, K: Micro> {
     pub(crate) m: usize,
     pub(crate) n: usize,
-    /// Packed depth (k, or k-pairs).
+    /// Packed depth (k, or k-pairs); must be > 0.
     pub(crate) depth: usize,
     pub(crate) fill_b: FillB<'a, K::P>,
     pub(crate) direct_a: DirectA<'a>,
     pub(crate) pack_a: PackA<'a, K::P>,
-    pub(crate) prologue: BandHook<'a, K::C>,
-    pub(crate) epilogue: BandHook<'a, K::C>,
+    pub(crate) finish: Option<Finish<'a, K::C>>,
 }
 
-/// Runs `kern` over the problem into row-major `c` (m x n), on both cores when `par`.
+/// A rectangle of C owned by one task: rows `r0..r1` (r0 a multiple of MR), B panels `jp0..jp1`.
+#[derive(Clone, Copy)]
+struct Rect {
+    r0: usize,
+    r1: usize,
+    jp0: usize,
+    jp1: usize,
+}
+
+/// C's base pointer, shared by tasks that write disjoint rectangles.
+#[derive(Clone, Copy)]
+struct CPtr<T>(*mut T);
+// SAFETY: the pointer is only dereferenced inside `run_rect`, on the rectangle its task owns;
+// rectangles are disjoint and `run_blocked` holds the `&mut [C]` borrow for the whole region.
+unsafe impl<T: Send> Send for CPtr<T> {}
+// SAFETY: as above; no two tasks touch the same element.
+unsafe impl<T: Send> Sync for CPtr<T> {}
+
+/// Splits `0..total` into `parts` contiguous ranges whose sizes differ by at most one.
+fn split(total: usize, parts: usize, i: usize) -> (usize, usize) {
+    (i * total / parts, (i + 1) * total / parts)
+}
+
+/// Runs `kern` over the problem into row-major `c` (m x n), on all rayon threads when `par`.
 pub(crate) fn run_blocked<K: Micro>(
     kern: &K,
     blk: &Blocking,
@@ -163,121 +203,176 @@ pub(crate) fn run_blocked<K: Micro>(
     c: &mut [K::C],
     par: bool,
 ) {
-    let (m, n, depth) = (pb.m, pb.n, pb.depth);
-    if m == 0 || n == 0 {
+    let (m, n) = (pb.m, pb.n);
+    if m == 0 || n == 0 || pb.depth == 0 {
         return;
     }
+    assert!(c.len() >= m * n, "run_blocked: C too short");
     let (mr, nr) = (K::MR, K::NR);
-    let bpanels = n.div_ceil(nr);
-    with_scratch(&SCRATCH_B, bpanels * depth * nr, |bpack: &mut [K::P]| {
-        if depth > 0 {
-            let fill = |(jp, panel): (usize, &mut [K::P])| (pb.fill_b)(jp, panel);
-            if par {
-                bpack.par_chunks_mut(depth * nr).enumerate().for_each(fill);
-            } else {
-                bpack.chunks_mut(depth * nr).enumerate().for_each(fill);
-            }
-        }
-        let bpack: &[K::P] = bpack;
-
-        // Row bands: a multiple of the thread count, each at most `mc_panels` panels, panel counts
-        // differing by at most one so that both cores finish together.
-        let panels = m.div_ceil(mr);
-        let threads = if par { rayon::current_num_threads().max(1) } else { 1 };
-        let mc = blk.mc_panels.max(1);
-        let ntasks = (threads * panels.div_ceil(threads * mc)).min(panels);
-        let mut bands = Vec::with_capacity(ntasks);
-        let mut rest = &mut c[..m * n];
-        let mut row0 = 0;
-        for t in 0..ntasks {
-            let p_end = (t + 1) * panels / ntasks;
-            let row1 = (p_end * mr).min(m);
-            let (band, tail) = rest.split_at_mut((row1 - row0) * n);
-            bands.push((row0, band));
-            rest = tail;
-            row0 = row1;
-        }
-
-        let task = |(row0, band): (usize, &mut [K::C])| {
-            (pb.prologue)(band);
-            let rows = band.len() / n;
-            let kc = blk.kc.max(1);
-            let ipanels = rows.div_ceil(mr);
-            with_scratch(&SCRATCH_A, ipanels * kc.min(depth) * mr, |ablock: &mut [K::P]| {
-                let mut tmp = vec![K::C::default(); mr * nr];
-                let mut apanels = Vec::with_capacity(ipanels);
-                let mut pc = 0;
-                while pc < depth {
-                    let d = kc.min(depth - pc);
-                    apanels.clear();
-                    for (ii, dst) in ablock[..ipanels * d * mr].chunks_exact_mut(d * mr).enumerate() {
-                        let (row, h) = (row0 + ii * mr, mr.min(rows - ii * mr));
-                        let direct = if h == mr { (pb.direct_a)(row, pc, d) } else { None };
-                        apanels.push(direct.unwrap_or_else(|| {
-                            (pb.pack_a)(row, h, pc, d, dst);
-                            let size = std::mem::size_of::<K::P>();
-                            APanel { a: dst.as_ptr().cast(), rs: size, cs: size * mr }
-                        }));
-                    }
-                    for jp in 0..bpanels {
-                        let j0 = jp * nr;
-                        let w = nr.min(n - j0);
-                        let b = &bpack[(jp * depth + pc) * nr..][..d * nr];
-                        for (ii, &a) in apanels.iter().enumerate() {
-                            let i0 = ii * mr;
-                            let h = mr.min(rows - i0);
-                            tile(kern, d, a, b, band, i0, j0, h, w, n, &mut tmp);
-                        }
-                    }
-                    pc += d;
+    let (apanels, bpanels) = (m.div_ceil(mr), n.div_ceil(nr));
+    let threads = if par {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    // Two tasks per thread lets rayon even out a core that is briefly busy elsewhere.
+    let want = if threads > 1 { 2 * threads } else { 1 };
+    let rects: Vec<Rect> = if bpanels >= want || apanels < want {
+        let t = want.min(bpanels);
+        (0..t)
+            .map(|i| {
+                let (jp0, jp1) = split(bpanels, t, i);
+                Rect {
+                    r0: 0,
+                    r1: m,
+                    jp0,
+                    jp1,
                 }
-            });
-            (pb.epilogue)(band);
-        };
-        if par && bands.len() > 1 {
-            bands.into_par_iter().for_each(task);
-        } else {
-            bands.into_iter().for_each(task);
-        }
-    });
+            })
+            .collect()
+    } else {
+        (0..want)
+            .map(|i| {
+                let (p0, p1) = split(apanels, want, i);
+                Rect {
+                    r0: p0 * mr,
+                    r1: (p1 * mr).min(m),
+                    jp0: 0,
+                    jp1: bpanels,
+                }
+            })
+            .collect()
+    };
+    let cptr = CPtr(c.as_mut_ptr());
+    let task = |rect: Rect| run_rect(kern, blk, pb, cptr, rect);
+    if rects.len() > 1 {
+        rects.into_par_iter().for_each(task);
+    } else {
+        rects.into_iter().for_each(task);
+    }
 }
 
-/// One `h x w` tile of `band` at (i0, j0) (h <= MR, w <= NR).
+/// One task: packs its B panels, then runs every tile of its rectangle.
+fn run_rect<K: Micro>(kern: &K, blk: &Blocking, pb: &Problem<'_, K>, c: CPtr<K::C>, rect: Rect) {
+    let (n, depth) = (pb.n, pb.depth);
+    let (mr, nr) = (K::MR, K::NR);
+    let Rect { r0, r1, jp0, jp1 } = rect;
+    let kc = blk.kc.max(1);
+    let mc_rows = blk.mc_panels.max(1) * mr;
+    with_scratch(
+        &SCRATCH_B,
+        (jp1 - jp0) * depth * nr,
+        |bpack: &mut [K::P]| {
+            for (t, panel) in bpack.chunks_exact_mut(depth * nr).enumerate() {
+                (pb.fill_b)(jp0 + t, panel);
+            }
+            let bpack: &[K::P] = bpack;
+            let ablock_len = blk.mc_panels.max(1) * kc.min(depth) * mr;
+            with_scratch(&SCRATCH_A, ablock_len, |ablock: &mut [K::P]| {
+                let mut tmp = vec![K::C::default(); mr * nr];
+                let mut apanels = Vec::with_capacity(blk.mc_panels.max(1));
+                let mut ic = r0;
+                while ic < r1 {
+                    let ic_end = (ic + mc_rows).min(r1);
+                    let mut pc = 0;
+                    while pc < depth {
+                        let d = kc.min(depth - pc);
+                        apanels.clear();
+                        let chunks =
+                            ablock[..(ic_end - ic).div_ceil(mr) * d * mr].chunks_exact_mut(d * mr);
+                        for (ii, dst) in chunks.enumerate() {
+                            let row = ic + ii * mr;
+                            let h = mr.min(ic_end - row);
+                            let direct = if h == mr {
+                                (pb.direct_a)(row, pc)
+                            } else {
+                                None
+                            };
+                            apanels.push(direct.unwrap_or_else(|| {
+                                (pb.pack_a)(row, h, pc, d, dst);
+                                let size = std::mem::size_of::<K::P>();
+                                APanel {
+                                    a: dst.as_ptr().cast(),
+                                    rs: size,
+                                    cs: size * mr,
+                                }
+                            }));
+                        }
+                        for jp in jp0..jp1 {
+                            let b = &bpack[((jp - jp0) * depth + pc) * nr..][..d * nr];
+                            let j0 = jp * nr;
+                            let w = nr.min(n - j0);
+                            for (ii, &a) in apanels.iter().enumerate() {
+                                let i0 = ic + ii * mr;
+                                let h = mr.min(ic_end - i0);
+                                // SAFETY: the tile (rows i0..i0+h, columns j0..j0+w) lies in this
+                                // task's rectangle (i0 >= ic >= r0, i0+h <= r1 <= m, j0..j0+w within
+                                // panels jp0..jp1 and n); `a` was just packed (d*MR elements) or
+                                // vouched for by `direct_a`; `b` holds d*NR elements.
+                                unsafe {
+                                    tile(kern, d, a, b, c, n, i0, j0, h, w, pc == 0, &mut tmp)
+                                };
+                            }
+                        }
+                        pc += d;
+                    }
+                    ic = ic_end;
+                }
+            });
+        },
+    );
+    if let Some(finish) = pb.finish {
+        let (j0, j1) = (jp0 * nr, (jp1 * nr).min(n));
+        for i in r0..r1 {
+            // SAFETY: row i, columns j0..j1 lie in this task's rectangle, which no other task
+            // touches; all its tiles are finished.
+            finish(unsafe { std::slice::from_raw_parts_mut(c.0.add(i * n + j0), j1 - j0) });
+        }
+    }
+}
+
+/// One `h x w` tile of C at (i0, j0) (h <= MR, w <= NR).
+///
+/// # Safety
+/// Rows i0..i0+h, columns j0..j0+w of the row-major C (row stride n) at `c` must be valid and
+/// owned by the caller; `a` must satisfy `Micro::run`'s contract for `d` steps; `b` must hold
+/// d*NR elements.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn tile<K: Micro>(
+unsafe fn tile<K: Micro>(
     kern: &K,
     d: usize,
     a: APanel,
     b: &[K::P],
-    band: &mut [K::C],
+    c: CPtr<K::C>,
+    n: usize,
     i0: usize,
     j0: usize,
     h: usize,
     w: usize,
-    n: usize,
+    first: bool,
     tmp: &mut [K::C],
 ) {
     let (mr, nr) = (K::MR, K::NR);
     assert!(b.len() >= d * nr && tmp.len() >= mr * nr);
     if h == mr && w == nr {
-        assert!((i0 + mr - 1) * n + j0 + nr <= band.len());
-        // SAFETY: `a` is either a packed panel of d*MR elements (written just before, addressed
-        // with rs = element size, cs = MR * element size) or an in-place panel that `direct_a`
-        // vouched for; `b` holds d*NR elements (asserted); the tile spans rows i0..i0+MR and
-        // columns j0..j0+NR of `band` (stride n), whose last element is in bounds (asserted);
-        // the kernel's ISA was detected before `kern` was built.
-        unsafe { kern.run(d, a, b.as_ptr(), band.as_mut_ptr().add(i0 * n + j0), n) };
+        // SAFETY: the caller guarantees the full MR x NR tile and `a`; `b` is asserted; the
+        // kernel's ISA was detected before `kern` was built.
+        unsafe { kern.run(d, a, b.as_ptr(), c.0.add(i0 * n + j0), n, first) };
     } else {
-        // Edge tile: run on a full-size scratch tile, copy the valid part back.
+        // Edge tile: run on a full-size scratch tile, copy the valid part in and back.
         tmp.fill(K::C::default());
         for r in 0..h {
-            tmp[r * nr..][..w].copy_from_slice(&band[(i0 + r) * n + j0..][..w]);
+            // SAFETY: row i0+r, columns j0..j0+w are in the caller's tile.
+            let row = unsafe { std::slice::from_raw_parts(c.0.add((i0 + r) * n + j0), w) };
+            tmp[r * nr..][..w].copy_from_slice(row);
         }
         // SAFETY: as above for `a`/`b`; `tmp` holds MR rows of NR at stride NR (asserted).
-        unsafe { kern.run(d, a, b.as_ptr(), tmp.as_mut_ptr(), nr) };
+        unsafe { kern.run(d, a, b.as_ptr(), tmp.as_mut_ptr(), nr, first) };
         for r in 0..h {
-            band[(i0 + r) * n + j0..][..w].copy_from_slice(&tmp[r * nr..][..w]);
+            // SAFETY: as for the copy-in.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.0.add((i0 + r) * n + j0), w) };
+            row.copy_from_slice(&tmp[r * nr..][..w]);
         }
     }
 }

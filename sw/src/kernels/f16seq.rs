@@ -4,7 +4,7 @@
 //! A broadcast-FMA outer-product micro-kernel already performs exactly that sequence per output
 //! lane: each lane of each accumulator is one (i, j) and receives its products in ascending k.
 //! Depth blocking keeps the order because each block resumes from the value stored in C by the
-//! previous block (f32 in memory is exact), and the accumulators start from C = +0.0.
+//! previous block (f32 in memory is exact), and the first block starts from +0.0.
 //!
 //! Why FMA is bit-identical to multiply-then-add here: binary16 values have 11-bit significands,
 //! so a product has at most 22 significant bits, and its exponent lies in [2^-48, 2^32) (smallest
@@ -33,10 +33,24 @@ pub(super) fn gemm(isa: Isa, m: usize, n: usize, k: usize, a: &[f32], b: &[f32],
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        c.fill(0.0); // every sum is empty: +0.0
+        return;
+    }
     let par = want_threads(m, n, k);
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => drive(&x86::Avx512F32, &x86::AVX512_BLOCKING, m, n, k, a, b, c, par),
+        Isa::Avx512 => drive(
+            &x86::Avx512F32,
+            &x86::AVX512_BLOCKING,
+            m,
+            n,
+            k,
+            a,
+            b,
+            c,
+            par,
+        ),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => drive(&x86::Avx2F32, &x86::AVX2_BLOCKING, m, n, k, a, b, c, par),
         _ => for_row_bands(m, n, par, c, |r0, band| {
@@ -73,7 +87,7 @@ fn drive<K: Micro<P = f32, C = f32>>(
             }
         },
         // Full panels are read in place: element (r, p) at a[(row + r)*k + p0 + p].
-        direct_a: &|row, p0, _| {
+        direct_a: &|row, p0| {
             (row + mr <= m).then(|| APanel {
                 a: a[row * k + p0..].as_ptr().cast(),
                 rs: 4 * k,
@@ -95,8 +109,7 @@ fn drive<K: Micro<P = f32, C = f32>>(
                 }
             }
         },
-        prologue: &|band| band.fill(0.0),
-        epilogue: &|band| finish_f16_outputs(band),
+        finish: Some(&|seg| finish_f16_outputs(seg)),
     };
     run_blocked(kern, blk, &pb, c, par);
 }
@@ -120,10 +133,18 @@ mod x86 {
         const MR: usize = 6;
         const NR: usize = 16;
 
-        unsafe fn run(&self, depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
+        unsafe fn run(
+            &self,
+            depth: usize,
+            a: APanel,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            first: bool,
+        ) {
             // SAFETY: the caller upholds `Micro::run`'s contract; Avx2F32 is only used when
             // AVX2 and FMA were detected.
-            unsafe { kernel_avx2(depth, a, b, c, ldc) }
+            unsafe { kernel_avx2(depth, a, b, c, ldc, first) }
         }
     }
 
@@ -131,19 +152,35 @@ mod x86 {
     /// AVX2+FMA present; `a`: 6 rows x depth steps in bounds (see `Micro::run`), `b`: depth*16
     /// reads, `c`: 6 rows x 16 at stride `ldc`.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn kernel_avx2(depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
+    unsafe fn kernel_avx2(
+        depth: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        first: bool,
+    ) {
         const MR: usize = 6;
+        // Each output's running sum: +0.0 on the first depth block, else where the last block
+        // left it.
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: row r < 6, columns 0..16 of the C tile.
-            unsafe {
-                acc_r[0] = _mm256_loadu_ps(c.add(r * ldc));
-                acc_r[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
-            }
+        if !first {
+            unroll!(R in [0, 1, 2, 3, 4, 5] {
+                // SAFETY: row R < 6, columns 0..16 of the C tile.
+                unsafe {
+                    acc[R][0] = _mm256_loadu_ps(c.add(R * ldc));
+                    acc[R][1] = _mm256_loadu_ps(c.add(R * ldc + 8));
+                }
+            });
         }
         for q in 0..depth {
             // SAFETY: q < depth, so b[q*16..q*16+16] and A's step q are in bounds.
-            let (b0, b1) = unsafe { (_mm256_loadu_ps(b.add(q * 16)), _mm256_loadu_ps(b.add(q * 16 + 8))) };
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_ps(b.add(q * 16)),
+                    _mm256_loadu_ps(b.add(q * 16 + 8)),
+                )
+            };
             unroll!(R in [0, 1, 2, 3, 4, 5] {
                 // SAFETY: R < 6, see above; the value may be unaligned.
                 let av = _mm256_set1_ps(unsafe {
@@ -154,13 +191,13 @@ mod x86 {
                 acc[R][1] = _mm256_fmadd_ps(av, b1, acc[R][1]);
             });
         }
-        for (r, acc_r) in acc.iter().enumerate() {
-            // SAFETY: as for the loads.
+        unroll!(R in [0, 1, 2, 3, 4, 5] {
+            // SAFETY: row R < 6, columns 0..16 of the C tile.
             unsafe {
-                _mm256_storeu_ps(c.add(r * ldc), acc_r[0]);
-                _mm256_storeu_ps(c.add(r * ldc + 8), acc_r[1]);
+                _mm256_storeu_ps(c.add(R * ldc), acc[R][0]);
+                _mm256_storeu_ps(c.add(R * ldc + 8), acc[R][1]);
             }
-        }
+        });
     }
 
     /// 12 x 32 tile, 24 zmm accumulators. kc = 256: B micro-panel 32 KiB, A panel 12 KiB.
@@ -177,30 +214,52 @@ mod x86 {
         const MR: usize = 12;
         const NR: usize = 32;
 
-        unsafe fn run(&self, depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
+        unsafe fn run(
+            &self,
+            depth: usize,
+            a: APanel,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            first: bool,
+        ) {
             // SAFETY: the caller upholds `Micro::run`'s contract; Avx512F32 is only used when
             // AVX-512 F was detected.
-            unsafe { kernel_avx512(depth, a, b, c, ldc) }
+            unsafe { kernel_avx512(depth, a, b, c, ldc, first) }
         }
     }
 
     /// # Safety
     /// AVX-512 F present; `a`: 12 rows x depth steps in bounds (see `Micro::run`), `b`: depth*32
     /// reads, `c`: 12 rows x 32 at stride `ldc`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn kernel_avx512(depth: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
+    #[target_feature(enable = "avx512f,avx512vl")]
+    unsafe fn kernel_avx512(
+        depth: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        first: bool,
+    ) {
         const MR: usize = 12;
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: row r < 12, columns 0..32 of the C tile.
-            unsafe {
-                acc_r[0] = _mm512_loadu_ps(c.add(r * ldc));
-                acc_r[1] = _mm512_loadu_ps(c.add(r * ldc + 16));
-            }
+        if !first {
+            unroll!(R in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+                // SAFETY: row R < 12, columns 0..32 of the C tile.
+                unsafe {
+                    acc[R][0] = _mm512_loadu_ps(c.add(R * ldc));
+                    acc[R][1] = _mm512_loadu_ps(c.add(R * ldc + 16));
+                }
+            });
         }
         for q in 0..depth {
             // SAFETY: q < depth, so b[q*32..q*32+32] and A's step q are in bounds.
-            let (b0, b1) = unsafe { (_mm512_loadu_ps(b.add(q * 32)), _mm512_loadu_ps(b.add(q * 32 + 16))) };
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(b.add(q * 32)),
+                    _mm512_loadu_ps(b.add(q * 32 + 16)),
+                )
+            };
             unroll!(R in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
                 // SAFETY: R < 12, see above; the value may be unaligned.
                 let av = _mm512_set1_ps(unsafe {
@@ -210,12 +269,12 @@ mod x86 {
                 acc[R][1] = _mm512_fmadd_ps(av, b1, acc[R][1]);
             });
         }
-        for (r, acc_r) in acc.iter().enumerate() {
-            // SAFETY: as for the loads.
+        unroll!(R in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+            // SAFETY: row R < 12, columns 0..32 of the C tile.
             unsafe {
-                _mm512_storeu_ps(c.add(r * ldc), acc_r[0]);
-                _mm512_storeu_ps(c.add(r * ldc + 16), acc_r[1]);
+                _mm512_storeu_ps(c.add(R * ldc), acc[R][0]);
+                _mm512_storeu_ps(c.add(R * ldc + 16), acc[R][1]);
             }
-        }
+        });
     }
 }

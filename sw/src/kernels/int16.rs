@@ -53,16 +53,6 @@ fn scan_one(isa: Isa, x: &[i16]) -> (u16, u32) {
     scan_body(x)
 }
 
-/// Scans A and B (concurrently when `par`; each is O(mk + kn), noise next to O(mnk) when done
-/// with SIMD, but not when done serially with SSE2: that was 10% of a 512^3 product).
-fn scan(isa: Isa, a: &[i16], b: &[i16], par: bool) -> ((u16, u32), (u16, u32)) {
-    if par {
-        rayon::join(|| scan_one(isa, a), || scan_one(isa, b))
-    } else {
-        (scan_one(isa, a), scan_one(isa, b))
-    }
-}
-
 /// Two k-consecutive i16 as one i32: `lo` (even k) in the low half, as `vpmaddwd` pairs them.
 #[inline(always)]
 fn pair(lo: i16, hi: i16) -> i32 {
@@ -85,7 +75,9 @@ pub(super) fn gemm(
         return;
     }
     let par = want_threads(m, n, k);
-    let ((or_a, max_a), (or_b, max_b)) = scan(isa, a, b, par);
+    // Serial on purpose: with AVX2 a scan runs at ~16 entries per cycle, so even 2 x 1024^2
+    // entries cost ~1% of the product, less than a rayon hand-off costs at 256^3.
+    let ((or_a, max_a), (or_b, max_b)) = (scan_one(isa, a), scan_one(isa, b));
     debug_assert!(
         i64::from(max_a) <= i64::from(max_abs_a) && i64::from(max_b) <= i64::from(max_abs_b),
         "gemm_i16: entries exceed the declared bounds (|a| {max_a} > {max_abs_a} or |b| {max_b} > {max_abs_b})"
@@ -104,7 +96,11 @@ pub(super) fn gemm(
     // of at least LONG_RUN pairs, because an unscaled A can be read in place, unpacked.
     const LONG_RUN: u64 = 128;
     let sb = or_b.trailing_zeros();
-    let sa = if run_for(0, sb) >= LONG_RUN { 0 } else { or_a.trailing_zeros() };
+    let sa = if run_for(0, sb) >= LONG_RUN {
+        0
+    } else {
+        or_a.trailing_zeros()
+    };
     let run = run_for(sa, sb);
     if run == 0 {
         // Not even one vpmaddwd is safe: take the wide path (rare: needs |a|,|b| close to 2^15).
@@ -113,25 +109,46 @@ pub(super) fn gemm(
         int32::gemm(isa, m, n, k, &a32, &b32, c);
         return;
     }
-    // Below SHORT_RUN pairs per widening, the split kernels (see int16_x86.rs) are faster; they
-    // need 2^16 of headroom in i32.
+    // The split kernels (see int16_x86.rs) need 2^16 of headroom in i32. On AVX2 they beat the
+    // widening kernel below SHORT_RUN pairs per run. On AVX-512 the split kernel measured as fast
+    // or faster at every run length (a 12x32 widening tile was 3-10% slower even with long runs),
+    // so it is the only AVX-512 kernel; when not even the headroom fits (|a|, |b| both above
+    // ~32700), the AVX2 widening kernel with one pair per run takes over.
     const SHORT_RUN: u64 = 32;
     let split_run = (i32::MAX as u64 - 0xFFFF) / pair_bound(sa, sb);
-    let short_run: u64 = std::env::var("KT_SHORT_RUN").ok().and_then(|v| v.parse().ok()).unwrap_or(SHORT_RUN); // TEMP
-    let split = run < short_run && split_run >= 1;
+    let split = split_run >= 1 && (isa == Isa::Avx512 || run < SHORT_RUN);
     // Runs longer than any realistic depth are capped (the kernels take min(run, depth)).
     let run = if split { split_run } else { run }.min(1 << 30) as usize;
     let shift = sa + sb;
-    let ops = Operands { m, n, k, a, b, sa, sb };
+    let ops = Operands {
+        m,
+        n,
+        k,
+        a,
+        b,
+        sa,
+        sb,
+    };
     match (isa, split) {
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512, false) => ops.run(&x86::Avx512I16 { run, shift }, &x86::AVX512_BLOCKING, c, par),
+        (Isa::Avx512, true) => ops.run(
+            &x86::Avx512Split { run, shift },
+            &x86::AVX512_SPLIT_BLOCKING,
+            c,
+            par,
+        ),
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512, true) => ops.run(&x86::Avx512Split { run, shift }, &x86::AVX512_SPLIT_BLOCKING, c, par),
+        (Isa::Avx2, true) => ops.run(
+            &x86::Avx2Split { run, shift },
+            &x86::AVX2_SPLIT_BLOCKING,
+            c,
+            par,
+        ),
+        // Avx512 implies AVX2 (see `Isa::is_available`).
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2, false) => ops.run(&x86::Avx2I16 { run, shift }, &x86::AVX2_BLOCKING, c, par),
-        #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2, true) => ops.run(&x86::Avx2Split { run, shift }, &x86::AVX2_SPLIT_BLOCKING, c, par),
+        (Isa::Avx2 | Isa::Avx512, false) => {
+            ops.run(&x86::Avx2I16 { run, shift }, &x86::AVX2_BLOCKING, c, par)
+        }
         _ => scalar::gemm_i16(m, n, k, a, b, c, par),
     }
 }
@@ -154,10 +171,9 @@ impl Operands<'_> {
             n: self.n,
             depth: self.k.div_ceil(2),
             fill_b: &|jp, panel| self.fill_b(K::NR, jp, panel),
-            direct_a: &|row, p0, _| self.direct_a(K::MR, row, p0),
+            direct_a: &|row, p0| self.direct_a(K::MR, row, p0),
             pack_a: &|row, rows, p0, d, dst| self.pack_a(K::MR, row, rows, p0, d, dst),
-            prologue: &|_| {},
-            epilogue: &|_| {},
+            finish: None,
         };
         run_blocked(kern, blk, &pb, c, par);
     }

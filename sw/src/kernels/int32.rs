@@ -6,15 +6,7 @@
 use super::scalar::{for_row_bands, int_band};
 use super::{want_threads, Isa};
 
-pub(super) fn gemm(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[i32],
-    b: &[i32],
-    c: &mut [i64],
-) {
+pub(super) fn gemm(isa: Isa, m: usize, n: usize, k: usize, a: &[i32], b: &[i32], c: &mut [i64]) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }

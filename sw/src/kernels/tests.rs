@@ -118,7 +118,14 @@ fn i16_value_ranges() {
         Dist::Const(32767),
         Dist::Const(0),
     ];
-    let shapes = [(1, 1, 1), (7, 17, 33), (13, 33, 64), (6, 16, 257), (31, 65, 129), (12, 32, 300)];
+    let shapes = [
+        (1, 1, 1),
+        (7, 17, 33),
+        (13, 33, 64),
+        (6, 16, 257),
+        (31, 65, 129),
+        (12, 32, 300),
+    ];
     for &da in &dists {
         for &db in &dists {
             for &(m, n, k) in &shapes {
@@ -135,17 +142,100 @@ fn i16_extreme_sums_large() {
     let mut rng = Rng(3);
     for v in [896i16, 3968, 16256, 32767, -32768] {
         check_i16(&mut rng, 20, 40, 1031, Dist::Const(v), Dist::Const(v));
-        check_i16(&mut rng, 20, 40, 1031, Dist::Const(v), Dist::Const(v.saturating_neg()));
+        check_i16(
+            &mut rng,
+            20,
+            40,
+            1031,
+            Dist::Const(v),
+            Dist::Const(v.saturating_neg()),
+        );
     }
 }
 
 #[test]
 fn i16_larger_shapes() {
     let mut rng = Rng(4);
-    check_i16(&mut rng, 300, 257, 515, Dist::Uniform(3968), Dist::Uniform(3968));
-    check_i16(&mut rng, 300, 257, 515, Dist::Uniform(16256), Dist::Shifted(127, 7));
-    check_i16(&mut rng, 129, 300, 700, Dist::Extreme(896), Dist::Uniform(896));
-    check_i16(&mut rng, 200, 190, 301, Dist::Shifted(31, 3), Dist::Shifted(7, 11));
+    check_i16(
+        &mut rng,
+        300,
+        257,
+        515,
+        Dist::Uniform(3968),
+        Dist::Uniform(3968),
+    );
+    check_i16(
+        &mut rng,
+        300,
+        257,
+        515,
+        Dist::Uniform(16256),
+        Dist::Shifted(127, 7),
+    );
+    check_i16(
+        &mut rng,
+        129,
+        300,
+        700,
+        Dist::Extreme(896),
+        Dist::Uniform(896),
+    );
+    check_i16(
+        &mut rng,
+        200,
+        190,
+        301,
+        Dist::Shifted(31, 3),
+        Dist::Shifted(7, 11),
+    );
+}
+
+#[test]
+fn i16_thread_splits_and_in_place_edges() {
+    // Big enough to use both threads: few B panels (row-band tasks) and many (column-band
+    // tasks); odd k with m a multiple of every MR (3, 6, 12), so the last row is read in place
+    // except for its last k-pair; a scaled-A case (packed A panels).
+    let mut rng = Rng(10);
+    check_i16(
+        &mut rng,
+        700,
+        17,
+        1001,
+        Dist::Uniform(3968),
+        Dist::Uniform(3968),
+    );
+    check_i16(
+        &mut rng,
+        96,
+        700,
+        201,
+        Dist::Uniform(896),
+        Dist::Shifted(31, 7),
+    );
+    check_i16(
+        &mut rng,
+        36,
+        64,
+        129,
+        Dist::Uniform(16256),
+        Dist::Uniform(16256),
+    );
+    check_i16(
+        &mut rng,
+        24,
+        40,
+        7,
+        Dist::Extreme(32767),
+        Dist::Uniform(32767),
+    );
+    check_i16(
+        &mut rng,
+        120,
+        130,
+        601,
+        Dist::Shifted(127, 8),
+        Dist::Uniform(32767),
+    );
 }
 
 fn check_i32(rng: &mut Rng, m: usize, n: usize, k: usize, bound: i64) {
@@ -215,7 +305,10 @@ fn check_f16(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], what: &str) {
         // Garbage in c: the function must overwrite, not accumulate.
         let mut got = vec![f32::NAN; m * n];
         gemm_f16_seq_isa(isa, m, n, k, a, b, &mut got);
-        assert!(bits(&got) == want, "gemm_f16_seq {isa:?} {m}x{n}x{k} {what}");
+        assert!(
+            bits(&got) == want,
+            "gemm_f16_seq {isa:?} {m}x{n}x{k} {what}"
+        );
     }
 }
 
@@ -246,6 +339,13 @@ fn f16_larger_and_deep() {
 }
 
 #[test]
+fn f16_thread_splits() {
+    let mut rng = Rng(11);
+    random_f16_case(&mut rng, 700, 17, 1001);
+    random_f16_case(&mut rng, 36, 700, 401);
+}
+
+#[test]
 fn f16_order_sensitive_cancellation() {
     // Rows alternate huge and tiny magnitudes so that the f32 sum depends on the order; the test
     // first checks that it really does, then that every kernel reproduces ascending order.
@@ -264,7 +364,9 @@ fn f16_order_sensitive_cancellation() {
     let mut differs = false;
     for i in 0..m {
         for j in 0..n {
-            let rev = (0..k).rev().fold(0f32, |acc, kk| acc + a[i * k + kk] * b[kk * n + j]);
+            let rev = (0..k)
+                .rev()
+                .fold(0f32, |acc, kk| acc + a[i * k + kk] * b[kk * n + j]);
             differs |= rev.to_bits() != fwd[i * n + j].to_bits();
         }
     }
@@ -299,12 +401,19 @@ fn half_round(v: f32) -> f32 {
 fn f16_signed_zeros() {
     let (m, n, k) = (7, 19, 9);
     // -0 * x products, +0 start: every output must be +0.0, for any mix of zero signs.
-    let a: Vec<f32> = (0..m * k).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }).collect();
-    let b: Vec<f32> = (0..k * n).map(|i| if i % 3 == 0 { 5.0 } else { -3.5 }).collect();
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| if i % 2 == 0 { -0.0 } else { 0.0 })
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| if i % 3 == 0 { 5.0 } else { -3.5 })
+        .collect();
     check_f16(m, n, k, &a, &b, "zeros");
     let mut out = vec![1.0f32; m * n];
     gemm_f16_seq(m, n, k, &a, &b, &mut out);
-    assert!(out.iter().all(|v| v.to_bits() == 0), "expected +0.0 everywhere");
+    assert!(
+        out.iter().all(|v| v.to_bits() == 0),
+        "expected +0.0 everywhere"
+    );
     // k = 0: every output is +0.0.
     let mut out = vec![-1.0f32; 6];
     gemm_f16_seq(2, 3, 0, &[], &[], &mut out);
@@ -320,7 +429,13 @@ fn f16_subnormal_flush_for_non_half_inputs() {
         .map(|i| if i % k == 0 { 2f32.powi(-70) } else { 0.0 })
         .collect();
     let b: Vec<f32> = (0..k * n)
-        .map(|i| if i % 2 == 0 { -(2f32.powi(-60)) } else { 2f32.powi(-60) })
+        .map(|i| {
+            if i % 2 == 0 {
+                -(2f32.powi(-60))
+            } else {
+                2f32.powi(-60)
+            }
+        })
         .collect();
     check_f16(m, n, k, &a, &b, "subnormal flush");
     let mut out = vec![0f32; m * n];
