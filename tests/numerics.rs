@@ -32,7 +32,11 @@ fn oracle_quantize(x: &Matrix, bits: u32, window: u32, per_row: bool) -> (f64, V
     let qs = q * s;
     let exps: Vec<u32> = r_c
         .iter()
-        .map(|&rc| (0..=window).find(|&e| rc <= qs * 2f64.powi(e as i32)).unwrap_or(window))
+        .map(|&rc| {
+            (0..=window)
+                .find(|&e| rc <= qs * 2f64.powi(e as i32))
+                .unwrap_or(window)
+        })
         .collect();
     let mut codes = Vec::new();
     for r in 0..x.rows {
@@ -59,7 +63,12 @@ fn bits_strategy() -> impl Strategy<Value = u32> {
 
 /// Inputs that mix ordinary values, an outlier channel of any magnitude, and all-zero tensors.
 fn matrix_strategy(max_rows: usize, max_cols: usize) -> impl Strategy<Value = Matrix> {
-    (1..=max_rows, 1..=max_cols, any::<u64>(), prop_oneof![Just(0.0f32), Just(1.0), 1.0f32..1e4])
+    (
+        1..=max_rows,
+        1..=max_cols,
+        any::<u64>(),
+        prop_oneof![Just(0.0f32), Just(1.0), 1.0f32..1e4],
+    )
         .prop_map(|(r, c, seed, outlier)| {
             let m = sample(r, c, seed, outlier.max(1.0));
             if outlier == 0.0 {
@@ -220,7 +229,9 @@ fn window_zero_gemm_is_per_tensor_and_exact() {
     let qb = quantize(&b, "B", p, Axis::Rows, Rounding::NearestEven).unwrap();
     assert!(qa.exps.iter().chain(&qb.exps).all(|&e| e == 0));
     let acc = accumulate(&qa, &qb).unwrap();
-    let want: i64 = (0..33).map(|k| qa.codes[k] as i64 * qb.codes[k * 4] as i64).sum();
+    let want: i64 = (0..33)
+        .map(|k| qa.codes[k] as i64 * qb.codes[k * 4] as i64)
+        .sum();
     assert_eq!(acc[0], want);
 }
 
@@ -254,7 +265,10 @@ fn wide_windows_take_the_i32_path_and_stay_exact() {
     for i in 0..7 {
         for j in 0..9 {
             let want: i128 = (0..65)
-                .map(|k| (qa.codes[i * 65 + k] as i128 * qb.codes[k * 9 + j] as i128) << (qa.exps[k] + qb.exps[k]))
+                .map(|k| {
+                    (qa.codes[i * 65 + k] as i128 * qb.codes[k * 9 + j] as i128)
+                        << (qa.exps[k] + qb.exps[k])
+                })
                 .sum();
             assert_eq!(acc[i * 9 + j] as i128, want);
         }

@@ -39,7 +39,10 @@ fn check_gradients(model: &mut dyn Model, inputs: &Inputs, labels: &[usize]) {
             let fd = (up - down) / (2.0 * h as f64);
             let g = grads[pi][idx] as f64;
             let name = &model.params()[pi].name;
-            assert!((fd - g).abs() <= 2e-3 + 0.05 * fd.abs().max(g.abs()), "{name}[{idx}]: backward {g} vs finite difference {fd}");
+            assert!(
+                (fd - g).abs() <= 2e-3 + 0.05 * fd.abs().max(g.abs()),
+                "{name}[{idx}]: backward {g} vs finite difference {fd}"
+            );
         }
     }
 }
@@ -68,7 +71,10 @@ fn mnist_mlp_gradients_match_finite_differences() {
 }
 
 fn shiftkit(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit")).args(args).output().expect("the binary runs")
+    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 /// metrics.csv without the wall-clock column.
@@ -86,10 +92,26 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
     let run = |name: &str, format: &str, seed: &str| {
         let out = tmp.path().join(name);
         let res = shiftkit(&[
-            "train", "grokking", "--format", format, "--p", "11", "--epochs", "40", "--eval-every", "10", "--seed", seed,
-            "--out", out.to_str().unwrap(),
+            "train",
+            "grokking",
+            "--format",
+            format,
+            "--p",
+            "11",
+            "--epochs",
+            "40",
+            "--eval-every",
+            "10",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
         ]);
-        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
         out
     };
     let a = run("a", "sq6", "3");
@@ -97,30 +119,77 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
     let c = run("c", "sq6", "4");
     let header = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
     assert!(header.starts_with("epoch,train_loss,train_acc,test_loss,test_acc"));
-    assert_eq!(metrics_without_time(&a), metrics_without_time(&b), "same seed, same bits");
+    assert_eq!(
+        metrics_without_time(&a),
+        metrics_without_time(&b),
+        "same seed, same bits"
+    );
     assert_ne!(metrics_without_time(&a), metrics_without_time(&c));
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
-    for key in ["memorized_epoch", "generalized_epoch", "final_train_acc", "final_test_acc", "counters", "wall_s"] {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "memorized_epoch",
+        "generalized_epoch",
+        "final_train_acc",
+        "final_test_acc",
+        "counters",
+        "wall_s",
+    ] {
         assert!(s.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(s["counters"]["macs"].as_u64().unwrap() > 0, true);
     assert!(s["counters"]["cycles"].as_u64().unwrap() > 0);
     assert!(a.join("accuracy.png").exists());
     // Weights rewound for tickets are kept.
-    assert!(a.join("weights/init/embed.npy").exists() && a.join("weights/final/unembed.npy").exists());
+    assert!(
+        a.join("weights/init/embed.npy").exists() && a.join("weights/final/unembed.npy").exists()
+    );
 }
 
 #[test]
 fn ticket_run_reuses_a_dense_run_and_reports_both() {
     let tmp = tempfile::tempdir().unwrap();
     let dense = tmp.path().join("dense");
-    let base = ["train", "grokking", "--format", "fp32", "--p", "11", "--epochs", "30", "--eval-every", "10"];
+    let base = [
+        "train",
+        "grokking",
+        "--format",
+        "fp32",
+        "--p",
+        "11",
+        "--epochs",
+        "30",
+        "--eval-every",
+        "10",
+    ];
     let res = shiftkit(&[&base[..], &["--out", dense.to_str().unwrap()]].concat());
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     let ticket = tmp.path().join("ticket");
-    let res = shiftkit(&[&base[..], &["--ticket", "--from", dense.to_str().unwrap(), "--out", ticket.to_str().unwrap()]].concat());
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ticket.join("summary.json")).unwrap()).unwrap();
+    let res = shiftkit(
+        &[
+            &base[..],
+            &[
+                "--ticket",
+                "--from",
+                dense.to_str().unwrap(),
+                "--out",
+                ticket.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ticket.join("summary.json")).unwrap())
+            .unwrap();
     assert_eq!(s["ticket"]["kind"], "ticket");
     assert!((s["ticket"]["kept_fraction"].as_f64().unwrap() - 0.4).abs() < 1e-3);
     assert!(s["ticket"].get("dense_generalized_epoch").is_some());
@@ -130,9 +199,27 @@ fn ticket_run_reuses_a_dense_run_and_reports_both() {
     assert!(zeros > 0);
     // A random-mask control prunes the same fraction.
     let ctl = tmp.path().join("random");
-    let res = shiftkit(&[&base[..], &["--control", "random", "--from", dense.to_str().unwrap(), "--out", ctl.to_str().unwrap()]].concat());
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ctl.join("summary.json")).unwrap()).unwrap();
+    let res = shiftkit(
+        &[
+            &base[..],
+            &[
+                "--control",
+                "random",
+                "--from",
+                dense.to_str().unwrap(),
+                "--out",
+                ctl.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctl.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["ticket"]["kind"], "random-mask");
 }
 
@@ -141,13 +228,38 @@ fn bad_training_flags_are_one_line_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("x");
     for (args, needle) in [
-        (vec!["--format", "fp32", "--engine", "golden"], "use --engine cpu"),
-        (vec!["--format", "sq6", "--engine", "cpu"], "use --engine golden"),
-        (vec!["--format", "sq6", "--prune-rate", "1.5", "--ticket"], "--prune-rate 1.5"),
+        (
+            vec!["--format", "fp32", "--engine", "golden"],
+            "use --engine cpu",
+        ),
+        (
+            vec!["--format", "sq6", "--engine", "cpu"],
+            "use --engine golden",
+        ),
+        (
+            vec!["--format", "sq6", "--prune-rate", "1.5", "--ticket"],
+            "--prune-rate 1.5",
+        ),
         (vec!["--format", "sq6", "--p", "1"], "--p 1 is too small"),
-        (vec!["--format", "sq6", "--ticket-from", "soon"], "neither an epoch number nor 'final'"),
+        (
+            vec!["--format", "sq6", "--ticket-from", "soon"],
+            "neither an epoch number nor 'final'",
+        ),
     ] {
-        let res = shiftkit(&[&["train", "grokking", "--epochs", "2", "--out", out.to_str().unwrap()][..], &args[..]].concat());
+        let res = shiftkit(
+            &[
+                &[
+                    "train",
+                    "grokking",
+                    "--epochs",
+                    "2",
+                    "--out",
+                    out.to_str().unwrap(),
+                ][..],
+                &args[..],
+            ]
+            .concat(),
+        );
         let stderr = String::from_utf8_lossy(&res.stderr);
         assert!(!res.status.success());
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");

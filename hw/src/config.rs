@@ -63,7 +63,11 @@ pub enum ConfigError {
     #[error("window {0} is out of range: use --window 0..={MAX_WINDOW}")]
     Window(u32),
     #[error("accumulator width {acc_bits} is out of range: use --acc-bits {min}..={MAX_ACC_BITS} for {datapath}")]
-    AccBits { acc_bits: u32, min: u32, datapath: String },
+    AccBits {
+        acc_bits: u32,
+        min: u32,
+        datapath: String,
+    },
 }
 
 impl ArrayConfig {
@@ -91,7 +95,10 @@ impl ArrayConfig {
     /// Check every parameter; the error says which one is wrong and what is allowed.
     pub fn validated(self) -> Result<Self, ConfigError> {
         if !(1..=MAX_DIM).contains(&self.rows) || !(1..=MAX_DIM).contains(&self.cols) {
-            return Err(ConfigError::Size { rows: self.rows, cols: self.cols });
+            return Err(ConfigError::Size {
+                rows: self.rows,
+                cols: self.cols,
+            });
         }
         if let Datapath::Sq { bits } = self.datapath {
             if !SQ_BITS.contains(&bits) {
@@ -146,9 +153,18 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_parameters() {
-        assert!(matches!(ArrayConfig::new(0, 4, Datapath::Fp16), Err(ConfigError::Size { .. })));
-        assert!(matches!(ArrayConfig::new(4, 65, Datapath::Fp16), Err(ConfigError::Size { .. })));
-        assert_eq!(ArrayConfig::new(4, 4, Datapath::Sq { bits: 5 }), Err(ConfigError::Bits(5)));
+        assert!(matches!(
+            ArrayConfig::new(0, 4, Datapath::Fp16),
+            Err(ConfigError::Size { .. })
+        ));
+        assert!(matches!(
+            ArrayConfig::new(4, 65, Datapath::Fp16),
+            Err(ConfigError::Size { .. })
+        ));
+        assert_eq!(
+            ArrayConfig::new(4, 4, Datapath::Sq { bits: 5 }),
+            Err(ConfigError::Bits(5))
+        );
         let c = ArrayConfig::new(4, 4, Datapath::Sq { bits: 6 }).unwrap();
         assert_eq!(c.with_window(16), Err(ConfigError::Window(16)));
         // sq8 with E = 15 needs 2*7 + 30 + 1 = 45 bits at least.
@@ -160,7 +176,12 @@ mod tests {
     #[test]
     fn q_max_matches_the_spec() {
         for (bits, q) in [(4, 7), (6, 31), (8, 127)] {
-            assert_eq!(ArrayConfig::new(1, 1, Datapath::Sq { bits }).unwrap().q_max(), q);
+            assert_eq!(
+                ArrayConfig::new(1, 1, Datapath::Sq { bits })
+                    .unwrap()
+                    .q_max(),
+                q
+            );
         }
     }
 }

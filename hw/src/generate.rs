@@ -56,6 +56,8 @@ pub struct GeneratedDesign {
     pub config: ArrayConfig,
     pub parameters: DesignParameters,
     pub ports: Vec<Port>,
+    /// Accelerator tops only: the command / response interface (`docs/accelerator.md`).
+    pub accel: Option<AccelParameters>,
 }
 
 /// Parameters recorded in `manifest.json` (everything a driver of the array needs).
@@ -94,6 +96,9 @@ pub struct Manifest {
     pub clock: String,
     pub parameters: DesignParameters,
     pub ports: Vec<Port>,
+    /// Accelerator tops only (`parameters` then describes the array inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel: Option<AccelParameters>,
 }
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -113,12 +118,7 @@ pub fn generate(config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
     let config = config.validated()?;
     let bits = match config.datapath {
         Datapath::Sq { bits } => bits,
-        Datapath::Fp16 => {
-            return Err(HwError::Unsupported {
-                what: "Verilog generation for the fp16 datapath".into(),
-                hint: "only sq4, sq6 and sq8 arrays can be generated so far".into(),
-            })
-        }
+        Datapath::Fp16 => return generate_fp16_array(&config),
     };
     let top = top_name(&config);
     let params = PeParams {
@@ -144,14 +144,28 @@ pub fn generate(config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
             ..p
         })
         .collect();
-    let parameters = DesignParameters {
+    let parameters = array_parameters(&config, bits);
+    Ok(GeneratedDesign {
+        top,
+        verilog,
+        config,
+        parameters,
+        ports,
+        accel: None,
+    })
+}
+
+/// The manifest parameters of the array that `config` describes (`bits`: its operand width).
+fn array_parameters(config: &ArrayConfig, bits: u32) -> DesignParameters {
+    let (rows, cols) = (config.rows, config.cols);
+    DesignParameters {
         rows,
         cols,
         datapath: config.datapath.name(),
         bits,
         window: config.window,
         acc_bits: config.acc_bits,
-        acc_port_bits: acc_container(&config),
+        acc_port_bits: acc_container(config),
         dataflow: config.dataflow,
         ctl_bits: CTL_BITS,
         ctl_valid_bit: MacCtl::VALID_BIT,
@@ -160,6 +174,133 @@ pub fn generate(config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
         ctl_shift_bits: SHIFT_BITS,
         max_shift: 2 * config.window,
         min_flush_spacing: 2 * rows - 1,
+    }
+}
+
+/// What to generate from an `ArrayConfig`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesignKind {
+    /// The bare MAC array (`shiftkit_<dp>_<R>x<C>`, see `crate::array`).
+    Array,
+    /// The accelerator top around the array (`shiftkit_accel_<dp>_<R>x<C>`, see
+    /// `crate::accel` and `docs/accelerator.md`), with operand buffers `k_max` deep.
+    Accel { k_max: usize },
+}
+
+impl DesignKind {
+    /// The accelerator top with the default buffer depth.
+    pub fn accel() -> DesignKind {
+        DesignKind::Accel {
+            k_max: crate::accel::DEFAULT_K_MAX,
+        }
+    }
+}
+
+/// Generate the array or the accelerator top that `config` describes.
+pub fn generate_design(kind: DesignKind, config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
+    match kind {
+        DesignKind::Array => generate(config),
+        DesignKind::Accel { k_max } => generate_accel(config, k_max),
+    }
+}
+
+/// The manifest's description of an accelerator top's command / response interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccelParameters {
+    /// Operand buffer depth: the largest `k_len` of LOAD_A / LOAD_B / COMPUTE.
+    pub k_max: usize,
+    /// Lanes of a data vector, `max(rows, cols)`.
+    pub lanes: usize,
+    /// Bits per data-vector lane on `cmd_data` (8: sign-extended SQ code; 16: FP16).
+    pub lane_bits: usize,
+    /// Whether data vectors carry a per-K exponent, and its bit offset on `cmd_data`.
+    pub has_exp: bool,
+    pub exp_lsb: usize,
+    /// `W_IN` and `W_OUT`.
+    pub cmd_bits: usize,
+    pub rsp_bits: usize,
+    /// Bits per response lane (32 or 64); a DRAIN beat has `cols` lanes.
+    pub result_lane_bits: usize,
+    /// Minimum cycles between two flushes (the feeder pads shorter tiles itself).
+    pub flush_spacing: usize,
+    /// The module inside the top that holds the logic (its `cmd_data_<w>` / `rsp_data_<w>`
+    /// ports are the 32-bit words of the top's ports).
+    pub core: String,
+}
+
+/// The accelerator top's name for a configuration, e.g. `shiftkit_accel_sq4_4x4`.
+pub fn accel_top_name(config: &ArrayConfig) -> String {
+    format!(
+        "shiftkit_accel_{}_{}x{}",
+        config.datapath.name(),
+        config.rows,
+        config.cols
+    )
+}
+
+/// Generate the accelerator top around the array that `config` describes: the rust-hdl block
+/// `crate::accel::top::SqAccel` (sq) or `crate::accel::fp16_top::Fp16Accel` (fp16), as module
+/// `<top>_core`, inside a wrapper with the documented flat ports.
+pub fn generate_accel(config: &ArrayConfig, k_max: usize) -> Result<GeneratedDesign, HwError> {
+    use crate::accel::fp16_top::Fp16Accel;
+    use crate::accel::top::SqAccel;
+    use crate::accel::AccelGeometry;
+    let config = config.validated()?;
+    let geom = AccelGeometry::new(&config, k_max)?;
+    let top = accel_top_name(&config);
+    let core = format!("{top}_core");
+    let params = PeParams {
+        acc_bits: config.acc_bits as usize,
+        max_shift: 2 * config.window,
+    };
+    let (raw, parameters) = match config.datapath {
+        Datapath::Fp16 => (
+            emit(Fp16Accel::new(&geom), &core)?.0,
+            fp16_parameters(&config),
+        ),
+        Datapath::Sq { bits } => {
+            let (raw, _) = match (bits, acc_container(&config)) {
+                (4, 32) => emit(SqAccel::<4, 8, 32>::new(&geom, params), &core)?,
+                (4, _) => emit(SqAccel::<4, 8, 48>::new(&geom, params), &core)?,
+                (6, 32) => emit(SqAccel::<6, 12, 32>::new(&geom, params), &core)?,
+                (6, _) => emit(SqAccel::<6, 12, 48>::new(&geom, params), &core)?,
+                (8, 32) => emit(SqAccel::<8, 16, 32>::new(&geom, params), &core)?,
+                (8, _) => emit(SqAccel::<8, 16, 48>::new(&geom, params), &core)?,
+                (b, _) => return Err(crate::config::ConfigError::Bits(b).into()),
+            };
+            (raw, array_parameters(&config, bits))
+        }
+    };
+    let (body, _) = rename_for_verilog(&raw)?;
+    let verilog = format!("{}\n{body}", accel_wrapper(&top, &core, &geom));
+    let port = |name: &str, direction, width| Port {
+        name: name.into(),
+        direction,
+        width,
+    };
+    use PortDirection::{Input, Output};
+    let ports = vec![
+        port("clock", Input, 1),
+        port("reset", Input, 1),
+        port("cmd_data", Input, geom.cmd_bits()),
+        port("cmd_valid", Input, 1),
+        port("cmd_ready", Output, 1),
+        port("rsp_data", Output, geom.rsp_bits()),
+        port("rsp_valid", Output, 1),
+        port("rsp_ready", Input, 1),
+    ];
+    let accel = AccelParameters {
+        k_max,
+        lanes: geom.lanes(),
+        lane_bits: geom.lane_bits,
+        has_exp: geom.has_exp,
+        exp_lsb: geom.exp_lsb(),
+        cmd_bits: geom.cmd_bits(),
+        rsp_bits: geom.rsp_bits(),
+        result_lane_bits: geom.result_lane_bits,
+        flush_spacing: geom.flush_spacing(),
+        core,
     };
     Ok(GeneratedDesign {
         top,
@@ -167,6 +308,117 @@ pub fn generate(config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
         config,
         parameters,
         ports,
+        accel: Some(accel),
+    })
+}
+
+/// The manifest parameters of the FP16 array inside an fp16 accelerator top.
+fn fp16_parameters(config: &ArrayConfig) -> DesignParameters {
+    use crate::fp16::{Fp16Ctl, FP16_CTL_BITS};
+    DesignParameters {
+        rows: config.rows,
+        cols: config.cols,
+        datapath: config.datapath.name(),
+        bits: 16,
+        window: 0,
+        acc_bits: 32,
+        acc_port_bits: 32,
+        dataflow: config.dataflow,
+        ctl_bits: FP16_CTL_BITS,
+        ctl_valid_bit: Fp16Ctl::VALID_BIT,
+        ctl_flush_bit: Fp16Ctl::FLUSH_BIT,
+        ctl_shift_lsb: 0,
+        ctl_shift_bits: 0,
+        max_shift: 0,
+        min_flush_spacing: 2 * config.rows,
+    }
+}
+
+/// The top module: the documented flat ports, split into the core's 32-bit words.
+fn accel_wrapper(top: &str, core: &str, geom: &crate::accel::AccelGeometry) -> String {
+    use std::fmt::Write;
+    let mut conns = vec![".clock(clock)".to_string(), ".reset(reset)".to_string()];
+    for w in 0..geom.cmd_words() {
+        conns.push(format!(
+            ".cmd_data_{w}(cmd_data[{}:{}])",
+            32 * w + 31,
+            32 * w
+        ));
+    }
+    conns.push(".cmd_valid(cmd_valid)".into());
+    conns.push(".cmd_ready(cmd_ready)".into());
+    for w in 0..geom.rsp_words() {
+        conns.push(format!(
+            ".rsp_data_{w}(rsp_data[{}:{}])",
+            32 * w + 31,
+            32 * w
+        ));
+    }
+    conns.push(".rsp_valid(rsp_valid)".into());
+    conns.push(".rsp_ready(rsp_ready)".into());
+    let mut v = String::new();
+    let _ = writeln!(
+        v,
+        "// {top}: accelerator top (docs/accelerator.md). The logic is in {core}, whose\n\
+         // cmd_data_<w> / rsp_data_<w> ports are bits 32w+31:32w of cmd_data / rsp_data."
+    );
+    let _ = writeln!(
+        v,
+        "module {top}(clock, reset, cmd_data, cmd_valid, cmd_ready, rsp_data, rsp_valid, rsp_ready);"
+    );
+    let _ = writeln!(v, "    input wire clock;\n    input wire reset;");
+    let _ = writeln!(v, "    input wire [{}:0] cmd_data;", geom.cmd_bits() - 1);
+    let _ = writeln!(v, "    input wire cmd_valid;\n    output wire cmd_ready;");
+    let _ = writeln!(v, "    output wire [{}:0] rsp_data;", geom.rsp_bits() - 1);
+    let _ = writeln!(v, "    output wire rsp_valid;\n    input wire rsp_ready;");
+    let _ = writeln!(
+        v,
+        "    {core} core(\n        {}\n    );",
+        conns.join(",\n        ")
+    );
+    let _ = writeln!(v, "endmodule // {top}");
+    v
+}
+
+/// The FP16 reference array (`crate::fp16::Fp16Array`) of the same geometry. Its control bundle
+/// is 2 bits (valid, flush), there is no per-K shift, and each PE carries two interleaved output
+/// rows (a tile is 2R x C; see `crate::fp16::pe`).
+fn generate_fp16_array(config: &ArrayConfig) -> Result<GeneratedDesign, HwError> {
+    use crate::fp16::{Fp16Array, Fp16Ctl, FP16_CTL_BITS};
+    let top = top_name(config);
+    let (raw, raw_ports) = emit(Fp16Array::new(config.rows, config.cols), &top)?;
+    let (verilog, renames) = rename_for_verilog(&raw)?;
+    let ports = raw_ports
+        .into_iter()
+        .map(|p| Port {
+            name: renames.get(&p.name).cloned().unwrap_or(p.name),
+            ..p
+        })
+        .collect();
+    let parameters = DesignParameters {
+        rows: config.rows,
+        cols: config.cols,
+        datapath: config.datapath.name(),
+        bits: 16,
+        window: 0,
+        acc_bits: 32,
+        acc_port_bits: 32,
+        dataflow: config.dataflow,
+        ctl_bits: FP16_CTL_BITS,
+        ctl_valid_bit: Fp16Ctl::VALID_BIT,
+        ctl_flush_bit: Fp16Ctl::FLUSH_BIT,
+        ctl_shift_lsb: 0,
+        ctl_shift_bits: 0,
+        max_shift: 0,
+        min_flush_spacing: 2 * config.rows,
+    };
+    Ok(GeneratedDesign {
+        top,
+        verilog,
+        config: *config,
+        parameters,
+        ports,
+        accel: None,
     })
 }
 
@@ -233,6 +485,7 @@ pub fn write_design(design: &GeneratedDesign, dir: &Path) -> Result<Manifest, Hw
         clock: "clock".into(),
         parameters: design.parameters.clone(),
         ports: design.ports.clone(),
+        accel: design.accel.clone(),
     };
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| HwError::Parse {
         what: "the manifest".into(),
@@ -422,12 +675,14 @@ mod tests {
     }
 
     #[test]
-    fn picks_the_smallest_container_and_rejects_fp16() {
+    fn picks_the_smallest_container_and_generates_fp16() {
         let c = ArrayConfig::new(1, 1, Datapath::Sq { bits: 8 }).expect("valid");
         assert_eq!(acc_container(&c), 32);
         assert_eq!(acc_container(&c.with_acc_bits(33).expect("valid")), 48);
-        let fp = ArrayConfig::new(1, 1, Datapath::Fp16).expect("valid");
-        assert!(matches!(generate(&fp), Err(HwError::Unsupported { .. })));
+        let fp = ArrayConfig::new(1, 2, Datapath::Fp16).expect("valid");
+        let d = generate(&fp).expect("the FP16 reference array generates");
+        assert_eq!(d.top, "shiftkit_fp16_1x2");
+        assert_eq!(d.parameters.ctl_bits, 2);
         let bad = ArrayConfig { rows: 0, ..c };
         assert!(matches!(generate(&bad), Err(HwError::Config(_))));
     }

@@ -8,11 +8,15 @@
 //! - [`generate`]: `ArrayConfig` -> Verilog text (+ `manifest.json`).
 //! - [`tools`]: Verilator lint, Yosys elaboration check and synthesis statistics.
 
+pub mod accel;
 pub mod array;
+pub mod board;
 pub mod config;
 pub mod error;
+pub mod flow;
 pub mod fp16;
 pub mod generate;
+pub mod l1norm;
 pub mod mul;
 pub mod pe;
 pub mod prim;

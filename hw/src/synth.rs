@@ -26,7 +26,14 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 6] = [Target::Ice40, Target::Ice40Dsp, Target::Xc7, Target::Xc7Nodsp, Target::Ecp5, Target::Ecp5Nodsp];
+    pub const ALL: [Target; 6] = [
+        Target::Ice40,
+        Target::Ice40Dsp,
+        Target::Xc7,
+        Target::Xc7Nodsp,
+        Target::Ecp5,
+        Target::Ecp5Nodsp,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -49,7 +56,9 @@ impl Target {
             Target::Ice40 => format!("synth_ice40 -top {top}"),
             Target::Ice40Dsp => format!("synth_ice40 -dsp -top {top}"),
             Target::Xc7 => format!("synth_xilinx -family xc7 -flatten -noiopad -top {top}"),
-            Target::Xc7Nodsp => format!("synth_xilinx -family xc7 -nodsp -flatten -noiopad -top {top}"),
+            Target::Xc7Nodsp => {
+                format!("synth_xilinx -family xc7 -nodsp -flatten -noiopad -top {top}")
+            }
             Target::Ecp5 => format!("synth_ecp5 -top {top}"),
             Target::Ecp5Nodsp => format!("synth_ecp5 -nodsp -top {top}"),
         }
@@ -90,11 +99,16 @@ pub struct Resources {
 /// Synthesize `files` (top module `top`) for `target` and count resources.
 pub fn synthesize(files: &[&Path], top: &str, target: Target) -> Result<Resources, HwError> {
     let by_type = yosys_cells(files, top, &target.command(top))?;
-    Ok(Resources { cells: classify(&by_type, target), cells_by_type: by_type })
+    Ok(Resources {
+        cells: classify(&by_type, target),
+        cells_by_type: by_type,
+    })
 }
 
 fn classify(by_type: &BTreeMap<String, usize>, target: Target) -> Cells {
-    let sum = |f: &dyn Fn(&str) -> bool| -> usize { by_type.iter().filter(|(k, _)| f(k)).map(|(_, n)| n).sum() };
+    let sum = |f: &dyn Fn(&str) -> bool| -> usize {
+        by_type.iter().filter(|(k, _)| f(k)).map(|(_, n)| n).sum()
+    };
     match target.family() {
         Family::Ice40 => Cells {
             lut: sum(&|k| k == "SB_LUT4"),
@@ -136,6 +150,15 @@ mod tests {
         by.insert("FDRE".to_string(), 7);
         by.insert("DSP48E1".to_string(), 2);
         let c = classify(&by, Target::Xc7);
-        assert_eq!(c, Cells { lut: 15, ff: 7, carry: 0, dsp: 2, bram: 2 });
+        assert_eq!(
+            c,
+            Cells {
+                lut: 15,
+                ff: 7,
+                carry: 0,
+                dsp: 2,
+                bram: 2
+            }
+        );
     }
 }

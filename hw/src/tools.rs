@@ -191,9 +191,19 @@ pub fn synth_stats(file: &Path, top: &str, target: SynthTarget) -> Result<SynthS
 
 /// Read `files`, run the synthesis `command` and return the flattened top's cell counts by type
 /// (yosys `stat -json`).
-pub fn yosys_cells(files: &[&Path], top: &str, command: &str) -> Result<BTreeMap<String, usize>, HwError> {
-    let reads: Vec<String> = files.iter().map(|f| format!("read_verilog {}", quote(f))).collect();
-    let script = format!("{}; {command}; tee -q -o /dev/stdout stat -json", reads.join("; "));
+pub fn yosys_cells(
+    files: &[&Path],
+    top: &str,
+    command: &str,
+) -> Result<BTreeMap<String, usize>, HwError> {
+    let reads: Vec<String> = files
+        .iter()
+        .map(|f| format!("read_verilog {}", quote(f)))
+        .collect();
+    let script = format!(
+        "{}; {command}; tee -q -o /dev/stdout stat -json",
+        reads.join("; ")
+    );
     let input = files.first().copied().unwrap_or(Path::new("-"));
     let out = YOSYS.run(&["-q", "-p", &script], input)?;
     let start = out.find('{').ok_or_else(|| HwError::Parse {
@@ -214,7 +224,10 @@ pub fn yosys_cells(files: &[&Path], top: &str, command: &str) -> Result<BTreeMap
             what: "yosys `stat -json` output".into(),
             detail: format!("no cell counts for module {top}"),
         })?;
-    Ok(cells.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as usize)).collect())
+    Ok(cells
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as usize))
+        .collect())
 }
 
 /// The installed yosys's version line, e.g. `Yosys 0.23 (git sha1 7ce5011c24b)`.

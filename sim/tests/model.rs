@@ -362,7 +362,11 @@ fn builds_from_a_directory_with_an_include() {
 fn odd_port_names_ranges_and_unsupported_ports() {
     let odd = "module odd(input \\a$b , input delete, input [7:4] hi, output [32:0] q);\n  assign q = {24'd0, hi, 3'd0, \\a$b } + {32'd0, delete};\nendmodule\n";
     let mut m = Model::build_sources(&[src("odd.v", odd)], "odd", &opts()).unwrap();
-    let names: Vec<_> = m.ports().iter().map(|p| (p.name.as_str(), p.width)).collect();
+    let names: Vec<_> = m
+        .ports()
+        .iter()
+        .map(|p| (p.name.as_str(), p.width))
+        .collect();
     assert_eq!(names, [("a$b", 1), ("delete", 1), ("hi", 4), ("q", 33)]);
     let (ab, del, hi, q) = (
         m.port("a$b").unwrap(),

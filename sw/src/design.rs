@@ -47,7 +47,13 @@ impl Design {
 
 /// The configuration of `design` at `rows` x `cols`, with the window and accumulator asked for
 /// (the accumulator defaults to 32 bits, or what one shifted product needs).
-pub fn config(design: Design, rows: usize, cols: usize, window: u32, acc_bits: Option<u32>) -> Result<ArrayConfig> {
+pub fn config(
+    design: Design,
+    rows: usize,
+    cols: usize,
+    window: u32,
+    acc_bits: Option<u32>,
+) -> Result<ArrayConfig> {
     let base = ArrayConfig::new(rows, cols, design.datapath())?
         .with_acc_bits(shiftkit_hw::config::MAX_ACC_BITS)?
         .with_window(window)?;
@@ -66,14 +72,33 @@ pub struct Generated {
 pub fn generate(design: Design, config: &ArrayConfig, dir: &Path) -> Result<Generated> {
     let hw = |e: shiftkit_hw::HwError| Error::Usage(e.to_string());
     match design {
-        Design::Sq4 | Design::Sq6 | Design::Sq8 => {
+        Design::Sq4 | Design::Sq6 | Design::Sq8 | Design::Fp16 => {
             let d = shiftkit_hw::generate(config).map_err(hw)?;
             let m = shiftkit_hw::write_design(&d, dir).map_err(hw)?;
-            Ok(Generated { top: m.top, files: m.files.iter().map(|f| dir.join(f)).collect() })
+            Ok(Generated {
+                top: m.top,
+                files: m.files.iter().map(|f| dir.join(f)).collect(),
+            })
         }
-        other => Err(Error::Unsupported(format!(
-            "design {} cannot be generated yet: use sq4, sq6 or sq8",
-            other.name()
-        ))),
+        Design::AccelSq4 | Design::AccelSq6 | Design::AccelSq8 | Design::AccelFp16 => {
+            let kind = shiftkit_hw::generate::DesignKind::accel();
+            let d = shiftkit_hw::generate::generate_design(kind, config).map_err(hw)?;
+            let m = shiftkit_hw::write_design(&d, dir).map_err(hw)?;
+            Ok(Generated {
+                top: m.top,
+                files: m.files.iter().map(|f| dir.join(f)).collect(),
+            })
+        }
+        Design::L1norm => {
+            // The unit normalizes rows of up to 1024 16-bit integers into SQ-6 codes; the
+            // array size does not apply to it.
+            let cfg = shiftkit_hw::l1norm::L1NormConfig::new(6);
+            let d = shiftkit_hw::l1norm::generate_l1norm(&cfg).map_err(hw)?;
+            let m = shiftkit_hw::l1norm::write_l1norm(&d, dir).map_err(hw)?;
+            Ok(Generated {
+                top: m.top,
+                files: m.files.iter().map(|f| dir.join(f)).collect(),
+            })
+        }
     }
 }

@@ -8,10 +8,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{tensor} has a non-finite value ({value}) at row {row}, col {col}: remove NaN/inf before offloading")]
-    NonFinite { tensor: String, row: usize, col: usize, value: f32 },
+    NonFinite {
+        tensor: String,
+        row: usize,
+        col: usize,
+        value: f32,
+    },
 
     #[error("{tensor} value {value} at row {row}, col {col} overflows binary16 (max 65504): rescale the tensor or use an sq format")]
-    Fp16Overflow { tensor: String, row: usize, col: usize, value: f32 },
+    Fp16Overflow {
+        tensor: String,
+        row: usize,
+        col: usize,
+        value: f32,
+    },
 
     #[error("shapes do not agree: {0}")]
     Shape(String),
@@ -37,6 +47,9 @@ pub enum Error {
 
 impl Error {
     pub fn file(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::File { path: path.into(), msg: msg.into() }
+        Error::File {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
 }

@@ -15,7 +15,13 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Format::Fp32, Format::Fp16, Format::Sq4, Format::Sq6, Format::Sq8];
+    pub const ALL: [Format; 5] = [
+        Format::Fp32,
+        Format::Fp16,
+        Format::Sq4,
+        Format::Sq6,
+        Format::Sq8,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -114,6 +120,9 @@ mod tests {
         for f in Format::ALL {
             assert_eq!(f.name().parse::<Format>(), Ok(f));
         }
-        assert!("sq5".parse::<Format>().unwrap_err().contains("unknown format 'sq5'"));
+        assert!("sq5"
+            .parse::<Format>()
+            .unwrap_err()
+            .contains("unknown format 'sq5'"));
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::kernels;
 use crate::matrix::Matrix;
 use half::f16;
-use rayon::prelude::*;
+use half::slice::HalfFloatSliceExt;
 
 /// A binary16 matrix, row-major: what the FP16 array is fed.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,7 +20,9 @@ pub struct HalfMatrix {
 /// infinity are errors naming the tensor and position.
 pub fn to_half(x: &Matrix, name: &str) -> Result<HalfMatrix> {
     x.check_finite(name)?;
-    let data: Vec<f16> = x.data.iter().map(|&v| f16::from_f32(v)).collect();
+    // The slice conversion uses the F16C instructions where the CPU has them (RNE either way).
+    let mut data = vec![f16::ZERO; x.data.len()];
+    data.convert_from_f32_slice(&x.data);
     if let Some(i) = data.iter().position(|h| h.is_infinite()) {
         return Err(Error::Fp16Overflow {
             tensor: name.to_string(),
@@ -29,16 +31,18 @@ pub fn to_half(x: &Matrix, name: &str) -> Result<HalfMatrix> {
             value: x.data[i],
         });
     }
-    Ok(HalfMatrix { rows: x.rows, cols: x.cols, data })
+    Ok(HalfMatrix {
+        rows: x.rows,
+        cols: x.cols,
+        data,
+    })
 }
 
 impl HalfMatrix {
     pub fn to_f32(&self) -> Vec<f32> {
-        if self.data.len() >= 1 << 16 {
-            self.data.par_iter().map(|h| h.to_f32()).collect()
-        } else {
-            self.data.iter().map(|h| h.to_f32()).collect()
-        }
+        let mut out = vec![0.0f32; self.data.len()];
+        self.data.convert_to_f32_slice(&mut out);
+        out
     }
 }
 
@@ -76,7 +80,10 @@ mod tests {
         assert_eq!(to_half(&ok, "A").unwrap().data[1], f16::MAX);
         let bad = Matrix::new(1, 2, vec![1.0, 65520.0]).unwrap();
         let err = to_half(&bad, "B").unwrap_err().to_string();
-        assert!(err.contains("B value 65520 at row 0, col 1 overflows binary16"), "{err}");
+        assert!(
+            err.contains("B value 65520 at row 0, col 1 overflows binary16"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ impl Matrix {
     }
 
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Matrix { rows, cols, data: vec![0.0; rows * cols] }
+        Matrix {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
     }
 
     pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f32) -> Self {
@@ -59,7 +63,11 @@ impl Matrix {
                 }
             }
         }
-        Matrix { rows: cols, cols: rows, data: out }
+        Matrix {
+            rows: cols,
+            cols: rows,
+            data: out,
+        }
     }
 
     /// The first NaN or infinity, reported as an error naming the tensor and the position.
@@ -77,7 +85,10 @@ impl Matrix {
 
     pub fn check_nonempty(&self, name: &str) -> Result<()> {
         if self.rows == 0 || self.cols == 0 {
-            return Err(Error::Empty(format!("{name} ({}x{})", self.rows, self.cols)));
+            return Err(Error::Empty(format!(
+                "{name} ({}x{})",
+                self.rows, self.cols
+            )));
         }
         Ok(())
     }

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 pub fn read_matrix(path: &Path) -> Result<Matrix> {
     let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     let corrupt = |e: std::io::Error| {
-        Error::file(path, format!("not a valid NPY file ({e}): write it with numpy.save"))
+        Error::file(
+            path,
+            format!("not a valid NPY file ({e}): write it with numpy.save"),
+        )
     };
     let npy = NpyFile::new(BufReader::new(file)).map_err(corrupt)?;
     let shape = npy.shape().to_vec();
@@ -21,25 +24,35 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
     if !is_f32 {
         return Err(Error::file(
             path,
-            format!("dtype {} is not supported: save the array as float32 (arr.astype(np.float32))", dtype_name(&dtype)),
+            format!(
+                "dtype {} is not supported: save the array as float32 (arr.astype(np.float32))",
+                dtype_name(&dtype)
+            ),
         ));
     }
     if shape.len() != 2 {
         return Err(Error::file(
             path,
-            format!("array has {} dimensions {shape:?}: a matrix must be 2-D (reshape it)", shape.len()),
+            format!(
+                "array has {} dimensions {shape:?}: a matrix must be 2-D (reshape it)",
+                shape.len()
+            ),
         ));
     }
     let (rows, cols) = (shape[0] as usize, shape[1] as usize);
     let order = npy.order();
     let data: Vec<f32> = npy.into_vec().map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => {
-            Error::file(path, "data is shorter than its header says: the file is truncated")
-        }
+        std::io::ErrorKind::UnexpectedEof => Error::file(
+            path,
+            "data is shorter than its header says: the file is truncated",
+        ),
         _ => corrupt(e),
     })?;
     if data.len() != rows * cols {
-        return Err(Error::file(path, "data is shorter than its header says: the file is truncated"));
+        return Err(Error::file(
+            path,
+            "data is shorter than its header says: the file is truncated",
+        ));
     }
     let m = Matrix::new(rows, cols, data)?;
     Ok(match order {
@@ -96,6 +109,9 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }

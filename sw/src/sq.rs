@@ -17,7 +17,9 @@ pub struct SqParams {
 impl SqParams {
     pub fn new(bits: u32, window: u32) -> Result<Self> {
         if !SQ_BITS.contains(&bits) {
-            return Err(Error::Usage(format!("sq{bits} is not supported: use sq4, sq6 or sq8")));
+            return Err(Error::Usage(format!(
+                "sq{bits} is not supported: use sq4, sq6 or sq8"
+            )));
         }
         if window > MAX_WINDOW {
             return Err(Error::Usage(format!(
@@ -108,11 +110,22 @@ pub fn quantize(
         rows_kernel::quantize_row(x.row(r), row_steps, q, rounding, first, out);
     };
     if rows * cols >= PAR_ROWS_MIN_ELEMS {
-        codes.par_chunks_mut(cols).enumerate().for_each(quantize_row);
+        codes
+            .par_chunks_mut(cols)
+            .enumerate()
+            .for_each(quantize_row);
     } else {
         codes.chunks_mut(cols).enumerate().for_each(quantize_row);
     }
-    Ok(SqMatrix { rows, cols, params, axis, scale, exps, codes })
+    Ok(SqMatrix {
+        rows,
+        cols,
+        params,
+        axis,
+        scale,
+        exps,
+        codes,
+    })
 }
 
 /// The step (s * 2^e) of every element of one row.
@@ -127,7 +140,7 @@ enum Steps<'a> {
 mod rows_kernel {
     use super::{Rounding, Steps};
     use crate::rng::uniform_at;
-    
+
     #[inline(always)]
     fn code(t: f64, q: f64) -> i8 {
         // t is finite (finite input over a positive finite step), so after the clamp it is an
@@ -158,7 +171,10 @@ mod rows_kernel {
                         Steps::Uniform(s) => s,
                         Steps::PerColumn(s) => s[c],
                     };
-                    *o = code((v as f64 / step + uniform_at(seed, first + c as u64)).floor(), q);
+                    *o = code(
+                        (v as f64 / step + uniform_at(seed, first + c as u64)).floor(),
+                        q,
+                    );
                 }
             }
         }
@@ -166,22 +182,49 @@ mod rows_kernel {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn body_avx2(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
+    unsafe fn body_avx2(
+        xs: &[f32],
+        steps: Steps,
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
         body(xs, steps, q, rounding, first, out)
     }
 
     /// AVX-512DQ has the 64-bit multiplies and u64 -> f64 conversions of the stochastic stream.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-    unsafe fn body_avx512(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
+    unsafe fn body_avx512(
+        xs: &[f32],
+        steps: Steps,
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
         body(xs, steps, q, rounding, first, out)
     }
 
-    pub(super) fn quantize_row(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
+    pub(super) fn quantize_row(
+        xs: &[f32],
+        steps: Steps,
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") && has!("avx512dq") && has!("avx512vl") && has!("avx512bw") && has!("avx2") && has!("fma") {
+            if has!("avx512f")
+                && has!("avx512dq")
+                && has!("avx512vl")
+                && has!("avx512bw")
+                && has!("avx2")
+                && has!("fma")
+            {
                 // SAFETY: the CPU supports every feature the function enables (checked above).
                 return unsafe { body_avx512(xs, steps, q, rounding, first, out) };
             }
@@ -196,7 +239,9 @@ mod rows_kernel {
 
 /// No NaN or infinity in `xs` (an all-ones exponent field); branch-free so it vectorizes.
 fn all_finite(xs: &[f32]) -> bool {
-    xs.iter().fold(0u32, |bad, v| bad | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32) == 0
+    xs.iter().fold(0u32, |bad, v| {
+        bad | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32
+    }) == 0
 }
 
 /// max |x| over each channel, and whether every value is finite.
@@ -267,7 +312,13 @@ mod tests {
     #[test]
     fn outlier_channel_takes_the_top_exponent() {
         // Channel 0 is 1000x larger than the others: it gets E, the others small exponents.
-        let x = Matrix::from_fn(4, 3, |r, c| if c == 0 { 1000.0 * (r as f32 + 1.0) } else { 0.5 });
+        let x = Matrix::from_fn(4, 3, |r, c| {
+            if c == 0 {
+                1000.0 * (r as f32 + 1.0)
+            } else {
+                0.5
+            }
+        });
         let q = quantize(&x, "X", p(4, 7), Axis::Cols, Rounding::NearestEven).unwrap();
         assert_eq!(q.exps[0], 7);
         assert_eq!(q.codes[3 * 3], 7); // the max of the outlier channel maps to Q
@@ -287,14 +338,32 @@ mod tests {
         let mut x = Matrix::zeros(2, 3);
         x.data[4] = f32::NAN;
         let err = quantize(&x, "W", p(6, 7), Axis::Rows, Rounding::NearestEven).unwrap_err();
-        assert!(err.to_string().contains("W has a non-finite value (NaN) at row 1, col 1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("W has a non-finite value (NaN) at row 1, col 1"),
+            "{err}"
+        );
     }
 
     #[test]
     fn stochastic_rounding_is_unbiased_and_seeded() {
         let x = Matrix::from_fn(1, 4096, |_, c| if c == 0 { 31.0 } else { 0.3 });
-        let a = quantize(&x, "G", p(6, 0), Axis::Rows, Rounding::Stochastic { seed: 9 }).unwrap();
-        let b = quantize(&x, "G", p(6, 0), Axis::Rows, Rounding::Stochastic { seed: 9 }).unwrap();
+        let a = quantize(
+            &x,
+            "G",
+            p(6, 0),
+            Axis::Rows,
+            Rounding::Stochastic { seed: 9 },
+        )
+        .unwrap();
+        let b = quantize(
+            &x,
+            "G",
+            p(6, 0),
+            Axis::Rows,
+            Rounding::Stochastic { seed: 9 },
+        )
+        .unwrap();
         assert_eq!(a, b);
         let mean = a.codes[1..].iter().map(|&c| c as f64).sum::<f64>() / 4095.0;
         assert!((mean - 0.3).abs() < 0.03, "mean {mean}");

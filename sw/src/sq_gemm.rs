@@ -11,6 +11,7 @@ use crate::format::Axis;
 use crate::kernels;
 use crate::matrix::Matrix;
 use crate::sq::{pow2, SqMatrix};
+use rayon::prelude::*;
 use shiftkit_hw::ArrayConfig;
 
 /// Does A (M x K) carry per-K exponents? (Its channel axis is K = its columns.)
@@ -44,9 +45,13 @@ pub fn check_operands(a: &SqMatrix, b: &SqMatrix) -> Result<()> {
 /// that bound does not fit `T`.
 fn fold<T>(q: &SqMatrix, per_k: bool) -> Option<(Vec<T>, i32)>
 where
-    T: TryFrom<i32> + Copy + Default + std::ops::Mul<Output = T> + From<i8>,
+    T: TryFrom<i32> + Copy + Default + std::ops::Mul<Output = T> + From<i8> + Send + Sync,
 {
-    let max_shift = if per_k { q.exps.iter().copied().max().unwrap_or(0) as u32 } else { 0 };
+    let max_shift = if per_k {
+        q.exps.iter().copied().max().unwrap_or(0) as u32
+    } else {
+        0
+    };
     let bound = q.params.q() << max_shift;
     T::try_from(bound).ok()?;
     // Multiplying by 2^e is the shift; a multiply by a per-lane factor vectorizes where a
@@ -55,19 +60,33 @@ where
     let mut out = vec![T::default(); q.codes.len()];
     let cols = q.cols.max(1);
     match (per_k, q.axis) {
-        (false, _) => out.iter_mut().zip(&q.codes).for_each(|(o, &c)| *o = T::from(c)),
+        (false, _) => out
+            .iter_mut()
+            .zip(&q.codes)
+            .for_each(|(o, &c)| *o = T::from(c)),
         (true, Axis::Rows) => {
-            for ((o_row, q_row), &e) in out.chunks_mut(cols).zip(q.codes.chunks(cols)).zip(&q.exps) {
+            for ((o_row, q_row), &e) in out.chunks_mut(cols).zip(q.codes.chunks(cols)).zip(&q.exps)
+            {
                 let f = factor(e);
-                o_row.iter_mut().zip(q_row).for_each(|(o, &c)| *o = T::from(c) * f);
+                o_row
+                    .iter_mut()
+                    .zip(q_row)
+                    .for_each(|(o, &c)| *o = T::from(c) * f);
             }
         }
         (true, Axis::Cols) => {
             let factors: Vec<T> = q.exps.iter().map(|&e| factor(e)).collect();
-            for (o_row, q_row) in out.chunks_mut(cols).zip(q.codes.chunks(cols)) {
+            let row = |(o_row, q_row): (&mut [T], &[i8])| {
                 for ((o, &c), &f) in o_row.iter_mut().zip(q_row).zip(&factors) {
                     *o = T::from(c) * f;
                 }
+            };
+            if q.codes.len() >= 1 << 16 {
+                out.par_chunks_mut(cols)
+                    .zip(q.codes.par_chunks(cols))
+                    .for_each(row);
+            } else {
+                out.chunks_mut(cols).zip(q.codes.chunks(cols)).for_each(row);
             }
         }
     }
@@ -102,15 +121,93 @@ pub fn accumulate(a: &SqMatrix, b: &SqMatrix) -> Result<Vec<i64>> {
 /// scale exactly.
 pub fn scale_out(acc: &[i64], a: &SqMatrix, b: &SqMatrix) -> Matrix {
     let (m, n) = (a.rows, b.cols);
-    let row_pow: Vec<f64> = (0..m).map(|r| if a_per_k(a) { 1.0 } else { pow2(a.exps[r] as u32) }).collect();
-    let col_pow: Vec<f64> = (0..n).map(|c| if b_per_k(b) { 1.0 } else { pow2(b.exps[c] as u32) }).collect();
+    let row_pow: Vec<f64> = (0..m)
+        .map(|r| {
+            if a_per_k(a) {
+                1.0
+            } else {
+                pow2(a.exps[r] as u32)
+            }
+        })
+        .collect();
+    let col_pow: Vec<f64> = (0..n)
+        .map(|c| {
+            if b_per_k(b) {
+                1.0
+            } else {
+                pow2(b.exps[c] as u32)
+            }
+        })
+        .collect();
     let mut data = vec![0.0f32; m * n];
-    for (r, (out, acc_row)) in data.chunks_mut(n.max(1)).zip(acc.chunks(n.max(1))).enumerate() {
-        for ((o, &v), &cp) in out.iter_mut().zip(acc_row).zip(&col_pow) {
-            *o = ((v as f64 * a.scale * b.scale) * row_pow[r] * cp) as f32;
+    let (sa, sb) = (a.scale, b.scale);
+    let row = |(r, (out, acc_row)): (usize, (&mut [f32], &[i64]))| {
+        scale_kernel::scale_row(acc_row, out, sa, sb, row_pow[r], &col_pow)
+    };
+    let n1 = n.max(1);
+    if m * n >= 1 << 15 {
+        data.par_chunks_mut(n1)
+            .zip(acc.par_chunks(n1))
+            .enumerate()
+            .for_each(row);
+    } else {
+        data.chunks_mut(n1)
+            .zip(acc.chunks(n1))
+            .enumerate()
+            .for_each(row);
+    }
+    Matrix {
+        rows: m,
+        cols: n,
+        data,
+    }
+}
+
+/// The per-element loop of `scale_out`, also compiled with AVX-512DQ (vector i64 -> f64).
+mod scale_kernel {
+    #[inline(always)]
+    fn body(acc: &[i64], out: &mut [f32], sa: f64, sb: f64, rp: f64, col_pow: &[f64]) {
+        for ((o, &v), &cp) in out.iter_mut().zip(acc).zip(col_pow) {
+            *o = ((v as f64 * sa * sb) * rp * cp) as f32;
         }
     }
-    Matrix { rows: m, cols: n, data }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    unsafe fn body_avx512(
+        acc: &[i64],
+        out: &mut [f32],
+        sa: f64,
+        sb: f64,
+        rp: f64,
+        col_pow: &[f64],
+    ) {
+        body(acc, out, sa, sb, rp, col_pow)
+    }
+
+    pub(super) fn scale_row(
+        acc: &[i64],
+        out: &mut [f32],
+        sa: f64,
+        sb: f64,
+        rp: f64,
+        col_pow: &[f64],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f")
+                && has!("avx512dq")
+                && has!("avx512vl")
+                && has!("avx2")
+                && has!("fma")
+            {
+                // SAFETY: the CPU supports every feature the function enables (checked above).
+                return unsafe { body_avx512(acc, out, sa, sb, rp, col_pow) };
+            }
+        }
+        body(acc, out, sa, sb, rp, col_pow)
+    }
 }
 
 /// C = A x B through the golden model.
@@ -151,9 +248,12 @@ mod tests {
     #[test]
     fn chunk_bound_matches_the_spec_formula() {
         let c = ArrayConfig::new(4, 4, Datapath::Sq { bits: 6 }).unwrap(); // E = 7, 32-bit acc
-        // 961 * 2^14 = 15,745,024 per k; 2^31 / that = 136.39.. -> 136
+                                                                           // 961 * 2^14 = 15,745,024 per k; 2^31 / that = 136.39.. -> 136
         assert_eq!(k_chunk(&c, true, true).unwrap(), 136);
         let c4 = ArrayConfig::new(4, 4, Datapath::Sq { bits: 4 }).unwrap();
-        assert_eq!(k_chunk(&c4, false, false).unwrap(), ((1u64 << 31) - 1) as usize / 49);
+        assert_eq!(
+            k_chunk(&c4, false, false).unwrap(),
+            ((1u64 << 31) - 1) as usize / 49
+        );
     }
 }

@@ -22,6 +22,12 @@ pub struct DemoArgs {
     pub size: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Skip the grokking runs and the synthesis (a quick smoke run).
+    #[arg(long)]
+    pub quick: bool,
+    /// Epoch budget of each grokking run.
+    #[arg(long, default_value_t = 30_000)]
+    pub epochs: usize,
 }
 
 #[derive(Serialize)]
@@ -65,23 +71,43 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if args.size == 0 {
         return Err(Error::Usage("--size must be at least 1".into()));
     }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Error::file(&args.out, format!("cannot create the output directory: {e}")))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::file(
+            &args.out,
+            format!("cannot create the output directory: {e}"),
+        )
+    })?;
     let (a, b) = sample_operands(args.size, args.seed);
     let exact = f64_reference(&a, &b);
     let norm = exact.iter().map(|v| v * v).sum::<f64>().sqrt();
     let shape = ArrayShape::default();
     let mut rows = Vec::new();
-    println!("shiftkit demo: C = A x B, {0}x{0}x{0}, A with outlier channels, {1}x{2} array model", args.size, shape.rows, shape.cols);
-    println!("{:<6} {:<7} {:>10} {:>10} {:>12} {:>6}", "format", "engine", "rel.err", "GMAC/s", "cycles", "util");
+    println!(
+        "shiftkit demo: C = A x B, {0}x{0}x{0}, A with outlier channels, {1}x{2} array model",
+        args.size, shape.rows, shape.cols
+    );
+    println!(
+        "{:<6} {:<7} {:>10} {:>10} {:>12} {:>6}",
+        "format", "engine", "rel.err", "GMAC/s", "cycles", "util"
+    );
     for format in Format::ALL {
-        let kind = if format == Format::Fp32 { EngineKind::Cpu } else { EngineKind::Golden };
+        let kind = if format == Format::Fp32 {
+            EngineKind::Cpu
+        } else {
+            EngineKind::Golden
+        };
         let mut engine = engine::create(kind, shape)?;
         let op = GemmOp::new(format);
         let start = Instant::now();
         let c = engine.gemm(&a, &b, &op)?;
         let secs = start.elapsed().as_secs_f64();
-        let err = c.data.iter().zip(&exact).map(|(&x, &y)| (x as f64 - y).powi(2)).sum::<f64>().sqrt();
+        let err = c
+            .data
+            .iter()
+            .zip(&exact)
+            .map(|(&x, &y)| (x as f64 - y).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let counters = *engine.counters();
         let row = Row {
             format,
@@ -95,7 +121,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         };
         println!(
             "{:<6} {:<7} {:>10.2e} {:>10.1} {:>12} {:>5.1}%",
-            format.name(), kind.name(), row.rel_error, row.gmacs_per_s, row.cycles, 100.0 * row.utilization
+            format.name(),
+            kind.name(),
+            row.rel_error,
+            row.gmacs_per_s,
+            row.cycles,
+            100.0 * row.utilization
         );
         rows.push(row);
     }
@@ -104,5 +135,99 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     write_bytes(&path, text.as_bytes())?;
     println!("wrote {}", path.display());
+    if args.quick {
+        return Ok(());
+    }
+    grokking_showcase(args)?;
+    resource_showcase(args)
+}
+
+/// Dense and ticket grokking in sq6 on the golden engine.
+fn grokking_showcase(args: &DemoArgs) -> Result<()> {
+    use crate::workloads::grokking::{self, GrokkingConfig, ModelKind, TicketFrom};
+    println!();
+    println!(
+        "grokking tickets, (x + y) mod 67, paper MLP, sq6 on golden ({}x{} array model)",
+        8, 8
+    );
+    let out = args.out.join("grokking");
+    let cfg = GrokkingConfig {
+        model: ModelKind::Mlp,
+        format: Format::Sq6,
+        engine: EngineKind::Golden,
+        shape: ArrayShape::default(),
+        window: shiftkit_hw::config::DEFAULT_WINDOW,
+        seed: 0,
+        p: 67,
+        train_frac: 0.4,
+        epochs: args.epochs,
+        eval_every: 10,
+        lr: 1e-3,
+        weight_decay: 1.0,
+        stop_after_generalized: None,
+        ticket: true,
+        prune_rate: 0.6,
+        ticket_from: TicketFrom::Final,
+        control: None,
+        from: None,
+        out: out.clone(),
+        progress: true,
+    };
+    grokking::run(&cfg)?;
+    let read = |p: PathBuf| -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| Error::file(&p, format!("cannot read: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| Error::file(&p, format!("bad JSON: {e}")))
+    };
+    let dense = read(out.join("dense").join("summary.json"))?;
+    let ticket = read(out.join("summary.json"))?;
+    println!(
+        "{:<8} {:>12} {:>10} {:>10} {:>14} {:>8}",
+        "run", "generalized", "train acc", "test acc", "cycles", "s/1k ep"
+    );
+    for (name, s) in [("dense", &dense), ("ticket", &ticket)] {
+        println!(
+            "{:<8} {:>12} {:>10.3} {:>10.3} {:>14} {:>8.1}",
+            name,
+            s["generalized_epoch"]
+                .as_u64()
+                .map_or("-".to_string(), |e| e.to_string()),
+            s["final_train_acc"].as_f64().unwrap_or(0.0),
+            s["final_test_acc"].as_f64().unwrap_or(0.0),
+            s["counters"]["cycles"].as_u64().unwrap_or(0),
+            s["s_per_1000_epochs"].as_f64().unwrap_or(0.0),
+        );
+    }
+    println!("plots: {}", out.join("dense_vs_ticket.png").display());
     Ok(())
+}
+
+/// LUTs of the 4x4 arrays against the FP16 reference array (yosys, no DSPs).
+fn resource_showcase(args: &DemoArgs) -> Result<()> {
+    use crate::design::{self, Design};
+    use shiftkit_hw::synth::{synthesize, Target};
+    println!();
+    println!("4x4 arrays, yosys LUTs without DSPs (ratio to the FP16 reference array)");
+    let hw = |e: shiftkit_hw::HwError| Error::Usage(e.to_string());
+    let dir = args.out.join("designs");
+    let mut rows = Vec::new();
+    for target in [Target::Xc7Nodsp, Target::Ice40] {
+        let mut luts = Vec::new();
+        for d in [Design::Fp16, Design::Sq4, Design::Sq6] {
+            let cfg = design::config(d, 4, 4, shiftkit_hw::config::DEFAULT_WINDOW, None)?;
+            let g = design::generate(d, &cfg, &dir.join(d.name()))?;
+            let files: Vec<&std::path::Path> = g.files.iter().map(|p| p.as_path()).collect();
+            luts.push((d, synthesize(&files, &g.top, target).map_err(hw)?.cells.lut));
+        }
+        let fp16 = luts[0].1.max(1) as f64;
+        let line: Vec<String> = luts
+            .iter()
+            .map(|(d, l)| format!("{} {} ({:.3}x)", d.name(), l, *l as f64 / fp16))
+            .collect();
+        println!("{:<10} {}", target.name(), line.join("   "));
+        rows.push(serde_json::json!({ "target": target.name(), "luts": luts.iter().map(|(d, l)| (d.name(), l)).collect::<std::collections::BTreeMap<_, _>>() }));
+    }
+    let path = args.out.join("resources.json");
+    let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Usage(e.to_string()))?;
+    write_bytes(&path, text.as_bytes())
 }

@@ -49,8 +49,16 @@ pub struct GemmArgs {
 }
 
 pub fn run(args: &GemmArgs) -> Result<()> {
-    let kind = args.engine.unwrap_or(if args.format == Format::Fp32 { EngineKind::Cpu } else { EngineKind::Golden });
-    let shape = ArrayShape { rows: args.rows, cols: args.cols, acc_bits: args.acc_bits };
+    let kind = args.engine.unwrap_or(if args.format == Format::Fp32 {
+        EngineKind::Cpu
+    } else {
+        EngineKind::Golden
+    });
+    let shape = ArrayShape {
+        rows: args.rows,
+        cols: args.cols,
+        acc_bits: args.acc_bits,
+    };
     let mut op = GemmOp::new(args.format);
     op.a_axis = args.a_axis;
     op.b_axis = args.b_axis;
@@ -75,7 +83,8 @@ pub fn run(args: &GemmArgs) -> Result<()> {
             "utilization": engine.counters().utilization(args.rows * args.cols),
             "wall_s": wall_s,
         });
-        let text = serde_json::to_string_pretty(&report).map_err(|e| crate::Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| crate::Error::Usage(e.to_string()))?;
         npy::write_bytes(path, text.as_bytes())?;
     }
     Ok(())

@@ -44,26 +44,40 @@ pub struct SynthArgs {
     pub json: PathBuf,
 }
 
-fn parse_target(s: &str) -> std::result::Result<Target, String> {
-    Target::parse(s).ok_or_else(|| format!("unknown target '{s}': use ice40, ice40-dsp, xc7, xc7-nodsp, ecp5 or ecp5-nodsp"))
+pub fn parse_target(s: &str) -> std::result::Result<Target, String> {
+    Target::parse(s).ok_or_else(|| {
+        format!("unknown target '{s}': use ice40, ice40-dsp, xc7, xc7-nodsp, ecp5 or ecp5-nodsp")
+    })
 }
 
 impl DesignArgs {
     fn config(&self) -> Result<shiftkit_hw::ArrayConfig> {
-        design::config(self.design, self.rows, self.cols, self.window, self.acc_bits)
+        design::config(
+            self.design,
+            self.rows,
+            self.cols,
+            self.window,
+            self.acc_bits,
+        )
     }
 }
 
 pub fn gen(args: &GenArgs) -> Result<()> {
     let config = args.design.config()?;
     let g = design::generate(args.design.design, &config, &args.out)?;
-    println!("{}: {} in {}", args.design.design.name(), g.top, args.out.display());
+    println!(
+        "{}: {} in {}",
+        args.design.design.name(),
+        g.top,
+        args.out.display()
+    );
     Ok(())
 }
 
 pub fn synth(args: &SynthArgs) -> Result<()> {
     let config = args.design.config()?;
-    let dir = tempfile::tempdir().map_err(|e| Error::Usage(format!("cannot create a temporary directory: {e}")))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| Error::Usage(format!("cannot create a temporary directory: {e}")))?;
     let g = design::generate(args.design.design, &config, dir.path())?;
     let files: Vec<&std::path::Path> = g.files.iter().map(|p| p.as_path()).collect();
     let hw = |e: shiftkit_hw::HwError| Error::Usage(e.to_string());
@@ -84,6 +98,61 @@ pub fn synth(args: &SynthArgs) -> Result<()> {
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
     write_bytes(&args.json, text.as_bytes())?;
     let c = res.cells;
-    println!("{} {}x{} on {}: {} LUT, {} FF, {} carry, {} DSP, {} BRAM", args.design.design.name(), args.design.rows, args.design.cols, args.target.name(), c.lut, c.ff, c.carry, c.dsp, c.bram);
+    println!(
+        "{} {}x{} on {}: {} LUT, {} FF, {} carry, {} DSP, {} BRAM",
+        args.design.design.name(),
+        args.design.rows,
+        args.design.cols,
+        args.target.name(),
+        c.lut,
+        c.ff,
+        c.carry,
+        c.dsp,
+        c.bram
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct BitstreamArgs {
+    /// icebreaker, hx8k-breakout, arty-a7-35 or ulx3s.
+    #[arg(long)]
+    pub board: String,
+    /// The accelerator inside the board shell: accel-sq4, accel-sq6, accel-sq8 (or sq4/sq6/sq8).
+    #[arg(long, value_enum)]
+    pub design: Design,
+    #[arg(long)]
+    pub rows: usize,
+    #[arg(long)]
+    pub cols: usize,
+    /// UART baud rate of the host link.
+    #[arg(long, default_value_t = shiftkit_hw::board::DEFAULT_BAUD)]
+    pub baud: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn bitstream(args: &BitstreamArgs) -> Result<()> {
+    use shiftkit_hw::board::{accel_for, Board};
+    let board: Board = args
+        .board
+        .parse()
+        .map_err(|e: shiftkit_hw::board::BoardError| Error::Usage(e.to_string()))?;
+    let name = match args.design {
+        Design::Sq4 | Design::AccelSq4 => "sq4",
+        Design::Sq6 | Design::AccelSq6 => "sq6",
+        Design::Sq8 | Design::AccelSq8 => "sq8",
+        other => {
+            return Err(Error::Unsupported(format!(
+                "no board build for {} yet: the board shell wraps the sq accelerator tops (accel-sq4, accel-sq6, accel-sq8)",
+                other.name()
+            )))
+        }
+    };
+    let board_err = |e: shiftkit_hw::board::BoardError| Error::Usage(e.to_string());
+    let accel = accel_for(name, args.rows, args.cols).map_err(board_err)?;
+    let (_, report) =
+        shiftkit_hw::flow::build_board(board, &accel, args.baud, &args.out).map_err(board_err)?;
+    println!("{}", report.summary());
     Ok(())
 }

@@ -4,12 +4,17 @@
 mod demo;
 mod gemm;
 mod hw;
+mod report;
 mod train;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "shiftkit", version, about = "Co-design FPGA accelerators that train neural networks in sub-8-bit integers")]
+#[command(
+    name = "shiftkit",
+    version,
+    about = "Co-design FPGA accelerators that train neural networks in sub-8-bit integers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +33,10 @@ enum Command {
     Gen(hw::GenArgs),
     /// Synthesize a design with yosys and report its resources as JSON.
     Synth(hw::SynthArgs),
+    /// Build a board bitstream (iCE40: yosys, nextpnr, icepack; Vivado / ECP5 scripts otherwise).
+    Bitstream(hw::BitstreamArgs),
+    /// Resources of sq4, sq6 and fp16 arrays on every target, ratios against fp16, Fmax.
+    Report(report::ReportArgs),
     /// The showcase: every format on sample tensors, errors, speed and modelled cost.
     Demo(demo::DemoArgs),
 }
@@ -52,6 +61,8 @@ where
         Command::Train { workload } => train::run(&workload),
         Command::Gen(args) => hw::gen(&args),
         Command::Synth(args) => hw::synth(&args),
+        Command::Bitstream(args) => hw::bitstream(&args),
+        Command::Report(args) => report::run(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {
@@ -66,15 +77,26 @@ where
 /// clap's usage errors folded into one line (help and version print as usual).
 fn usage_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = e.print();
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            2
+        } else {
+            0
+        };
     }
     let text = e.render().to_string();
     let line: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
         .collect();
     eprintln!("{} (see shiftkit --help)", line.join(" "));
     2

@@ -42,11 +42,19 @@ pub struct Common {
 
 impl Common {
     pub fn engine(&self) -> EngineKind {
-        self.engine.unwrap_or(if self.format == Format::Fp32 { EngineKind::Cpu } else { EngineKind::Golden })
+        self.engine.unwrap_or(if self.format == Format::Fp32 {
+            EngineKind::Cpu
+        } else {
+            EngineKind::Golden
+        })
     }
 
     pub fn shape(&self) -> ArrayShape {
-        ArrayShape { rows: self.rows, cols: self.cols, acc_bits: self.acc_bits }
+        ArrayShape {
+            rows: self.rows,
+            cols: self.cols,
+            acc_bits: self.acc_bits,
+        }
     }
 }
 

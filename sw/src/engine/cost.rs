@@ -20,7 +20,15 @@ use shiftkit_hw::{ArrayConfig, Datapath};
 
 /// Cost of C (M x N) = A (M x K) x B (K x N) on `config` with K chunks of at most `chunk`.
 /// `a_exps` / `b_exps` count the exponents sent with each operand load (0 for FP16).
-pub fn gemm_cost(config: &ArrayConfig, m: usize, k: usize, n: usize, chunk: usize, a_exps: usize, b_exps: usize) -> Counters {
+pub fn gemm_cost(
+    config: &ArrayConfig,
+    m: usize,
+    k: usize,
+    n: usize,
+    chunk: usize,
+    a_exps: usize,
+    b_exps: usize,
+) -> Counters {
     let (r, c) = (config.rows as u64, config.cols as u64);
     let (m, k, n) = (m as u64, k as u64, n as u64);
     let chunk = (chunk as u64).clamp(1, k.max(1));
@@ -61,7 +69,10 @@ mod tests {
         assert_eq!(c.cycles, 2 * 100 + 14 + 8);
         assert_eq!(c.macs, 16 * 100 * 8);
         assert_eq!(c.bytes_from_device, 2 * 64 * 4);
-        assert_eq!(c.bytes_to_device, (1600 * 6 / 8 + 100) + 2 * (800 * 6 / 8 + 8));
+        assert_eq!(
+            c.bytes_to_device,
+            (1600 * 6 / 8 + 100) + 2 * (800 * 6 / 8 + 8)
+        );
     }
 
     #[test]

@@ -19,11 +19,20 @@ pub fn sgemm(a: &Matrix, b: &Matrix) -> Matrix {
     // a is m x k, b is k x n, c is m x n, all owned and alive for the call.
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, 1.0,
-            a.data.as_ptr(), k as isize, 1,
-            b.data.as_ptr(), n as isize, 1,
+            m,
+            k,
+            n,
+            1.0,
+            a.data.as_ptr(),
+            k as isize,
+            1,
+            b.data.as_ptr(),
+            n as isize,
+            1,
             0.0,
-            c.data.as_mut_ptr(), n as isize, 1,
+            c.data.as_mut_ptr(),
+            n as isize,
+            1,
         );
     }
     c

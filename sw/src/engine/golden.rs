@@ -17,7 +17,10 @@ pub struct GoldenEngine {
 
 impl GoldenEngine {
     pub fn new(shape: ArrayShape) -> Self {
-        GoldenEngine { shape, counters: Counters::default() }
+        GoldenEngine {
+            shape,
+            counters: Counters::default(),
+        }
     }
 }
 

@@ -73,7 +73,11 @@ pub struct ArrayShape {
 
 impl Default for ArrayShape {
     fn default() -> Self {
-        ArrayShape { rows: 8, cols: 8, acc_bits: None }
+        ArrayShape {
+            rows: 8,
+            cols: 8,
+            acc_bits: None,
+        }
     }
 }
 
@@ -81,12 +85,16 @@ impl ArrayShape {
     /// The full design configuration that executes `op`.
     pub fn config_for(&self, op: &GemmOp) -> Result<ArrayConfig> {
         let datapath = op.format.datapath().ok_or_else(|| {
-            Error::Unsupported("fp32 runs on the host, not on an accelerator: use --engine cpu".into())
+            Error::Unsupported(
+                "fp32 runs on the host, not on an accelerator: use --engine cpu".into(),
+            )
         })?;
         let base = ArrayConfig::new(self.rows, self.cols, datapath)?
             .with_acc_bits(shiftkit_hw::config::MAX_ACC_BITS)?
             .with_window(op.window)?;
-        let acc_bits = self.acc_bits.unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1));
+        let acc_bits = self
+            .acc_bits
+            .unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1));
         Ok(base.with_acc_bits(acc_bits)?)
     }
 }

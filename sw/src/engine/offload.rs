@@ -9,7 +9,12 @@ use crate::matrix::{check_gemm_shapes, Matrix};
 use crate::sq::{quantize, SqMatrix, SqParams};
 
 /// Quantize A and B for a ShiftQuant GEMM as `op` says.
-pub fn quantize_operands(a: &Matrix, b: &Matrix, op: &GemmOp, bits: u32) -> Result<(SqMatrix, SqMatrix)> {
+pub fn quantize_operands(
+    a: &Matrix,
+    b: &Matrix,
+    op: &GemmOp,
+    bits: u32,
+) -> Result<(SqMatrix, SqMatrix)> {
     check_gemm_shapes(a, b)?;
     let params = SqParams::new(bits, op.window)?;
     let qa = quantize(a, "A", params, op.a_axis.axis(), op.a_rounding)?;

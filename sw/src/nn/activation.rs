@@ -15,9 +15,15 @@ impl Activation {
     pub fn forward(self, x: &Matrix) -> Matrix {
         let f: fn(f32) -> f32 = match self {
             Activation::Relu => |v| v.max(0.0),
-            Activation::Gelu => |v| 0.5 * v * (1.0 + (SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)).tanh()),
+            Activation::Gelu => {
+                |v| 0.5 * v * (1.0 + (SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)).tanh())
+            }
         };
-        Matrix { rows: x.rows, cols: x.cols, data: x.data.iter().map(|&v| f(v)).collect() }
+        Matrix {
+            rows: x.rows,
+            cols: x.cols,
+            data: x.data.iter().map(|&v| f(v)).collect(),
+        }
     }
 
     /// dL/dx from dL/dy and the forward input x.
@@ -42,6 +48,10 @@ impl Activation {
                 }
             })
             .collect();
-        Matrix { rows: x.rows, cols: x.cols, data }
+        Matrix {
+            rows: x.rows,
+            cols: x.cols,
+            data,
+        }
     }
 }

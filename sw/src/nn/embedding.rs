@@ -16,7 +16,9 @@ impl Embedding {
         let mut out = Matrix::zeros(tokens.len(), dim);
         for (row, toks) in out.data.chunks_mut(dim).zip(tokens) {
             for &t in toks {
-                row.iter_mut().zip(self.table.value.row(t)).for_each(|(o, e)| *o += e);
+                row.iter_mut()
+                    .zip(self.table.value.row(t))
+                    .for_each(|(o, e)| *o += e);
             }
         }
         out

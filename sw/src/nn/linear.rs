@@ -18,7 +18,9 @@ impl Linear {
         let mut y = ctx.gemm(x, &self.weight.value, GemmKind::Forward)?;
         if let Some(b) = &self.bias {
             for row in y.data.chunks_mut(y.cols) {
-                row.iter_mut().zip(&b.value.data).for_each(|(v, bv)| *v += bv);
+                row.iter_mut()
+                    .zip(&b.value.data)
+                    .for_each(|(v, bv)| *v += bv);
             }
         }
         Ok(y)
@@ -26,7 +28,13 @@ impl Linear {
 
     /// Accumulates dW (and db) and returns dx; `x` is the forward input. Skips dx when the input
     /// needs no gradient.
-    pub fn backward(&mut self, ctx: &mut Offload, x: &Matrix, dy: &Matrix, need_dx: bool) -> Result<Option<Matrix>> {
+    pub fn backward(
+        &mut self,
+        ctx: &mut Offload,
+        x: &Matrix,
+        dy: &Matrix,
+        need_dx: bool,
+    ) -> Result<Option<Matrix>> {
         let dw = ctx.gemm(&x.transpose(), dy, GemmKind::WeightGrad)?;
         add_into(&mut self.weight.grad, &dw);
         if let Some(b) = &mut self.bias {
@@ -37,7 +45,11 @@ impl Linear {
         if !need_dx {
             return Ok(None);
         }
-        Ok(Some(ctx.gemm(dy, &self.weight.value.transpose(), GemmKind::InputGrad)?))
+        Ok(Some(ctx.gemm(
+            dy,
+            &self.weight.value.transpose(),
+            GemmKind::InputGrad,
+        )?))
     }
 
     pub fn params_mut(&mut self) -> Vec<&mut Param> {

@@ -13,7 +13,11 @@ pub struct LossOut {
 /// Mean softmax cross-entropy of `logits` (B x C) against `labels`.
 pub fn softmax_cross_entropy(logits: &Matrix, labels: &[usize], want_grad: bool) -> LossOut {
     let (b, c) = (logits.rows, logits.cols);
-    let mut grad = if want_grad { Matrix::zeros(b, c) } else { Matrix::zeros(0, 0) };
+    let mut grad = if want_grad {
+        Matrix::zeros(b, c)
+    } else {
+        Matrix::zeros(0, 0)
+    };
     let mut loss = 0.0f64;
     let mut correct = 0usize;
     for (i, &label) in labels.iter().enumerate() {
@@ -33,14 +37,22 @@ pub fn softmax_cross_entropy(logits: &Matrix, labels: &[usize], want_grad: bool)
             }
         }
     }
-    LossOut { loss: loss / b as f64, accuracy: correct as f64 / b as f64, grad }
+    LossOut {
+        loss: loss / b as f64,
+        accuracy: correct as f64 / b as f64,
+        grad,
+    }
 }
 
 /// Mean over the batch of sum_j (y - onehot(label))^2, as in the grokking MNIST setup; accuracy is
 /// arg-max accuracy.
 pub fn mse_onehot(out: &Matrix, labels: &[usize], want_grad: bool) -> LossOut {
     let (b, c) = (out.rows, out.cols);
-    let mut grad = if want_grad { Matrix::zeros(b, c) } else { Matrix::zeros(0, 0) };
+    let mut grad = if want_grad {
+        Matrix::zeros(b, c)
+    } else {
+        Matrix::zeros(0, 0)
+    };
     let mut loss = 0.0f64;
     let mut correct = 0usize;
     for (i, &label) in labels.iter().enumerate() {
@@ -56,7 +68,11 @@ pub fn mse_onehot(out: &Matrix, labels: &[usize], want_grad: bool) -> LossOut {
             }
         }
     }
-    LossOut { loss: loss / b as f64, accuracy: correct as f64 / b as f64, grad }
+    LossOut {
+        loss: loss / b as f64,
+        accuracy: correct as f64 / b as f64,
+        grad,
+    }
 }
 
 pub fn argmax(row: &[f32]) -> usize {
@@ -83,8 +99,14 @@ mod tests {
             up.data[i] += 1e-3;
             let mut down = logits.clone();
             down.data[i] -= 1e-3;
-            let fd = (softmax_cross_entropy(&up, &labels, false).loss - softmax_cross_entropy(&down, &labels, false).loss) / 2e-3;
-            assert!((fd - out.grad.data[i] as f64).abs() < 1e-4, "{i}: {fd} vs {}", out.grad.data[i]);
+            let fd = (softmax_cross_entropy(&up, &labels, false).loss
+                - softmax_cross_entropy(&down, &labels, false).loss)
+                / 2e-3;
+            assert!(
+                (fd - out.grad.data[i] as f64).abs() < 1e-4,
+                "{i}: {fd} vs {}",
+                out.grad.data[i]
+            );
         }
         assert_eq!(out.accuracy, 0.5);
     }

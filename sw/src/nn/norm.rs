@@ -26,8 +26,18 @@ impl L1Norm {
 
     pub fn backward(&mut self, dy: &Matrix, cache: &L1NormCache) -> Result<Matrix> {
         let g = l1norm::backward(dy, &self.gamma.value.data, cache)?;
-        self.gamma.grad.data.iter_mut().zip(&g.dgamma).for_each(|(a, b)| *a += b);
-        self.beta.grad.data.iter_mut().zip(&g.dbeta).for_each(|(a, b)| *a += b);
+        self.gamma
+            .grad
+            .data
+            .iter_mut()
+            .zip(&g.dgamma)
+            .for_each(|(a, b)| *a += b);
+        self.beta
+            .grad
+            .data
+            .iter_mut()
+            .zip(&g.dbeta)
+            .for_each(|(a, b)| *a += b);
         Ok(g.dx)
     }
 }

@@ -36,7 +36,13 @@ pub struct Offload {
 
 impl Offload {
     /// An offload context for `format` on `kind` (fp32 must run on `cpu`, the others must not).
-    pub fn new(format: Format, kind: EngineKind, shape: ArrayShape, window: u32, seed: u64) -> Result<Self> {
+    pub fn new(
+        format: Format,
+        kind: EngineKind,
+        shape: ArrayShape,
+        window: u32,
+        seed: u64,
+    ) -> Result<Self> {
         match (format, kind) {
             (Format::Fp32, EngineKind::Cpu) => {}
             (Format::Fp32, _) => {
@@ -53,7 +59,13 @@ impl Offload {
             _ => {}
         }
         let engine = crate::engine::create(kind, shape)?;
-        Ok(Offload { engine, format, window, seed, draws: 0 })
+        Ok(Offload {
+            engine,
+            format,
+            window,
+            seed,
+            draws: 0,
+        })
     }
 
     pub fn format(&self) -> Format {
@@ -70,7 +82,9 @@ impl Offload {
 
     fn stochastic(&mut self) -> Rounding {
         self.draws += 1;
-        Rounding::Stochastic { seed: mix64(self.seed ^ mix64(self.draws)) }
+        Rounding::Stochastic {
+            seed: mix64(self.seed ^ mix64(self.draws)),
+        }
     }
 
     /// C = A x B for a GEMM of the given role.

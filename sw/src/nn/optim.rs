@@ -15,7 +15,15 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(lr: f32, betas: (f32, f32), weight_decay: f32) -> Self {
-        AdamW { lr, betas, eps: 1e-8, weight_decay, step: 0, m: Vec::new(), v: Vec::new() }
+        AdamW {
+            lr,
+            betas,
+            eps: 1e-8,
+            weight_decay,
+            step: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
     }
 
     pub fn step(&mut self, params: &mut [&mut Param]) {
@@ -30,7 +38,14 @@ impl AdamW {
         let step_size = self.lr / bc1;
         let decay = 1.0 - self.lr * self.weight_decay;
         for ((p, m), v) in params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
-            for (((w, &g), mi), vi) in p.value.data.iter_mut().zip(&p.grad.data).zip(m.iter_mut()).zip(v.iter_mut()) {
+            for (((w, &g), mi), vi) in p
+                .value
+                .data
+                .iter_mut()
+                .zip(&p.grad.data)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
                 *w *= decay;
                 *mi = b1 * *mi + (1.0 - b1) * g;
                 *vi = b2 * *vi + (1.0 - b2) * g * g;
@@ -52,7 +67,12 @@ pub struct SgdMomentum {
 
 impl SgdMomentum {
     pub fn new(lr: f32, momentum: f32, weight_decay: f32) -> Self {
-        SgdMomentum { lr, momentum, weight_decay, buf: Vec::new() }
+        SgdMomentum {
+            lr,
+            momentum,
+            weight_decay,
+            buf: Vec::new(),
+        }
     }
 
     pub fn step(&mut self, params: &mut [&mut Param]) {
@@ -60,7 +80,13 @@ impl SgdMomentum {
             self.buf = params.iter().map(|p| vec![0.0; p.len()]).collect();
         }
         for (p, buf) in params.iter_mut().zip(&mut self.buf) {
-            for ((w, &g), b) in p.value.data.iter_mut().zip(&p.grad.data).zip(buf.iter_mut()) {
+            for ((w, &g), b) in p
+                .value
+                .data
+                .iter_mut()
+                .zip(&p.grad.data)
+                .zip(buf.iter_mut())
+            {
                 let g = g + self.weight_decay * *w;
                 *b = self.momentum * *b + g;
                 *w -= self.lr * *b;

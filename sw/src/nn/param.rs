@@ -15,12 +15,20 @@ pub struct Param {
 impl Param {
     pub fn new(name: &str, value: Matrix) -> Self {
         let grad = Matrix::zeros(value.rows, value.cols);
-        Param { name: name.to_string(), value, grad, mask: None }
+        Param {
+            name: name.to_string(),
+            value,
+            grad,
+            mask: None,
+        }
     }
 
     /// N(0, std^2) entries.
     pub fn normal(name: &str, rows: usize, cols: usize, std: f64, rng: &mut SplitMix64) -> Self {
-        Param::new(name, Matrix::from_fn(rows, cols, |_, _| (std * rng.normal()) as f32))
+        Param::new(
+            name,
+            Matrix::from_fn(rows, cols, |_, _| (std * rng.normal()) as f32),
+        )
     }
 
     pub fn zero_grad(&mut self) {
@@ -36,7 +44,13 @@ impl Param {
     /// Hold pruned entries (value and gradient) at zero.
     pub fn apply_mask(&mut self) {
         if let Some(mask) = &self.mask {
-            for ((v, g), &keep) in self.value.data.iter_mut().zip(self.grad.data.iter_mut()).zip(mask) {
+            for ((v, g), &keep) in self
+                .value
+                .data
+                .iter_mut()
+                .zip(self.grad.data.iter_mut())
+                .zip(mask)
+            {
                 if !keep {
                     *v = 0.0;
                     *g = 0.0;

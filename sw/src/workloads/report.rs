@@ -22,7 +22,8 @@ pub struct MetricsRow {
 }
 
 pub fn write_metrics_csv(path: &Path, rows: &[MetricsRow]) -> Result<()> {
-    let mut text = String::from("epoch,train_loss,train_acc,test_loss,test_acc,macs,cycles,wall_s\n");
+    let mut text =
+        String::from("epoch,train_loss,train_acc,test_loss,test_acc,macs,cycles,wall_s\n");
     for r in rows {
         text.push_str(&format!(
             "{},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}\n",
@@ -33,7 +34,8 @@ pub fn write_metrics_csv(path: &Path, rows: &[MetricsRow]) -> Result<()> {
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(format!("cannot encode JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Usage(format!("cannot encode JSON: {e}")))?;
     write_bytes(path, text.as_bytes())
 }
 
@@ -47,7 +49,10 @@ pub struct CounterSummary {
 
 impl CounterSummary {
     pub fn new(counters: Counters, pes: usize) -> Self {
-        CounterSummary { counters, utilization: counters.utilization(pes) }
+        CounterSummary {
+            counters,
+            utilization: counters.utilization(pes),
+        }
     }
 }
 
@@ -71,8 +76,18 @@ pub struct Curve {
 }
 
 impl Curve {
-    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor, dashed: bool) -> Self {
-        Curve { label: label.into(), points, color, dashed }
+    pub fn new(
+        label: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        color: RGBColor,
+        dashed: bool,
+    ) -> Self {
+        Curve {
+            label: label.into(),
+            points,
+            color,
+            dashed,
+        }
     }
 }
 
@@ -89,9 +104,15 @@ pub const PALETTE: [RGBColor; 6] = [
 pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
     register_font();
     // The backend picks the encoder from the extension, so the temporary name ends in .png.
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp.png"));
-    let x_max = curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let x_max = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -101,7 +122,12 @@ pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..x_max, 0.0..1.02)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("accuracy").label_style(("sans-serif", 14)).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy")
+            .label_style(("sans-serif", 14))
+            .draw()?;
         for c in curves {
             let style = ShapeStyle::from(&c.color).stroke_width(2);
             let series = if c.dashed {
@@ -110,7 +136,9 @@ pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
                 chart.draw_series(LineSeries::new(c.points.iter().copied(), style))?
             };
             let color = c.color;
-            series.label(c.label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            series.label(c.label.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         }
         chart
             .configure_series_labels()
@@ -124,7 +152,96 @@ pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
     };
     let result = draw();
     match result {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}"))),
+        Ok(()) => {
+            std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}")))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(Error::file(path, format!("cannot draw the plot: {e}")))
+        }
+    }
+}
+
+/// One bar of a grouped bar chart.
+pub struct Bar {
+    pub group: String,
+    pub series: String,
+    pub value: f64,
+}
+
+/// Grouped bars (one group per `group`, one colour per `series`), written atomically as a PNG.
+pub fn plot_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<()> {
+    register_font();
+    let mut groups: Vec<&str> = Vec::new();
+    let mut series: Vec<&str> = Vec::new();
+    for b in bars {
+        if !groups.contains(&b.group.as_str()) {
+            groups.push(&b.group);
+        }
+        if !series.contains(&b.series.as_str()) {
+            series.push(&b.series);
+        }
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp.png"));
+    let y_max = bars.iter().map(|b| b.value).fold(1.0, f64::max) * 1.1;
+    let slots = (series.len() + 1) as f64;
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..groups.len() as f64, 0.0..y_max)?;
+        let labels = groups.clone();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(groups.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 1e-6 && i < labels.len() {
+                    labels[i].to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        for (si, s) in series.iter().enumerate() {
+            let color = PALETTE[si % PALETTE.len()];
+            let rects = bars.iter().filter(|b| b.series == *s).filter_map(|b| {
+                let g = groups.iter().position(|g| *g == b.group)? as f64;
+                let x0 = g + (si as f64 + 0.5) / slots;
+                Some(Rectangle::new(
+                    [(x0, 0.0), (x0 + 1.0 / slots, b.value)],
+                    color.filled(),
+                ))
+            });
+            chart.draw_series(rects)?.label(*s).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+            });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    match draw() {
+        Ok(()) => {
+            std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}")))
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(Error::file(path, format!("cannot draw the plot: {e}")))

@@ -15,7 +15,9 @@ use crate::format::Format;
 use crate::matrix::Matrix;
 use crate::nn::Offload;
 use crate::npy;
-use crate::workloads::report::{plot_accuracy, write_json, write_metrics_csv, CounterSummary, Curve, PALETTE};
+use crate::workloads::report::{
+    plot_accuracy, write_json, write_metrics_csv, CounterSummary, Curve, PALETTE,
+};
 use data::Dataset;
 use model::{GrokMlp, MnistMlp, Model};
 use serde::Serialize;
@@ -54,7 +56,9 @@ impl std::str::FromStr for TicketFrom {
         if s == "final" {
             return Ok(TicketFrom::Final);
         }
-        s.parse().map(TicketFrom::Epoch).map_err(|_| format!("'{s}' is neither an epoch number nor 'final'"))
+        s.parse()
+            .map(TicketFrom::Epoch)
+            .map_err(|_| format!("'{s}' is neither an epoch number nor 'final'"))
     }
 }
 
@@ -85,7 +89,9 @@ pub struct GrokkingConfig {
 impl GrokkingConfig {
     fn dataset(&self) -> Result<Dataset> {
         match self.model {
-            ModelKind::Mlp | ModelKind::Transformer => data::modular_addition(self.p, self.train_frac, self.seed),
+            ModelKind::Mlp | ModelKind::Transformer => {
+                data::modular_addition(self.p, self.train_frac, self.seed)
+            }
             ModelKind::Mnist => data::mnist_subset(1000, 1000, self.seed),
         }
     }
@@ -95,8 +101,14 @@ impl GrokkingConfig {
         let init_seed = self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(17);
         match self.model {
             ModelKind::Mlp => Ok(Box::new(GrokMlp::new(self.p, 500, 48, init_seed))),
-            ModelKind::Mnist => Ok(Box::new(MnistMlp::new(&[784, 200, 200, 10], 8.0, init_seed))),
-            ModelKind::Transformer => Ok(Box::new(transformer::GrokTransformer::new(self.p, 128, 128, init_seed))),
+            ModelKind::Mnist => Ok(Box::new(MnistMlp::new(
+                &[784, 200, 200, 10],
+                8.0,
+                init_seed,
+            ))),
+            ModelKind::Transformer => Ok(Box::new(transformer::GrokTransformer::new(
+                self.p, 128, 128, init_seed,
+            ))),
         }
     }
 
@@ -107,7 +119,12 @@ impl GrokkingConfig {
         }
     }
 
-    fn train_config(&self, label: &str, stop_after: Option<usize>, snapshots: Vec<usize>) -> TrainConfig {
+    fn train_config(
+        &self,
+        label: &str,
+        stop_after: Option<usize>,
+        snapshots: Vec<usize>,
+    ) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
             eval_every: self.eval_every,
@@ -163,7 +180,12 @@ struct TicketSummary {
     dense_dir: String,
 }
 
-fn summarize(cfg: &GrokkingConfig, res: &TrainResult, ctx: &Offload, ticket: Option<TicketSummary>) -> RunSummary {
+fn summarize(
+    cfg: &GrokkingConfig,
+    res: &TrainResult,
+    ctx: &Offload,
+    ticket: Option<TicketSummary>,
+) -> RunSummary {
     let last = res.metrics.last();
     RunSummary {
         workload: "grokking",
@@ -184,18 +206,27 @@ fn summarize(cfg: &GrokkingConfig, res: &TrainResult, ctx: &Offload, ticket: Opt
         array: cfg.shape,
         counters: CounterSummary::new(*ctx.counters(), cfg.shape.rows * cfg.shape.cols),
         wall_s: res.wall_s,
-        s_per_1000_epochs: if res.epochs_run > 0 { 1000.0 * res.wall_s / res.epochs_run as f64 } else { 0.0 },
+        s_per_1000_epochs: if res.epochs_run > 0 {
+            1000.0 * res.wall_s / res.epochs_run as f64
+        } else {
+            0.0
+        },
         ticket,
     }
 }
 
 fn curve(label: &str, res: &TrainResult, test: bool, color: usize, dashed: bool) -> Curve {
-    let points = res.metrics.iter().map(|m| (m.epoch as f64, if test { m.test_acc } else { m.train_acc })).collect();
+    let points = res
+        .metrics
+        .iter()
+        .map(|m| (m.epoch as f64, if test { m.test_acc } else { m.train_acc }))
+        .collect();
     Curve::new(label, points, PALETTE[color % PALETTE.len()], dashed)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create the output directory: {e}")))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::file(dir, format!("cannot create the output directory: {e}")))
 }
 
 fn save_weights(dir: &Path, model: &dyn Model, values: &[Matrix]) -> Result<()> {
@@ -224,34 +255,83 @@ fn load_weights(dir: &Path, model: &dyn Model) -> Result<Vec<Matrix>> {
 }
 
 /// Train one network and write its metrics, summary, weights and plot into `dir`.
-fn run_one(cfg: &GrokkingConfig, data: &Dataset, model: &mut dyn Model, dir: &Path, label: &str, stop_after: Option<usize>, snapshots: Vec<usize>, ticket: Option<TicketSummary>) -> Result<TrainResult> {
+fn run_one(
+    cfg: &GrokkingConfig,
+    data: &Dataset,
+    model: &mut dyn Model,
+    dir: &Path,
+    label: &str,
+    stop_after: Option<usize>,
+    snapshots: Vec<usize>,
+    ticket: Option<TicketSummary>,
+) -> Result<TrainResult> {
     create_dir(dir)?;
     let init = train::weights_of(model);
     let mut ctx = cfg.offload()?;
-    let res = train::train(model, data, &mut ctx, &cfg.train_config(label, stop_after, snapshots))?;
+    let res = train::train(
+        model,
+        data,
+        &mut ctx,
+        &cfg.train_config(label, stop_after, snapshots),
+    )?;
     write_metrics_csv(&dir.join("metrics.csv"), &res.metrics)?;
     save_weights(&dir.join("weights").join("init"), model, &init)?;
-    save_weights(&dir.join("weights").join("final"), model, &train::weights_of(model))?;
+    save_weights(
+        &dir.join("weights").join("final"),
+        model,
+        &train::weights_of(model),
+    )?;
     for (epoch, w) in &res.snapshots {
-        save_weights(&dir.join("weights").join(format!("epoch_{epoch}")), model, w)?;
+        save_weights(
+            &dir.join("weights").join(format!("epoch_{epoch}")),
+            model,
+            w,
+        )?;
     }
-    let title = format!("grokking {} {} on {}", label, cfg.format, ctx.engine_kind().name());
-    plot_accuracy(&dir.join("accuracy.png"), &title, &[curve("train", &res, false, 0, true), curve("test", &res, true, 0, false)])?;
-    write_json(&dir.join("summary.json"), &summarize(cfg, &res, &ctx, ticket))?;
+    let title = format!(
+        "grokking {} {} on {}",
+        label,
+        cfg.format,
+        ctx.engine_kind().name()
+    );
+    plot_accuracy(
+        &dir.join("accuracy.png"),
+        &title,
+        &[
+            curve("train", &res, false, 0, true),
+            curve("test", &res, true, 0, false),
+        ],
+    )?;
+    write_json(
+        &dir.join("summary.json"),
+        &summarize(cfg, &res, &ctx, ticket),
+    )?;
     Ok(res)
 }
 
 /// What `shiftkit train grokking` does.
 pub fn run(cfg: &GrokkingConfig) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.prune_rate) {
-        return Err(Error::Usage(format!("--prune-rate {} must be in [0, 1)", cfg.prune_rate)));
+        return Err(Error::Usage(format!(
+            "--prune-rate {} must be in [0, 1)",
+            cfg.prune_rate
+        )));
     }
     cfg.offload()?; // a bad format/engine pair fails before anything is written
     let data = cfg.dataset()?;
     create_dir(&cfg.out)?;
     if !cfg.ticket && cfg.control.is_none() {
         let mut model = cfg.model()?;
-        run_one(cfg, &data, model.as_mut(), &cfg.out, "dense", cfg.stop_after_generalized, Vec::new(), None)?;
+        run_one(
+            cfg,
+            &data,
+            model.as_mut(),
+            &cfg.out,
+            "dense",
+            cfg.stop_after_generalized,
+            Vec::new(),
+            None,
+        )?;
         return Ok(());
     }
 
@@ -259,12 +339,26 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
     let template = cfg.model()?;
     let (dense_dir, dense_gen, dense_mem, dense_res) = match &cfg.from {
         Some(dir) => {
-            let s: serde_json::Value = serde_json::from_slice(
-                &std::fs::read(dir.join("summary.json")).map_err(|e| Error::file(dir.join("summary.json"), format!("cannot read the dense run: {e}")))?,
-            )
-            .map_err(|e| Error::file(dir.join("summary.json"), format!("not a summary.json ({e})")))?;
+            let s: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("summary.json")).map_err(|e| {
+                    Error::file(
+                        dir.join("summary.json"),
+                        format!("cannot read the dense run: {e}"),
+                    )
+                })?)
+                .map_err(|e| {
+                    Error::file(
+                        dir.join("summary.json"),
+                        format!("not a summary.json ({e})"),
+                    )
+                })?;
             let epoch = |k: &str| s[k].as_u64().map(|v| v as usize);
-            (dir.clone(), epoch("generalized_epoch"), epoch("memorized_epoch"), None)
+            (
+                dir.clone(),
+                epoch("generalized_epoch"),
+                epoch("memorized_epoch"),
+                None,
+            )
         }
         None => {
             let dir = cfg.out.join("dense");
@@ -273,9 +367,22 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
                 TicketFrom::Final => Vec::new(),
             };
             // A final-weights ticket needs a generalized network: stop as soon as it is.
-            let stop = if cfg.ticket_from == TicketFrom::Final { Some(cfg.stop_after_generalized.unwrap_or(0)) } else { cfg.stop_after_generalized };
+            let stop = if cfg.ticket_from == TicketFrom::Final {
+                Some(cfg.stop_after_generalized.unwrap_or(0))
+            } else {
+                cfg.stop_after_generalized
+            };
             let mut dense = cfg.model()?;
-            let res = run_one(cfg, &data, dense.as_mut(), &dir, "dense", stop, snapshots, None)?;
+            let res = run_one(
+                cfg,
+                &data,
+                dense.as_mut(),
+                &dir,
+                "dense",
+                stop,
+                snapshots,
+                None,
+            )?;
             (dir, res.generalized_epoch, res.memorized_epoch, Some(res))
         }
     };
@@ -284,7 +391,10 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
         TicketFrom::Final => dense_dir.join("weights").join("final"),
     };
     if !source.is_dir() {
-        return Err(Error::file(&source, "no weights here: take the ticket from an epoch the dense run reached (or 'final')"));
+        return Err(Error::file(
+            &source,
+            "no weights here: take the ticket from an epoch the dense run reached (or 'final')",
+        ));
     }
     let trained = load_weights(&source, template.as_ref())?;
     let trained_refs: Vec<&Matrix> = trained.iter().collect();
@@ -300,19 +410,31 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
             "ticket".to_string()
         }
         Some(Control::Random) => {
-            install_masks(net.as_mut(), ticket::random_masks(&init_refs, cfg.prune_rate, cfg.seed));
+            install_masks(
+                net.as_mut(),
+                ticket::random_masks(&init_refs, cfg.prune_rate, cfg.seed),
+            );
             "random-mask".to_string()
         }
         Some(c @ (Control::NormL1 | Control::NormL2)) => {
             let p = if c == Control::NormL1 { 1 } else { 2 };
-            let ratio = ticket::lp_norm(&init_refs, Some(&magnitude), p) / ticket::lp_norm(&init_refs, None, p);
+            let ratio = ticket::lp_norm(&init_refs, Some(&magnitude), p)
+                / ticket::lp_norm(&init_refs, None, p);
             for param in net.params_mut() {
                 param.value.data.iter_mut().for_each(|v| *v *= ratio as f32);
             }
             format!("dense-scaled-to-ticket-l{p}")
         }
     };
-    let kept: usize = net.params().iter().map(|p| p.mask.as_ref().map_or(p.len(), |m| m.iter().filter(|&&k| k).count())).sum();
+    let kept: usize = net
+        .params()
+        .iter()
+        .map(|p| {
+            p.mask
+                .as_ref()
+                .map_or(p.len(), |m| m.iter().filter(|&&k| k).count())
+        })
+        .sum();
     let total: usize = net.params().iter().map(|p| p.len()).sum();
     let summary = TicketSummary {
         kind: kind.clone(),
@@ -328,13 +450,30 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
     };
 
     // 3. Retrain, and plot against the dense run.
-    let res = run_one(cfg, &data, net.as_mut(), &cfg.out, &kind, cfg.stop_after_generalized, Vec::new(), Some(summary))?;
+    let res = run_one(
+        cfg,
+        &data,
+        net.as_mut(),
+        &cfg.out,
+        &kind,
+        cfg.stop_after_generalized,
+        Vec::new(),
+        Some(summary),
+    )?;
     if let Some(dense) = dense_res {
-        let title = format!("dense vs {kind}, {} (prune rate {})", cfg.format, cfg.prune_rate);
+        let title = format!(
+            "dense vs {kind}, {} (prune rate {})",
+            cfg.format, cfg.prune_rate
+        );
         plot_accuracy(
             &cfg.out.join("dense_vs_ticket.png"),
             &title,
-            &[curve("dense test", &dense, true, 0, false), curve("dense train", &dense, false, 0, true), curve(&format!("{kind} test"), &res, true, 1, false), curve(&format!("{kind} train"), &res, false, 1, true)],
+            &[
+                curve("dense test", &dense, true, 0, false),
+                curve("dense train", &dense, false, 0, true),
+                curve(&format!("{kind} test"), &res, true, 1, false),
+                curve(&format!("{kind} train"), &res, false, 1, true),
+            ],
         )?;
     }
     Ok(())
@@ -350,7 +489,8 @@ fn install_masks(model: &mut dyn Model, masks: Vec<Vec<bool>>) {
 pub fn plot_runs(path: &Path, title: &str, runs: &[(String, PathBuf)]) -> Result<()> {
     let mut curves = Vec::new();
     for (i, (label, dir)) in runs.iter().enumerate() {
-        let text = std::fs::read_to_string(dir.join("metrics.csv")).map_err(|e| Error::file(dir.join("metrics.csv"), format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(dir.join("metrics.csv"))
+            .map_err(|e| Error::file(dir.join("metrics.csv"), format!("cannot read: {e}")))?;
         let points = text
             .lines()
             .skip(1)
@@ -359,7 +499,12 @@ pub fn plot_runs(path: &Path, title: &str, runs: &[(String, PathBuf)]) -> Result
                 Some((f.first()?.parse().ok()?, f.get(4)?.parse().ok()?))
             })
             .collect();
-        curves.push(Curve::new(label.clone(), points, PALETTE[i % PALETTE.len()], false));
+        curves.push(Curve::new(
+            label.clone(),
+            points,
+            PALETTE[i % PALETTE.len()],
+            false,
+        ));
     }
     plot_accuracy(path, title, &curves)
 }

@@ -20,7 +20,10 @@ pub trait Model: Send {
 }
 
 fn linear(name: &str, d_in: usize, d_out: usize, scale: f64, rng: &mut SplitMix64) -> Linear {
-    Linear::new(Param::normal(name, d_in, d_out, scale / (d_in as f64).sqrt(), rng), None)
+    Linear::new(
+        Param::normal(name, d_in, d_out, scale / (d_in as f64).sqrt(), rng),
+        None,
+    )
 }
 
 /// Embedding (p x d_emb) -> sum of the two tokens -> inproj (d_emb -> d_model) -> ReLU ->
@@ -45,11 +48,19 @@ impl GrokMlp {
     pub fn new(p: usize, d_emb: usize, d_model: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
         // The paper's Embed: std 1 / sqrt(d_vocab).
-        let embed = Embedding { table: Param::normal("embed", p, d_emb, 1.0 / (p as f64).sqrt(), &mut rng) };
+        let embed = Embedding {
+            table: Param::normal("embed", p, d_emb, 1.0 / (p as f64).sqrt(), &mut rng),
+        };
         let inproj = linear("inproj", d_emb, d_model, 1.0, &mut rng);
         let outproj = linear("outproj", d_model, d_emb, 1.0, &mut rng);
         let unembed = linear("unembed", d_emb, p, 1.0, &mut rng);
-        GrokMlp { embed, inproj, outproj, unembed, cache: None }
+        GrokMlp {
+            embed,
+            inproj,
+            outproj,
+            unembed,
+            cache: None,
+        }
     }
 }
 
@@ -63,26 +74,54 @@ impl Model for GrokMlp {
         let a1 = Activation::Relu.forward(&h1);
         let h2 = self.outproj.forward(ctx, &a1)?;
         let logits = self.unembed.forward(ctx, &h2)?;
-        self.cache = train.then(|| MlpCache { tokens: tokens.clone(), h0, h1, a1, h2 });
+        self.cache = train.then(|| MlpCache {
+            tokens: tokens.clone(),
+            h0,
+            h1,
+            a1,
+            h2,
+        });
         Ok(logits)
     }
 
     fn backward(&mut self, ctx: &mut Offload, dout: &Matrix) -> Result<()> {
-        let c = self.cache.take().ok_or_else(|| Error::Usage("backward without a training forward pass".into()))?;
-        let dh2 = self.unembed.backward(ctx, &c.h2, dout, true)?.unwrap_or_else(|| Matrix::zeros(0, 0));
-        let da1 = self.outproj.backward(ctx, &c.a1, &dh2, true)?.unwrap_or_else(|| Matrix::zeros(0, 0));
+        let c = self
+            .cache
+            .take()
+            .ok_or_else(|| Error::Usage("backward without a training forward pass".into()))?;
+        let dh2 = self
+            .unembed
+            .backward(ctx, &c.h2, dout, true)?
+            .unwrap_or_else(|| Matrix::zeros(0, 0));
+        let da1 = self
+            .outproj
+            .backward(ctx, &c.a1, &dh2, true)?
+            .unwrap_or_else(|| Matrix::zeros(0, 0));
         let dh1 = Activation::Relu.backward(&c.h1, &da1);
-        let dh0 = self.inproj.backward(ctx, &c.h0, &dh1, true)?.unwrap_or_else(|| Matrix::zeros(0, 0));
+        let dh0 = self
+            .inproj
+            .backward(ctx, &c.h0, &dh1, true)?
+            .unwrap_or_else(|| Matrix::zeros(0, 0));
         self.embed.backward_sum(&c.tokens, &dh0);
         Ok(())
     }
 
     fn params(&self) -> Vec<&Param> {
-        vec![&self.embed.table, &self.inproj.weight, &self.outproj.weight, &self.unembed.weight]
+        vec![
+            &self.embed.table,
+            &self.inproj.weight,
+            &self.outproj.weight,
+            &self.unembed.weight,
+        ]
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
-        vec![&mut self.embed.table, &mut self.inproj.weight, &mut self.outproj.weight, &mut self.unembed.weight]
+        vec![
+            &mut self.embed.table,
+            &mut self.inproj.weight,
+            &mut self.outproj.weight,
+            &mut self.unembed.weight,
+        ]
     }
 }
 
@@ -100,7 +139,10 @@ impl MnistMlp {
             .enumerate()
             .map(|(i, w)| linear(&format!("fc{i}"), w[0], w[1], init_scale, &mut rng))
             .collect();
-        MnistMlp { layers, cache: Vec::new() }
+        MnistMlp {
+            layers,
+            cache: Vec::new(),
+        }
     }
 }
 
@@ -114,7 +156,11 @@ impl Model for MnistMlp {
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let z = layer.forward(ctx, &h)?;
-            let next = if i < last { Activation::Relu.forward(&z) } else { z.clone() };
+            let next = if i < last {
+                Activation::Relu.forward(&z)
+            } else {
+                z.clone()
+            };
             if train {
                 self.cache.push((h, z));
             }
@@ -125,7 +171,9 @@ impl Model for MnistMlp {
 
     fn backward(&mut self, ctx: &mut Offload, dout: &Matrix) -> Result<()> {
         if self.cache.len() != self.layers.len() {
-            return Err(Error::Usage("backward without a training forward pass".into()));
+            return Err(Error::Usage(
+                "backward without a training forward pass".into(),
+            ));
         }
         let last = self.layers.len() - 1;
         let mut grad = dout.clone();

@@ -15,7 +15,9 @@ pub fn magnitude_masks(weights: &[&Matrix], rate: f64) -> Vec<Vec<bool>> {
     let n_prune = prune_count(all.len(), rate);
     let mut masks: Vec<Vec<bool>> = weights.iter().map(|m| vec![true; m.data.len()]).collect();
     if n_prune > 0 {
-        all.select_nth_unstable_by(n_prune - 1, |a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        all.select_nth_unstable_by(n_prune - 1, |a, b| {
+            a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2)))
+        });
         for &(_, w, i) in &all[..n_prune] {
             masks[w][i] = false;
         }

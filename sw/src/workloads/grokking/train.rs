@@ -48,7 +48,13 @@ pub struct TrainResult {
 
 pub const ACC_THRESHOLD: f64 = 0.99;
 
-fn evaluate(model: &mut dyn Model, ctx: &mut Offload, split: &Split, loss: LossKind, train: bool) -> Result<LossOut> {
+fn evaluate(
+    model: &mut dyn Model,
+    ctx: &mut Offload,
+    split: &Split,
+    loss: LossKind,
+    train: bool,
+) -> Result<LossOut> {
     let out = model.forward(ctx, &split.inputs, train)?;
     Ok(match loss {
         LossKind::CrossEntropy => softmax_cross_entropy(&out, &split.labels, train),
@@ -60,14 +66,25 @@ pub fn weights_of(model: &dyn Model) -> Vec<Matrix> {
     model.params().iter().map(|p| p.value.clone()).collect()
 }
 
-pub fn train(model: &mut dyn Model, data: &Dataset, ctx: &mut Offload, cfg: &TrainConfig) -> Result<TrainResult> {
+pub fn train(
+    model: &mut dyn Model,
+    data: &Dataset,
+    ctx: &mut Offload,
+    cfg: &TrainConfig,
+) -> Result<TrainResult> {
     let mut opt = AdamW::new(cfg.lr, cfg.betas, cfg.weight_decay);
     let start = Instant::now();
-    let bar = if cfg.progress { ProgressBar::new(cfg.epochs as u64) } else { ProgressBar::hidden() };
+    let bar = if cfg.progress {
+        ProgressBar::new(cfg.epochs as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>14} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_prefix(cfg.label.clone());
     let mut res = TrainResult {
@@ -84,7 +101,11 @@ pub fn train(model: &mut dyn Model, data: &Dataset, ctx: &mut Offload, cfg: &Tra
             res.snapshots.insert(epoch, weights_of(model));
         }
         let is_eval = epoch % eval_every == 0 || epoch == cfg.epochs;
-        let test = if is_eval { Some(evaluate(model, ctx, &data.test, cfg.loss, false)?) } else { None };
+        let test = if is_eval {
+            Some(evaluate(model, ctx, &data.test, cfg.loss, false)?)
+        } else {
+            None
+        };
         let fwd = evaluate(model, ctx, &data.train, cfg.loss, epoch < cfg.epochs)?;
         let mut stop = false;
         if let Some(test) = test {
@@ -105,7 +126,10 @@ pub fn train(model: &mut dyn Model, data: &Dataset, ctx: &mut Offload, cfg: &Tra
             if res.generalized_epoch.is_none() && test.accuracy >= ACC_THRESHOLD {
                 res.generalized_epoch = Some(epoch);
             }
-            bar.set_message(format!("train {:.3} test {:.3}", fwd.accuracy, test.accuracy));
+            bar.set_message(format!(
+                "train {:.3} test {:.3}",
+                fwd.accuracy, test.accuracy
+            ));
             if let (Some(g), Some(extra)) = (res.generalized_epoch, cfg.stop_after_generalized) {
                 stop = epoch >= g + extra;
             }

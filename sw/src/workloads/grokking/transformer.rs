@@ -32,16 +32,16 @@ pub struct GrokTransformer {
 
 struct Cache {
     tokens: Vec<[usize; 2]>,
-    x: Matrix,     // [x0; x1] stacked: 2B x d
-    k: Matrix,     // 2B x d
-    v: Matrix,     // 2B x d
-    q1: Matrix,    // B x d
+    x: Matrix,  // [x0; x1] stacked: 2B x d
+    k: Matrix,  // 2B x d
+    v: Matrix,  // 2B x d
+    q1: Matrix, // B x d
     alpha: Vec<[f32; 2]>,
-    z: Matrix,     // B x d
-    r1: Matrix,    // B x d
-    pre: Matrix,   // B x d_mlp
-    act: Matrix,   // B x d_mlp
-    r2: Matrix,    // B x d
+    z: Matrix,   // B x d
+    r1: Matrix,  // B x d
+    pre: Matrix, // B x d_mlp
+    act: Matrix, // B x d_mlp
+    r2: Matrix,  // B x d
 }
 
 fn lin(name: &str, d_in: usize, d_out: usize, std: f64, rng: &mut SplitMix64) -> Linear {
@@ -71,7 +71,8 @@ impl GrokTransformer {
         let mut x = Matrix::zeros(2 * b, d);
         for (i, t) in tokens.iter().enumerate() {
             for pos in 0..2 {
-                x.data[(pos * b + i) * d..(pos * b + i + 1) * d].copy_from_slice(self.embed.value.row(t[pos]));
+                x.data[(pos * b + i) * d..(pos * b + i + 1) * d]
+                    .copy_from_slice(self.embed.value.row(t[pos]));
             }
         }
         x
@@ -79,11 +80,19 @@ impl GrokTransformer {
 }
 
 fn rows(m: &Matrix, from: usize, n: usize) -> Matrix {
-    Matrix { rows: n, cols: m.cols, data: m.data[from * m.cols..(from + n) * m.cols].to_vec() }
+    Matrix {
+        rows: n,
+        cols: m.cols,
+        data: m.data[from * m.cols..(from + n) * m.cols].to_vec(),
+    }
 }
 
 fn add(a: &Matrix, b: &Matrix) -> Matrix {
-    Matrix { rows: a.rows, cols: a.cols, data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect() }
+    Matrix {
+        rows: a.rows,
+        cols: a.cols,
+        data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect(),
+    }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -93,7 +102,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 impl Model for GrokTransformer {
     fn forward(&mut self, ctx: &mut Offload, inputs: &Inputs, train: bool) -> Result<Matrix> {
         let Inputs::Tokens(toks) = inputs else {
-            return Err(Error::Usage("the grokking Transformer takes token inputs".into()));
+            return Err(Error::Usage(
+                "the grokking Transformer takes token inputs".into(),
+            ));
         };
         let tokens: Vec<[usize; 2]> = toks.iter().map(|t| [t[0], t[1]]).collect();
         let (b, d) = (tokens.len(), self.d);
@@ -122,14 +133,30 @@ impl Model for GrokTransformer {
         let act = Activation::Relu.forward(&pre);
         let r2 = add(&r1, &self.w_out.forward(ctx, &act)?);
         let logits = self.unembed.forward(ctx, &r2)?;
-        self.cache = train.then(|| Cache { tokens, x, k, v, q1, alpha, z, r1, pre, act, r2 });
+        self.cache = train.then(|| Cache {
+            tokens,
+            x,
+            k,
+            v,
+            q1,
+            alpha,
+            z,
+            r1,
+            pre,
+            act,
+            r2,
+        });
         Ok(logits)
     }
 
     fn backward(&mut self, ctx: &mut Offload, dout: &Matrix) -> Result<()> {
-        let c = self.cache.take().ok_or_else(|| Error::Usage("backward without a training forward pass".into()))?;
+        let c = self
+            .cache
+            .take()
+            .ok_or_else(|| Error::Usage("backward without a training forward pass".into()))?;
         let (b, d) = (c.tokens.len(), self.d);
-        let need = |m: Option<Matrix>| m.ok_or_else(|| Error::Usage("missing input gradient".into()));
+        let need =
+            |m: Option<Matrix>| m.ok_or_else(|| Error::Usage("missing input gradient".into()));
         let dr2 = need(self.unembed.backward(ctx, &c.r2, dout, true)?)?;
         let dact = need(self.w_out.backward(ctx, &c.act, &dr2, true)?)?;
         let dpre = Activation::Relu.backward(&c.pre, &dact);
@@ -158,7 +185,10 @@ impl Model for GrokTransformer {
             }
         }
         let x1 = rows(&c.x, b, b);
-        let mut dx = add(&need(self.wk.backward(ctx, &c.x, &dk, true)?)?, &need(self.wv.backward(ctx, &c.x, &dv, true)?)?);
+        let mut dx = add(
+            &need(self.wk.backward(ctx, &c.x, &dk, true)?)?,
+            &need(self.wv.backward(ctx, &c.x, &dv, true)?)?,
+        );
         let dx1 = add(&need(self.wq.backward(ctx, &x1, &dq1, true)?)?, &dr1);
         for (o, g) in dx.data[b * d..].iter_mut().zip(&dx1.data) {
             *o += g;
@@ -166,14 +196,25 @@ impl Model for GrokTransformer {
         for (i, t) in c.tokens.iter().enumerate() {
             for pos in 0..2 {
                 let g = &mut self.embed.grad.data[t[pos] * d..(t[pos] + 1) * d];
-                g.iter_mut().zip(dx.row(pos * b + i)).for_each(|(gi, v)| *gi += v);
+                g.iter_mut()
+                    .zip(dx.row(pos * b + i))
+                    .for_each(|(gi, v)| *gi += v);
             }
         }
         Ok(())
     }
 
     fn params(&self) -> Vec<&Param> {
-        vec![&self.embed, &self.wq.weight, &self.wk.weight, &self.wv.weight, &self.wo.weight, &self.w_in.weight, &self.w_out.weight, &self.unembed.weight]
+        vec![
+            &self.embed,
+            &self.wq.weight,
+            &self.wk.weight,
+            &self.wv.weight,
+            &self.wo.weight,
+            &self.w_in.weight,
+            &self.w_out.weight,
+            &self.unembed.weight,
+        ]
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param> {

@@ -1,0 +1,241 @@
+//! The command decoder: reads headers, runs the LOAD data phase itself, hands COMPUTE to the
+//! feeder and DRAIN / STATUS to the responder, and holds `cmd_ready` low while a command's bank
+//! is still in use (the interlocks of `docs/accelerator.md`).
+//!
+//! Two modes. **Header**: the beat on `cmd_data` is a header; `cmd_ready` is computed from its
+//! opcode and bank fields and the engines' state, combinationally, so a command whose resources
+//! are free is accepted in the cycle it is presented. **Load**: the next `k_len` beats are data
+//! vectors, accepted one per cycle (`cmd_ready` = 1) and written to buffer entry 0, 1, ... of the
+//! chosen bank. A LOAD or COMPUTE whose `k_len` is 0 or above `K_MAX` sets the sticky error flag;
+//! such a LOAD still consumes its `k_len` data beats (so the stream stays in step) but stores
+//! nothing, such a COMPUTE does nothing. Unknown opcodes set the error flag too; opcode 0 is NOP.
+
+use super::commands::{OP_COMPUTE, OP_DRAIN, OP_LOAD_A, OP_LOAD_B, OP_STATUS};
+use super::{ADDR_BITS, WORD_BITS};
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct CmdDecoder {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub cmd_valid: Signal<In, Bit>,
+    /// Word 0 of the beat on `cmd_data` (a header holds nothing above it).
+    pub header: Signal<In, Bits<WORD_BITS>>,
+    pub cmd_ready: Signal<Out, Bit>,
+    /// The feeder takes a COMPUTE this cycle.
+    pub cmp_free: Signal<In, Bit>,
+    /// The feeder still has to read A / B bank 0 / 1.
+    pub a_busy0: Signal<In, Bit>,
+    pub a_busy1: Signal<In, Bit>,
+    pub b_busy0: Signal<In, Bit>,
+    pub b_busy1: Signal<In, Bit>,
+    /// C bank 0 / 1 cannot take a new tile (results in flight, or being drained).
+    pub c_blocked0: Signal<In, Bit>,
+    pub c_blocked1: Signal<In, Bit>,
+    /// The responder takes a DRAIN or STATUS this cycle.
+    pub rsp_free: Signal<In, Bit>,
+    /// Operand buffer write port (shared address and bank, one enable per buffer).
+    pub a_write: Signal<Out, Bit>,
+    pub b_write: Signal<Out, Bit>,
+    pub write_bank: Signal<Out, Bit>,
+    pub write_addr: Signal<Out, Bits<ADDR_BITS>>,
+    /// A COMPUTE is accepted this cycle (its fields are the `hdr_*` outputs).
+    pub cmp_start: Signal<Out, Bit>,
+    /// Header fields: bit 27 (bank, A bank, C bank of DRAIN), 26 (B bank), 25 (C bank of
+    /// COMPUTE), 24 (hold: COMPUTE does not flush), 15:0 (`k_len`).
+    pub hdr_bank: Signal<Out, Bit>,
+    pub hdr_bank2: Signal<Out, Bit>,
+    pub hdr_cbank: Signal<Out, Bit>,
+    pub hdr_hold: Signal<Out, Bit>,
+    pub hdr_k_len: Signal<Out, Bits<ADDR_BITS>>,
+    pub drain_start: Signal<Out, Bit>,
+    pub status_start: Signal<Out, Bit>,
+    /// Sticky error flag, and the number of headers accepted so far.
+    pub error: Signal<Out, Bit>,
+    pub accepted: Signal<Out, Bits<WORD_BITS>>,
+    loading: DFF<Bit>,
+    load_b: DFF<Bit>,
+    store: DFF<Bit>,
+    bank: DFF<Bit>,
+    count: DFF<Bits<ADDR_BITS>>,
+    last: DFF<Bits<ADDR_BITS>>,
+    err: DFF<Bit>,
+    n_acc: DFF<Bits<WORD_BITS>>,
+    opcode: Signal<Local, Bits<4>>,
+    k_len: Signal<Local, Bits<ADDR_BITS>>,
+    k_ok: Signal<Local, Bit>,
+    ready: Signal<Local, Bit>,
+    fire: Signal<Local, Bit>,
+    /// Header bits 23:16 (reserved).
+    unused_hdr: Signal<Local, Bits<8>>,
+    op_load_a: Constant<Bits<4>>,
+    op_load_b: Constant<Bits<4>>,
+    op_compute: Constant<Bits<4>>,
+    op_drain: Constant<Bits<4>>,
+    op_status: Constant<Bits<4>>,
+    k_max: Constant<Bits<ADDR_BITS>>,
+    zero_k: Constant<Bits<ADDR_BITS>>,
+    one_k: Constant<Bits<ADDR_BITS>>,
+    zero_w: Constant<Bits<WORD_BITS>>,
+    one_w: Constant<Bits<WORD_BITS>>,
+}
+
+impl CmdDecoder {
+    pub fn new(k_max: usize) -> Self {
+        assert!((1..1 << ADDR_BITS).contains(&k_max));
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            cmd_valid: Default::default(),
+            header: Default::default(),
+            cmd_ready: Default::default(),
+            cmp_free: Default::default(),
+            a_busy0: Default::default(),
+            a_busy1: Default::default(),
+            b_busy0: Default::default(),
+            b_busy1: Default::default(),
+            c_blocked0: Default::default(),
+            c_blocked1: Default::default(),
+            rsp_free: Default::default(),
+            a_write: Default::default(),
+            b_write: Default::default(),
+            write_bank: Default::default(),
+            write_addr: Default::default(),
+            cmp_start: Default::default(),
+            hdr_bank: Default::default(),
+            hdr_bank2: Default::default(),
+            hdr_cbank: Default::default(),
+            hdr_hold: Default::default(),
+            hdr_k_len: Default::default(),
+            drain_start: Default::default(),
+            status_start: Default::default(),
+            error: Default::default(),
+            accepted: Default::default(),
+            loading: Default::default(),
+            load_b: Default::default(),
+            store: Default::default(),
+            bank: Default::default(),
+            count: Default::default(),
+            last: Default::default(),
+            err: Default::default(),
+            n_acc: Default::default(),
+            opcode: Default::default(),
+            k_len: Default::default(),
+            k_ok: Default::default(),
+            ready: Default::default(),
+            fire: Default::default(),
+            unused_hdr: Default::default(),
+            op_load_a: Constant::new(bits(OP_LOAD_A as u64)),
+            op_load_b: Constant::new(bits(OP_LOAD_B as u64)),
+            op_compute: Constant::new(bits(OP_COMPUTE as u64)),
+            op_drain: Constant::new(bits(OP_DRAIN as u64)),
+            op_status: Constant::new(bits(OP_STATUS as u64)),
+            k_max: Constant::new(bits(k_max as u64)),
+            zero_k: Constant::new(bits(0)),
+            one_k: Constant::new(bits(1)),
+            zero_w: Constant::new(bits(0)),
+            one_w: Constant::new(bits(1)),
+        }
+    }
+}
+
+impl Logic for CmdDecoder {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, loading, load_b, store, bank, count, last, err, n_acc);
+        // Header fields (meaningful in header mode only).
+        self.opcode.next = self.header.val().get_bits::<4>(28);
+        self.k_len.next = self.header.val().get_bits::<ADDR_BITS>(0);
+        self.unused_hdr.next = self.header.val().get_bits::<8>(16);
+        self.hdr_bank.next = self.header.val().get_bit(27);
+        self.hdr_bank2.next = self.header.val().get_bit(26);
+        self.hdr_cbank.next = self.header.val().get_bit(25);
+        self.hdr_hold.next = self.header.val().get_bit(24);
+        self.hdr_k_len.next = self.k_len.val();
+        self.k_ok.next =
+            (self.k_len.val() != self.zero_k.val()) && (self.k_len.val() <= self.k_max.val());
+        // Ready: always in load mode; in header mode when the command's resources are free.
+        self.ready.next = true;
+        if !self.loading.q.val() {
+            if self.opcode.val() == self.op_load_a.val() {
+                self.ready.next = !((self.header.val().get_bit(27) && self.a_busy1.val())
+                    || (!self.header.val().get_bit(27) && self.a_busy0.val()));
+            }
+            if self.opcode.val() == self.op_load_b.val() {
+                self.ready.next = !((self.header.val().get_bit(27) && self.b_busy1.val())
+                    || (!self.header.val().get_bit(27) && self.b_busy0.val()));
+            }
+            if self.opcode.val() == self.op_compute.val() {
+                self.ready.next = !self.k_ok.val()
+                    || (self.cmp_free.val()
+                        && (self.header.val().get_bit(24)
+                            || !((self.header.val().get_bit(25) && self.c_blocked1.val())
+                                || (!self.header.val().get_bit(25) && self.c_blocked0.val()))));
+            }
+            if (self.opcode.val() == self.op_drain.val())
+                || (self.opcode.val() == self.op_status.val())
+            {
+                self.ready.next = self.rsp_free.val();
+            }
+        }
+        self.fire.next = self.cmd_valid.val() && self.ready.val();
+        self.cmd_ready.next = self.ready.val();
+        // Outputs, by default idle.
+        self.a_write.next = false;
+        self.b_write.next = false;
+        self.cmp_start.next = false;
+        self.drain_start.next = false;
+        self.status_start.next = false;
+        self.write_bank.next = self.bank.q.val();
+        self.write_addr.next = self.count.q.val();
+        self.error.next = self.err.q.val();
+        self.accepted.next = self.n_acc.q.val();
+        if self.loading.q.val() {
+            if self.cmd_valid.val() {
+                self.a_write.next = self.store.q.val() && !self.load_b.q.val();
+                self.b_write.next = self.store.q.val() && self.load_b.q.val();
+                self.count.d.next = self.count.q.val() + self.one_k.val();
+                if self.count.q.val() == self.last.q.val() {
+                    self.loading.d.next = false;
+                }
+            }
+        } else if self.fire.val() {
+            self.n_acc.d.next = self.n_acc.q.val() + self.one_w.val();
+            if (self.opcode.val() == self.op_load_a.val())
+                || (self.opcode.val() == self.op_load_b.val())
+            {
+                self.loading.d.next = self.k_len.val() != self.zero_k.val();
+                self.load_b.d.next = self.opcode.val() == self.op_load_b.val();
+                self.store.d.next = self.k_ok.val();
+                self.bank.d.next = self.header.val().get_bit(27);
+                self.count.d.next = self.zero_k.val();
+                self.last.d.next = self.k_len.val() - self.one_k.val();
+                if !self.k_ok.val() {
+                    self.err.d.next = true;
+                }
+            }
+            if self.opcode.val() == self.op_compute.val() {
+                if self.k_ok.val() {
+                    self.cmp_start.next = true;
+                } else {
+                    self.err.d.next = true;
+                }
+            }
+            if self.opcode.val() == self.op_drain.val() {
+                self.drain_start.next = true;
+            }
+            if self.opcode.val() == self.op_status.val() {
+                self.status_start.next = true;
+            }
+            if self.opcode.val() > self.op_status.val() {
+                // Opcodes above STATUS are not defined (6 = L1NORM is reserved); 0 is NOP.
+                self.err.d.next = true;
+            }
+        }
+        if self.reset.val() {
+            self.loading.d.next = false;
+            self.err.d.next = false;
+            self.n_acc.d.next = self.zero_w.val();
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The cycle-exact timing model of an accelerator top: which cycle each command beat is
+//! accepted in, which cycle each response beat leaves in, and how many cycles the array computes.
+//!
+//! It mirrors the control registers of `decoder`, `compute` (feeder, collector), `fp16_feeder`
+//! (for fp16 geometries) and `response` one for one and ignores the data. `docs/accelerator.md` states the same rules in prose; the
+//! accelerator tests check this model against the rust-hdl simulation cycle for cycle. Cycle 0 is
+//! the first cycle after reset.
+
+use super::commands::{
+    Command, BANK2_BIT, BANK_BIT, CBANK_BIT, HOLD_BIT, K_LEN_MASK, OPCODE_LSB, OP_COMPUTE,
+    OP_DRAIN, OP_LOAD_A, OP_LOAD_B, OP_STATUS,
+};
+use super::AccelGeometry;
+
+/// What happened when, for one command stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// The cycle in which each command beat was accepted (`cmd_valid && cmd_ready`).
+    pub accept: Vec<u64>,
+    /// The cycle in which each response beat was taken (`rsp_valid && rsp_ready`).
+    pub responses: Vec<u64>,
+    /// Cycles in which the array input carried a valid k-step.
+    pub array_busy: u64,
+    /// Cycles from cycle 0 up to and including the last accepted or taken beat.
+    pub cycles: u64,
+}
+
+impl Timing {
+    /// Array utilization: `macs / (R * C * cycles)`.
+    pub fn utilization(&self, geom: &AccelGeometry, macs: u64) -> f64 {
+        macs as f64 / (geom.rows as u64 * geom.cols as u64 * self.cycles.max(1)) as f64
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Idle,
+    Wait,
+    Stream,
+    Status,
+}
+
+/// Run `commands` against the model. In cycle `t` the host offers the next beat if
+/// `cmd_valid(t)` and takes a response beat if `rsp_ready(t)`. Panics if the stream does not
+/// finish within `max_cycles` (a stream that drains nothing it computed finishes anyway).
+pub fn run(
+    geom: &AccelGeometry,
+    commands: &[Command],
+    mut cmd_valid: impl FnMut(u64) -> bool,
+    mut rsp_ready: impl FnMut(u64) -> bool,
+    max_cycles: u64,
+) -> Timing {
+    // Beats: Some(header) or None (data).
+    let beats: Vec<Option<u32>> = commands
+        .iter()
+        .flat_map(|c| std::iter::once(Some(c.header())).chain((1..c.beats()).map(|_| None)))
+        .collect();
+    let want_rsp: usize = commands.iter().map(|c| c.response_beats(geom)).sum();
+    let (r, c) = (geom.rows as u64, geom.cols as u64);
+    let fp16 = geom.slots == 2;
+    let sat = geom.flush_spacing() as u64;
+    let drain_rows = geom.tile_rows() as u64;
+    // From the flush event at the array input (cycle u) to the tile's last value in its C bank
+    // (end of cycle u + latency): column C - 1's last row.
+    let latency = if fp16 {
+        c + 2 * r + crate::fp16::FP16_LATENCY as u64 - 1
+    } else {
+        c + 2 * r - 1
+    };
+    let mut t = Timing::default();
+    let mut next = 0usize;
+    // Decoder.
+    let (mut loading, mut count, mut last_load) = (false, 0u64, 0u64);
+    // Feeder (fp16: `phase`, `second`, `scrub` too).
+    let (mut act, mut k, mut last) = (false, 0u64, 0u64);
+    let (mut a_bank, mut b_bank, mut c_bank, mut hold) = (0u8, 0u8, 0u8, false);
+    let mut gap = if fp16 { 0 } else { 1u64 };
+    let (mut phase, mut second, mut scrub) = (false, false, fp16);
+    let (mut s1_valid, mut s1_event, mut s1_bank) = (false, false, 0u8);
+    // Collector: pending flags and the cycles their tiles' last values are written.
+    let mut pending = [false; 2];
+    let mut clears: std::collections::VecDeque<(u64, u8)> = Default::default();
+    // Responder.
+    let (mut mode, mut r_bank, mut row) = (Mode::Idle, 0u8, 0u64);
+    let bit = |h: u32, b: u32| ((h >> b) & 1) as u8;
+    for cycle in 0..max_cycles {
+        if next == beats.len() && t.responses.len() == want_rsp {
+            return t;
+        }
+        // Feeder, combinational: `issue` = a read this cycle, `ends` = the COMPUTE's last read,
+        // `flush_ev` = the (slot-0) flushing read.
+        let is_last = k == last;
+        let may_flush = !is_last || hold || gap == sat;
+        let (issue, ends, flush_ev) = if fp16 {
+            let issue0 = !phase && act && may_flush;
+            let issue1 = phase && second;
+            (
+                issue0 || issue1,
+                issue1 && is_last,
+                issue0 && is_last && !hold,
+            )
+        } else {
+            let issue = act && may_flush;
+            (issue, issue && is_last, issue && is_last && !hold)
+        };
+        let cmp_free = !act || ends;
+        let a_busy = |b: u8| act && a_bank == b && !ends;
+        let b_busy = |b: u8| act && b_bank == b && !ends;
+        // Responder, combinational.
+        let rsp_valid = matches!(mode, Mode::Stream | Mode::Status);
+        let r_fire = rsp_valid && rsp_ready(cycle);
+        let r_free = mode == Mode::Idle;
+        let c_busy = |b: u8| matches!(mode, Mode::Wait | Mode::Stream) && r_bank == b;
+        // Decoder, combinational.
+        let (mut cmp_start, mut drain_start, mut status_start) = (false, false, false);
+        let mut header = 0u32;
+        let mut fire = false;
+        if next < beats.len() && cmd_valid(cycle) {
+            if loading {
+                fire = true;
+            } else {
+                header = beats[next].expect("a header where the decoder expects one");
+                let op = header >> OPCODE_LSB;
+                let k_len = u64::from(header & K_LEN_MASK);
+                let k_ok = k_len >= 1 && k_len <= geom.k_max as u64;
+                let bank = bit(header, BANK_BIT);
+                fire = match op {
+                    OP_LOAD_A => !a_busy(bank),
+                    OP_LOAD_B => !b_busy(bank),
+                    OP_COMPUTE => {
+                        let cb = bit(header, CBANK_BIT);
+                        let blocked = pending[cb as usize] || c_busy(cb);
+                        !k_ok || (cmp_free && (bit(header, HOLD_BIT) == 1 || !blocked))
+                    }
+                    OP_DRAIN | OP_STATUS => r_free,
+                    _ => true,
+                };
+                if fire {
+                    cmp_start = op == OP_COMPUTE && k_ok;
+                    drain_start = op == OP_DRAIN;
+                    status_start = op == OP_STATUS;
+                }
+            }
+        }
+        if fire {
+            t.accept.push(cycle);
+            t.cycles = cycle + 1;
+        }
+        if r_fire {
+            t.responses.push(cycle);
+            t.cycles = cycle + 1;
+        }
+        t.array_busy += u64::from(s1_valid);
+        // Decoder, next state.
+        if fire {
+            if loading {
+                if count == last_load {
+                    loading = false;
+                }
+                count += 1;
+            } else {
+                let op = header >> OPCODE_LSB;
+                let k_len = u64::from(header & K_LEN_MASK);
+                if op == OP_LOAD_A || op == OP_LOAD_B {
+                    loading = k_len != 0;
+                    count = 0;
+                    last_load = k_len.wrapping_sub(1);
+                }
+            }
+            next += 1;
+        }
+        // Feeder, next state.
+        let s1_bank_next = c_bank;
+        let advance = if fp16 { phase && second } else { issue };
+        if advance {
+            k += 1;
+        }
+        if ends {
+            act = false;
+        }
+        if cmp_start {
+            act = true;
+            k = 0;
+            last = u64::from(header & K_LEN_MASK) - 1;
+            a_bank = bit(header, BANK_BIT);
+            b_bank = bit(header, BANK2_BIT);
+            c_bank = bit(header, CBANK_BIT);
+            hold = bit(header, HOLD_BIT) == 1;
+        }
+        let ev = s1_event;
+        let ev_bank = s1_bank;
+        gap = if flush_ev || scrub {
+            1
+        } else {
+            (gap + 1).min(sat)
+        };
+        if fp16 {
+            second = !phase && issue;
+            phase = !phase;
+            scrub = false;
+        }
+        s1_valid = issue;
+        s1_event = flush_ev;
+        s1_bank = s1_bank_next;
+        if ev {
+            clears.push_back((cycle + latency, ev_bank));
+        }
+        let mut clear = [false; 2];
+        while clears.front().is_some_and(|&(when, _)| when == cycle) {
+            let (_, b) = clears.pop_front().expect("non-empty");
+            clear[b as usize] = true;
+        }
+        // Responder, next state (uses this cycle's pending flags).
+        let pend = pending[r_bank as usize];
+        match mode {
+            Mode::Wait if !pend => mode = Mode::Stream,
+            Mode::Stream if r_fire => {
+                if row == drain_rows - 1 {
+                    mode = Mode::Idle;
+                }
+                row += 1;
+            }
+            Mode::Status if r_fire => mode = Mode::Idle,
+            _ => {}
+        }
+        if drain_start {
+            mode = Mode::Wait;
+            r_bank = bit(header, BANK_BIT);
+            row = 0;
+        }
+        if status_start {
+            mode = Mode::Status;
+        }
+        for b in 0..2 {
+            let set = cmp_start && bit(header, HOLD_BIT) == 0 && bit(header, CBANK_BIT) == b as u8;
+            pending[b] = (pending[b] && !clear[b]) || set;
+        }
+    }
+    panic!("the command stream did not finish within {max_cycles} cycles");
+}
+
+/// Cycles of the GEMM stream of `commands::plan_gemm` on an integer (sq) top (C = A x B, `m x k` times `k x n`, K in
+/// chunks of `chunk`, at most `K_MAX`), the host streaming one beat per cycle and always ready
+/// for responses, in closed form; `None` where the closed form does not hold (then use [`run`]).
+///
+/// It holds when every chunk has the same length `kc >= C + 3R - 4`: then no header ever waits
+/// (each COMPUTE finds the feeder free and its C bank drained, each DRAIN finds the responder
+/// idle), so the last COMPUTE is accepted in cycle `a = beats - 3` (`beats - 2` for a single
+/// tile), its last read is issued in `a + kc`, its results are in the C bank at the end of
+/// `a + kc + C + 2R`, and its DRAIN's last beat leaves in `a + kc + C + 3R + 1`:
+///
+/// `cycles = a + kc + C + 3R + 2`.
+pub fn streamed_gemm_cycles(
+    geom: &AccelGeometry,
+    m: usize,
+    k: usize,
+    n: usize,
+    chunk: usize,
+) -> Option<u64> {
+    if m == 0 || k == 0 || n == 0 || geom.slots != 1 {
+        return None;
+    }
+    let (r, c) = (geom.rows as u64, geom.cols as u64);
+    let kc = chunk.clamp(1, geom.k_max).min(k) as u64;
+    if (k as u64 / kc) * kc != k as u64 || kc + 4 < c + 3 * r {
+        return None;
+    }
+    let passes = (m as u64).div_ceil(r) * (k as u64 / kc);
+    let tiles_n = (n as u64).div_ceil(c);
+    // Per pass: LOAD_A (1 + kc), then per tile LOAD_B (1 + kc), COMPUTE, DRAIN of the previous
+    // tile; the first tile has no DRAIN before it and the last one's comes at the end.
+    let beats = passes * ((1 + kc) + tiles_n * (kc + 3));
+    let a = if passes * tiles_n == 1 {
+        beats - 2
+    } else {
+        beats - 3
+    };
+    Some(a + kc + c + 3 * r + 2)
+}
