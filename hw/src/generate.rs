@@ -497,13 +497,29 @@ pub fn write_design(design: &GeneratedDesign, dir: &Path) -> Result<Manifest, Hw
 }
 
 /// Write through a temporary file and rename, so no partial file is ever left behind.
-fn write_atomically(path: &Path, data: &[u8]) -> Result<(), HwError> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<(), HwError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, data).map_err(HwError::io("cannot write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         HwError::io("cannot write", path)(e)
     })
+}
+
+/// Check the block, print it with `top` as the top module's name, and rewrite rust-hdl's `$`
+/// names (ports renamed alike): the one way every generator in this crate turns a block into
+/// Verilog.
+pub(crate) fn emit_verilog<U: Block>(uut: U, top: &str) -> Result<(String, Vec<Port>), HwError> {
+    let (raw, raw_ports) = emit(uut, top)?;
+    let (verilog, renames) = rename_for_verilog(&raw)?;
+    let ports = raw_ports
+        .into_iter()
+        .map(|p| Port {
+            name: renames.get(&p.name).cloned().unwrap_or(p.name),
+            ..p
+        })
+        .collect();
+    Ok((verilog, ports))
 }
 
 /// Check the block, then print it with `top` as the top module's name.

@@ -154,7 +154,7 @@ pub use golden::{
 pub use unit::L1Norm;
 
 use crate::error::HwError;
-use crate::generate::{Port, PortDirection};
+use crate::generate::Port;
 use rust_hdl::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -345,10 +345,10 @@ pub fn generate_l1norm(cfg: &L1NormConfig) -> Result<GeneratedL1Norm, HwError> {
     let top = l1norm_top_name(cfg);
     macro_rules! go {
         ($t:ty) => {
-            emit::<$t>(<$t>::new(&c), &top)?
+            crate::generate::emit_verilog(<$t>::new(&c), &top)?
         };
     }
-    let (raw, raw_ports) = with_unit_type!(
+    let (verilog, ports) = with_unit_type!(
         cfg.in_bits,
         cfg.addr_bits,
         cfg.bits,
@@ -361,14 +361,6 @@ pub fn generate_l1norm(cfg: &L1NormConfig) -> Result<GeneratedL1Norm, HwError> {
             hint: format!("generated geometries (W, A) are {GEOMETRIES:?}"),
         })
     );
-    let (verilog, renames) = rename_for_verilog(&raw)?;
-    let ports = raw_ports
-        .into_iter()
-        .map(|p| Port {
-            name: renames.get(&p.name).cloned().unwrap_or(p.name),
-            ..p
-        })
-        .collect();
     let constants = [
         ("G", c.g as i64),
         ("K", c.k as i64),
@@ -437,110 +429,7 @@ pub fn write_l1norm(
         what: "the L1-norm manifest".into(),
         detail: e.to_string(),
     })?;
-    write_atomically(&dir.join(&file), design.verilog.as_bytes())?;
-    write_atomically(&dir.join("manifest.json"), json.as_bytes())?;
+    crate::generate::write_atomically(&dir.join(&file), design.verilog.as_bytes())?;
+    crate::generate::write_atomically(&dir.join("manifest.json"), json.as_bytes())?;
     Ok(manifest)
-}
-
-fn write_atomically(path: &std::path::Path, data: &[u8]) -> Result<(), HwError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).map_err(HwError::io("cannot write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        HwError::io("cannot write", path)(e)
-    })
-}
-
-/// Check the block, then print it with `top` as the top module's name (as `generate.rs` does).
-fn emit<U: Block>(mut uut: U, top: &str) -> Result<(String, Vec<Port>), HwError> {
-    uut.connect_all();
-    check_all(&uut).map_err(|e| HwError::DesignCheck(format!("{e:?}")))?;
-    let mut defines = ModuleDefines::default();
-    uut.accept(top, &mut defines);
-    let mut ports = PortProbe::default();
-    uut.accept(top, &mut ports);
-    Ok((defines.defines(), ports.ports))
-}
-
-/// Collects the top module's ports, in declaration order.
-#[derive(Default)]
-struct PortProbe {
-    depth: usize,
-    ports: Vec<Port>,
-}
-
-impl Probe for PortProbe {
-    fn visit_start_scope(&mut self, _name: &str, _node: &dyn Block) {
-        self.depth += 1;
-    }
-    fn visit_atom(&mut self, name: &str, signal: &dyn Atom) {
-        if self.depth != 1 {
-            return;
-        }
-        let direction = match signal.kind() {
-            AtomKind::InputParameter => PortDirection::Input,
-            AtomKind::OutputParameter | AtomKind::OutputPassthrough => PortDirection::Output,
-            _ => return,
-        };
-        self.ports.push(Port {
-            name: name.to_string(),
-            direction,
-            width: signal.bits(),
-        });
-    }
-    fn visit_end_scope(&mut self, _name: &str, _node: &dyn Block) {
-        self.depth -= 1;
-    }
-}
-
-/// Rewrite rust-hdl's `$`-separated names with `_` (refusing if two names would merge), as
-/// `generate.rs` does for the arrays.
-fn rename_for_verilog(raw: &str) -> Result<(String, BTreeMap<String, String>), HwError> {
-    let b = raw.as_bytes();
-    let is_id = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
-    let mut ids = vec![];
-    let mut i = 0;
-    while i < b.len() {
-        if is_id(b[i]) {
-            let start = i;
-            while i < b.len() && is_id(b[i]) {
-                i += 1;
-            }
-            if b[start].is_ascii_alphabetic() || b[start] == b'_' {
-                ids.push((start, i));
-            }
-        } else {
-            i += 1;
-        }
-    }
-    let mut renames: BTreeMap<String, String> = BTreeMap::new();
-    let mut taken: BTreeMap<String, String> = BTreeMap::new();
-    for &(s, e) in &ids {
-        let id = &raw[s..e];
-        let new = id.replace('$', "_");
-        if let Some(prev) = taken.get(&new) {
-            if prev != id {
-                return Err(HwError::NameClash {
-                    a: prev.clone(),
-                    b: id.to_string(),
-                });
-            }
-            continue;
-        }
-        taken.insert(new.clone(), id.to_string());
-        if new != id {
-            renames.insert(id.to_string(), new);
-        }
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut last = 0;
-    for &(s, e) in &ids {
-        if let Some(new) = renames.get(&raw[s..e]) {
-            out.push_str(&raw[last..s]);
-            out.push_str(new);
-            last = e;
-        }
-    }
-    out.push_str(&raw[last..]);
-    Ok((out, renames))
 }
