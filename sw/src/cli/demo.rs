@@ -164,7 +164,8 @@ fn grokking_showcase(args: &DemoArgs) -> Result<()> {
         eval_every: 10,
         lr: 1e-3,
         weight_decay: 1.0,
-        stop_after_generalized: None,
+        // Stop each run as soon as it generalizes: the demo shows when, not what comes after.
+        stop_after_generalized: Some(0),
         ticket: true,
         prune_rate: 0.6,
         ticket_from: TicketFrom::Final,
