@@ -84,6 +84,21 @@ impl ArrayConfig {
         .validated()
     }
 
+    /// A validated configuration with `window` and the accumulator asked for; without one, 32
+    /// bits or the narrowest width that holds one shifted product when 32 cannot.
+    pub fn sized(
+        rows: usize,
+        cols: usize,
+        datapath: Datapath,
+        window: u32,
+        acc_bits: Option<u32>,
+    ) -> Result<Self, ConfigError> {
+        let base = ArrayConfig::new(rows, cols, datapath)?
+            .with_acc_bits(MAX_ACC_BITS)?
+            .with_window(window)?;
+        base.with_acc_bits(acc_bits.unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1)))
+    }
+
     pub fn with_window(self, window: u32) -> Result<Self, ConfigError> {
         ArrayConfig { window, ..self }.validated()
     }

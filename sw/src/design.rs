@@ -2,7 +2,6 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use shiftkit_hw::config::DEFAULT_ACC_BITS;
 use shiftkit_hw::{ArrayConfig, Datapath};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +34,16 @@ impl Design {
         }
     }
 
+    /// The accelerator a board shell wraps for this design (`hw::board::accel_for`'s names).
+    pub fn board_accel(self) -> Option<&'static str> {
+        match self {
+            Design::Sq4 | Design::AccelSq4 => Some("sq4"),
+            Design::Sq6 | Design::AccelSq6 => Some("sq6"),
+            Design::Sq8 | Design::AccelSq8 => Some("sq8"),
+            _ => None,
+        }
+    }
+
     pub fn datapath(self) -> Datapath {
         match self {
             Design::Sq4 | Design::AccelSq4 => Datapath::Sq { bits: 4 },
@@ -54,11 +63,13 @@ pub fn config(
     window: u32,
     acc_bits: Option<u32>,
 ) -> Result<ArrayConfig> {
-    let base = ArrayConfig::new(rows, cols, design.datapath())?
-        .with_acc_bits(shiftkit_hw::config::MAX_ACC_BITS)?
-        .with_window(window)?;
-    let acc = acc_bits.unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1));
-    Ok(base.with_acc_bits(acc)?)
+    Ok(ArrayConfig::sized(
+        rows,
+        cols,
+        design.datapath(),
+        window,
+        acc_bits,
+    )?)
 }
 
 /// Verilog of a design on disk: its top module and files.

@@ -91,11 +91,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "format", "engine", "rel.err", "GMAC/s", "cycles", "util"
     );
     for format in Format::ALL {
-        let kind = if format == Format::Fp32 {
-            EngineKind::Cpu
-        } else {
-            EngineKind::Golden
-        };
+        let kind = EngineKind::default_for(format);
         let mut engine = engine::create(kind, shape)?;
         let op = GemmOp::new(format);
         let start = Instant::now();

@@ -49,11 +49,7 @@ pub struct GemmArgs {
 }
 
 pub fn run(args: &GemmArgs) -> Result<()> {
-    let kind = args.engine.unwrap_or(if args.format == Format::Fp32 {
-        EngineKind::Cpu
-    } else {
-        EngineKind::Golden
-    });
+    let kind = args.engine.unwrap_or(EngineKind::default_for(args.format));
     let shape = ArrayShape {
         rows: args.rows,
         cols: args.cols,

@@ -138,17 +138,12 @@ pub fn bitstream(args: &BitstreamArgs) -> Result<()> {
         .board
         .parse()
         .map_err(|e: shiftkit_hw::board::BoardError| Error::Usage(e.to_string()))?;
-    let name = match args.design {
-        Design::Sq4 | Design::AccelSq4 => "sq4",
-        Design::Sq6 | Design::AccelSq6 => "sq6",
-        Design::Sq8 | Design::AccelSq8 => "sq8",
-        other => {
-            return Err(Error::Unsupported(format!(
-                "no board build for {} yet: the board shell wraps the sq accelerator tops (accel-sq4, accel-sq6, accel-sq8)",
-                other.name()
-            )))
-        }
-    };
+    let name = args.design.board_accel().ok_or_else(|| {
+        Error::Unsupported(format!(
+            "no board build for {} yet: the board shell wraps the sq accelerator tops (accel-sq4, accel-sq6, accel-sq8)",
+            args.design.name()
+        ))
+    })?;
     let board_err = |e: shiftkit_hw::board::BoardError| Error::Usage(e.to_string());
     let accel = accel_for(name, args.rows, args.cols).map_err(board_err)?;
     let (_, report) =

@@ -164,20 +164,15 @@ fn fmax_entries(args: &ReportArgs) -> Result<Vec<FmaxEntry>> {
     use shiftkit_hw::board::{accel_for, Board, DEFAULT_BAUD};
     let mut out = Vec::new();
     for &d in &args.designs {
-        let name = match d {
-            Design::Sq4 | Design::AccelSq4 => "sq4",
-            Design::Sq6 | Design::AccelSq6 => "sq6",
-            Design::Sq8 | Design::AccelSq8 => "sq8",
-            _ => {
-                out.push(FmaxEntry {
-                    design: d.name().into(),
-                    size: 4,
-                    board: "hx8k-breakout".into(),
-                    fmax_mhz: None,
-                    note: "no accelerator top for this datapath yet".into(),
-                });
-                continue;
-            }
+        let Some(name) = d.board_accel() else {
+            out.push(FmaxEntry {
+                design: d.name().into(),
+                size: 4,
+                board: "hx8k-breakout".into(),
+                fmax_mhz: None,
+                note: "no accelerator top for this datapath yet".into(),
+            });
+            continue;
         };
         let accel = accel_for(name, 4, 4).map_err(|e| Error::Usage(e.to_string()))?;
         let dir = args.out.join("fmax").join(name);

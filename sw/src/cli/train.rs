@@ -42,11 +42,7 @@ pub struct Common {
 
 impl Common {
     pub fn engine(&self) -> EngineKind {
-        self.engine.unwrap_or(if self.format == Format::Fp32 {
-            EngineKind::Cpu
-        } else {
-            EngineKind::Golden
-        })
+        self.engine.unwrap_or(EngineKind::default_for(self.format))
     }
 
     pub fn shape(&self) -> ArrayShape {

@@ -13,7 +13,7 @@ use crate::format::{AAxis, BAxis, Format};
 use crate::matrix::Matrix;
 use crate::sq::Rounding;
 use serde::{Deserialize, Serialize};
-use shiftkit_hw::config::{DEFAULT_ACC_BITS, DEFAULT_WINDOW};
+use shiftkit_hw::config::DEFAULT_WINDOW;
 use shiftkit_hw::ArrayConfig;
 
 pub use counters::Counters;
@@ -27,6 +27,15 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    /// The engine a format runs on when none is named: fp32 on the host, the rest on `golden`.
+    pub fn default_for(format: Format) -> Self {
+        if format == Format::Fp32 {
+            EngineKind::Cpu
+        } else {
+            EngineKind::Golden
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Cpu => "cpu",
@@ -89,13 +98,13 @@ impl ArrayShape {
                 "fp32 runs on the host, not on an accelerator: use --engine cpu".into(),
             )
         })?;
-        let base = ArrayConfig::new(self.rows, self.cols, datapath)?
-            .with_acc_bits(shiftkit_hw::config::MAX_ACC_BITS)?
-            .with_window(op.window)?;
-        let acc_bits = self
-            .acc_bits
-            .unwrap_or(DEFAULT_ACC_BITS.max(base.product_bits() + 1));
-        Ok(base.with_acc_bits(acc_bits)?)
+        Ok(ArrayConfig::sized(
+            self.rows,
+            self.cols,
+            datapath,
+            op.window,
+            self.acc_bits,
+        )?)
     }
 }
 
