@@ -1,85 +1,221 @@
-//! The `golden` engine's cost model of an output-stationary R x C array. Deliberately simple; the
-//! co-simulation holds it against the RTL's real cycle counts.
+//! What one GEMM costs on the accelerator top, taken from the command stream the `rtl` engine
+//! sends: `commands::plan_gemm` (here its data-free twin `plan_gemm_shape`, the same commands
+//! with empty data vectors) timed by the cycle-exact model `hw::accel::model::run` with the host
+//! streaming one beat per cycle and always ready for responses. The Verilator run of the same
+//! stream takes exactly as many cycles (`tests/cosim.rs` holds `golden` against `rtl`), so the
+//! `golden` engine's `cycles` equal the `rtl` engine's for every GEMM.
 //!
-//! Work is cut into *passes*: one R x C output tile over one K chunk (K is chunked so partial sums
-//! fit the declared accumulator, see `sq_gemm::k_chunk`; FP16 has a single chunk).
-//! - A pass streams its `klen` k-steps at one per cycle. Operand buffers and the accumulators are
-//!   double-buffered, so the next pass's loads and the previous pass's drain overlap this one;
-//!   a pass still lasts at least R cycles, the time to drain R x C results one row per cycle.
-//! - The first pass waits R + C - 2 cycles for the skewed wavefront to reach the far PE, and the
-//!   last drain (R cycles) is exposed.
+//! - `cycles`: `model::streamed_gemm_cycles` where that closed form holds (all K chunks of one
+//!   length of at least `C + 3R - 4` on an integer top; the hw tests hold it against
+//!   `model::run`), else `model::run` on the stream itself.
+//! - `bytes_to_device`: command beats sent (headers and data vectors) times `W_IN / 8`;
+//!   `bytes_from_device`: response beats (R per DRAIN, 2R on fp16) times `W_OUT / 8`. These are
+//!   the bytes that cross the command and response ports, unused lanes included (a UART link
+//!   moves `ceil(W / 8)` bytes per beat, the same number since `W_IN`, `W_OUT` are multiples of 32).
+//! - `macs`: M * K * N useful multiply-accumulates.
 //!
-//! cycles = sum over passes of max(klen, R) + (R + C - 2) + R
-//!
-//! Bytes moved: A is sent once per row of tiles (M * K values), B once per output tile
-//! (ceil(M/R) * K * N values); operands are packed at their bit-width plus one byte per channel
-//! exponent; every pass drains R x C accumulators of ceil(acc_bits / 8) bytes (FP16: 4 bytes).
+//! Training prices thousands of GEMMs of a handful of shapes, so results are cached per
+//! (geometry, M, K, N, chunk) for the life of the process.
 
 use super::Counters;
-use shiftkit_hw::{ArrayConfig, Datapath};
+use crate::error::{Error, Result};
+use shiftkit_hw::accel::commands::{plan_gemm_shape, Command};
+use shiftkit_hw::accel::{model, AccelGeometry};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
-/// Cost of C (M x N) = A (M x K) x B (K x N) on `config` with K chunks of at most `chunk`.
-/// `a_exps` / `b_exps` count the exponents sent with each operand load (0 for FP16).
+/// The cost of one GEMM stream, independent of the data.
 pub fn gemm_cost(
-    config: &ArrayConfig,
+    geom: &AccelGeometry,
+    (m, k, n): (usize, usize, usize),
+    chunk: usize,
+) -> Result<Counters> {
+    // Chunks above K_MAX or K plan the same stream as K_MAX or K: one cache entry for both.
+    let chunk = chunk.clamp(1, geom.k_max).min(k.max(1));
+    let key = CostKey {
+        rows: geom.rows,
+        cols: geom.cols,
+        k_max: geom.k_max,
+        slots: geom.slots,
+        cmd_bits: geom.cmd_bits(),
+        rsp_bits: geom.rsp_bits(),
+        m,
+        k,
+        n,
+        chunk,
+    };
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = lock(cache).get(&key) {
+        return Ok(*c);
+    }
+    let cost = stream_cost(geom, (m, k, n), chunk)?;
+    let mut map = lock(cache);
+    if map.len() >= CACHE_ENTRIES {
+        map.clear(); // a run with this many shapes gains little from keeping old ones
+    }
+    map.insert(key, cost);
+    Ok(cost)
+}
+
+const CACHE_ENTRIES: usize = 4096;
+static CACHE: OnceLock<Mutex<HashMap<CostKey, Counters>>> = OnceLock::new();
+
+/// Everything `stream_cost` depends on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CostKey {
+    rows: usize,
+    cols: usize,
+    k_max: usize,
+    slots: usize,
+    cmd_bits: usize,
+    rsp_bits: usize,
     m: usize,
     k: usize,
     n: usize,
     chunk: usize,
-    a_exps: usize,
-    b_exps: usize,
-) -> Counters {
-    let (r, c) = (config.rows as u64, config.cols as u64);
-    let (m, k, n) = (m as u64, k as u64, n as u64);
-    let chunk = (chunk as u64).clamp(1, k.max(1));
-    let tiles_m = m.div_ceil(r);
-    let tiles_n = n.div_ceil(c);
-    let full_chunks = k / chunk;
-    let tail = k % chunk;
-    // Every tile runs the same chunk sequence.
-    let per_tile = full_chunks * chunk.max(r) + if tail > 0 { tail.max(r) } else { 0 };
-    let chunks = full_chunks + (tail > 0) as u64;
-    let cycles = tiles_m * tiles_n * per_tile + (r + c - 2) + r;
+}
 
-    let (elem_bits, out_bytes) = match config.datapath {
-        Datapath::Sq { bits } => (bits as u64, (config.acc_bits as u64).div_ceil(8)),
-        Datapath::Fp16 => (16, 4),
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The map is only ever inserted into whole: a panic elsewhere cannot leave it inconsistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn stream_cost(
+    geom: &AccelGeometry,
+    (m, k, n): (usize, usize, usize),
+    chunk: usize,
+) -> Result<Counters> {
+    let plan = plan_gemm_shape(geom, (m, k, n), chunk)
+        .map_err(|e| Error::Shape(format!("cannot plan the accelerator stream: {e}")))?;
+    let beats: u64 = plan.commands.iter().map(|c| c.beats() as u64).sum();
+    let cycles = match model::streamed_gemm_cycles(geom, m, k, n, chunk) {
+        Some(c) => c,
+        None => {
+            model::run(
+                geom,
+                &plan.commands,
+                |_| true,
+                |_| true,
+                cycle_bound(geom, &plan.commands),
+            )
+            .cycles
+        }
     };
-    let packed = |elems: u64| (elems * elem_bits).div_ceil(8);
-    let bytes_a = packed(m * k) + a_exps as u64;
-    let bytes_b = tiles_m * (packed(k * n) + b_exps as u64);
-    Counters {
+    Ok(Counters {
         gemms: 1,
-        macs: m * k * n,
-        bytes_to_device: bytes_a + bytes_b,
-        bytes_from_device: tiles_m * tiles_n * chunks * r * c * out_bytes,
+        macs: (m * k * n) as u64,
+        bytes_to_device: beats * geom.cmd_bits() as u64 / 8,
+        bytes_from_device: (plan.response_beats(geom) * geom.rsp_bits() / 8) as u64,
         cycles,
-    }
+    })
+}
+
+/// More cycles than any stream of `commands` can take, run one command at a time: a LOAD's
+/// beats, a COMPUTE's k-steps (two cycles each on fp16) after the flush spacing, then its
+/// results through the array and collector, a DRAIN's beats.
+pub fn cycle_bound(geom: &AccelGeometry, commands: &[Command]) -> u64 {
+    let (r, c, s) = (geom.rows as u64, geom.cols as u64, geom.slots as u64);
+    let per_command = |cmd: &Command| match cmd {
+        Command::Compute { k_len, .. } => s * (*k_len as u64 + 2 * r) + c + 2 * r + 16,
+        Command::Drain { .. } => geom.tile_rows() as u64 + 2,
+        other => other.beats() as u64 + 1,
+    };
+    commands.iter().map(per_command).sum::<u64>() + 64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shiftkit_hw::accel::commands::{plan_gemm, Operand};
+    use shiftkit_hw::{ArrayConfig, Datapath};
 
-    #[test]
-    fn one_pass_per_tile_when_k_fits_a_chunk() {
-        let cfg = ArrayConfig::new(8, 8, Datapath::Sq { bits: 6 }).unwrap();
-        let c = gemm_cost(&cfg, 16, 100, 8, 1000, 100, 8);
-        // 2 tiles x 100 cycles + fill 14 + drain 8
-        assert_eq!(c.cycles, 2 * 100 + 14 + 8);
-        assert_eq!(c.macs, 16 * 100 * 8);
-        assert_eq!(c.bytes_from_device, 2 * 64 * 4);
-        assert_eq!(
-            c.bytes_to_device,
-            (1600 * 6 / 8 + 100) + 2 * (800 * 6 / 8 + 8)
-        );
+    fn geom(rows: usize, cols: usize, datapath: Datapath, k_max: usize) -> AccelGeometry {
+        let config = ArrayConfig::sized(rows, cols, datapath, 7, None).unwrap();
+        AccelGeometry::new(&config, k_max).unwrap()
+    }
+
+    /// The timing straight from `model::run` on `plan_gemm`'s stream with real data.
+    fn model_cycles(g: &AccelGeometry, (m, k, n): (usize, usize, usize), chunk: usize) -> u64 {
+        let a = vec![1i32; m * k];
+        let b = vec![1i32; k * n];
+        let op = |rows, cols, codes| Operand {
+            rows,
+            cols,
+            codes,
+            k_exps: None,
+        };
+        let plan = plan_gemm(g, &op(m, k, &a), &op(k, n, &b), chunk).unwrap();
+        model::run(g, &plan.commands, |_| true, |_| true, 100_000_000).cycles
     }
 
     #[test]
-    fn short_chunks_are_drain_bound() {
-        let cfg = ArrayConfig::new(8, 8, Datapath::Sq { bits: 8 }).unwrap();
-        // K = 20 in chunks of 7: 7, 7, 6 -> each pass lasts R = 8 cycles.
-        let c = gemm_cost(&cfg, 8, 20, 8, 7, 0, 0);
-        assert_eq!(c.cycles, 3 * 8 + 14 + 8);
+    fn cycles_equal_the_model_on_random_shapes() {
+        let mut s = 0x5eedu64;
+        let mut next = |lo: usize, hi: usize| {
+            s = crate::rng::mix64(s.wrapping_add(0x9E37_79B9_7F4A_7C15));
+            lo + (s % (hi - lo + 1) as u64) as usize
+        };
+        for case in 0..60 {
+            let dp = [
+                Datapath::Sq { bits: 4 },
+                Datapath::Sq { bits: 6 },
+                Datapath::Sq { bits: 8 },
+                Datapath::Fp16,
+            ][case % 4];
+            let g = geom(next(1, 6), next(1, 6), dp, [8, 16, 256][next(0, 2)]);
+            let shape = (next(1, 40), next(1, 90), next(1, 40));
+            let chunk = next(1, 100);
+            let cost = gemm_cost(&g, shape, chunk).unwrap();
+            assert_eq!(
+                cost.cycles,
+                model_cycles(&g, shape, chunk),
+                "{g:?} {shape:?} {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn shape_plan_is_plan_gemm_without_data() {
+        let g = geom(3, 5, Datapath::Sq { bits: 6 }, 16);
+        let (m, k, n) = (7, 40, 11);
+        let a = vec![2i32; m * k];
+        let b = vec![-1i32; k * n];
+        let op = |rows, cols, codes| Operand {
+            rows,
+            cols,
+            codes,
+            k_exps: None,
+        };
+        let full = plan_gemm(&g, &op(m, k, &a), &op(k, n, &b), 13).unwrap();
+        let bare = plan_gemm_shape(&g, (m, k, n), 13).unwrap();
+        let headers = |p: &shiftkit_hw::accel::commands::GemmPlan| {
+            p.commands
+                .iter()
+                .map(|c| (c.header(), c.beats()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(headers(&full), headers(&bare));
+        assert_eq!(full.tiles, bare.tiles);
+    }
+
+    #[test]
+    fn bytes_are_the_beats_on_the_ports() {
+        // 8x8 sq6, 16 x 100 x 8, one chunk: per row block LOAD_A (101 beats), LOAD_B (101),
+        // COMPUTE (1), one DRAIN each (1): 2 * 204 command beats of W_IN = 96 bits; 2 tiles of
+        // 8 response beats of W_OUT = 256 bits.
+        let g = geom(8, 8, Datapath::Sq { bits: 6 }, 256);
+        assert_eq!(g.cmd_bits(), 96);
+        let c = gemm_cost(&g, (16, 100, 8), 1000).unwrap();
+        assert_eq!(c.bytes_to_device, 2 * 204 * 12);
+        assert_eq!(c.bytes_from_device, 2 * 8 * 32);
+        assert_eq!(c.macs, 16 * 100 * 8);
+    }
+
+    #[test]
+    fn the_documented_256_cube_utilization() {
+        let g = geom(8, 8, Datapath::Sq { bits: 6 }, 256);
+        let c = gemm_cost(&g, (256, 256, 256), 256).unwrap();
+        assert_eq!(c.cycles, 273_727);
+        assert!((c.utilization(64) - 0.9577).abs() < 1e-3);
     }
 }

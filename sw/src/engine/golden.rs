@@ -1,13 +1,14 @@
-//! The `golden` engine: the bit-exact functional model of the accelerator, with the cost model's
-//! counters. Fast enough to train on.
+//! The `golden` engine: the bit-exact functional model of the accelerator, fast enough to train
+//! on. Its counters are those of the command stream the `rtl` engine sends for the same GEMM
+//! (`cost`), so `golden` and `rtl` agree on cycles as well as on bits.
 
 use super::cost::gemm_cost;
-use super::offload::{half_operands, quantize_operands};
+use super::offload::{accel_geometry, half_operands, quantize_operands, sq_stream_chunk, K_MAX};
 use super::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
 use crate::error::Result;
 use crate::fp16::fp16_gemm;
 use crate::matrix::Matrix;
-use crate::sq_gemm::{accumulate, k_chunk, per_k_flags, scale_out};
+use crate::sq_gemm::{accumulate, scale_out};
 use shiftkit_hw::Datapath;
 
 pub struct GoldenEngine {
@@ -31,19 +32,19 @@ impl Engine for GoldenEngine {
 
     fn gemm(&mut self, a: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
         let config = self.shape.config_for(op)?;
-        let (m, k, n) = (a.rows, a.cols, b.cols);
+        let geom = accel_geometry(&config)?;
+        let shape = (a.rows, a.cols, b.cols);
         let (c, cost) = match config.datapath {
             Datapath::Sq { bits } => {
                 let (qa, qb) = quantize_operands(a, b, op, bits)?;
-                let (a_k, b_k) = per_k_flags(&qa, &qb);
-                let chunk = k_chunk(&config, a_k, b_k)?;
+                let chunk = sq_stream_chunk(&config, &qa, &qb)?;
                 let acc = accumulate(&qa, &qb)?;
-                let cost = gemm_cost(&config, m, k, n, chunk, qa.exps.len(), qb.exps.len());
+                let cost = gemm_cost(&geom, shape, chunk)?;
                 (scale_out(&acc, &qa, &qb), cost)
             }
             Datapath::Fp16 => {
                 let (ha, hb) = half_operands(a, b)?;
-                (fp16_gemm(&ha, &hb)?, gemm_cost(&config, m, k, n, k, 0, 0))
+                (fp16_gemm(&ha, &hb)?, gemm_cost(&geom, shape, K_MAX)?)
             }
         };
         self.counters += cost;
