@@ -162,6 +162,8 @@ fn grokking_showcase(args: &DemoArgs) -> Result<()> {
         weight_decay: 1.0,
         // Stop each run as soon as it generalizes: the demo shows when, not what comes after.
         stop_after_generalized: Some(0),
+        dense_stop_after_generalized: Some(0),
+        save_every: None,
         ticket: true,
         prune_rate: 0.6,
         ticket_from: TicketFrom::Final,

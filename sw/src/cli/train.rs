@@ -82,9 +82,18 @@ pub struct GrokkingArgs {
     /// Evaluate (and write a metrics row) every this many epochs.
     #[arg(long, default_value_t = 10)]
     pub eval_every: usize,
-    /// Stop this many epochs after test accuracy reaches 0.99.
+    /// Stop this many epochs after test accuracy reaches 0.99 (the ticket / control run, or a
+    /// plain dense run).
     #[arg(long)]
     pub stop_after_generalized: Option<usize>,
+    /// With --ticket: stop the dense run this many epochs after it generalizes and take the
+    /// mask there (default: the dense run trains for all --epochs, as in the paper).
+    #[arg(long)]
+    pub dense_stop_after_generalized: Option<usize>,
+    /// Save the weights every this many epochs (weights/epoch_N), to take tickets later with
+    /// --from DIR --ticket-from N.
+    #[arg(long)]
+    pub save_every: Option<usize>,
     /// Modulus p of (x + y) mod p.
     #[arg(long, default_value_t = 67)]
     pub p: usize,
@@ -112,6 +121,8 @@ pub fn run(workload: &Workload) -> Result<()> {
                 lr: a.lr,
                 weight_decay: a.weight_decay,
                 stop_after_generalized: a.stop_after_generalized,
+                dense_stop_after_generalized: a.dense_stop_after_generalized,
+                save_every: a.save_every,
                 ticket: a.ticket,
                 prune_rate: a.prune_rate,
                 ticket_from: a.ticket_from,

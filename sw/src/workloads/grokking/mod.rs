@@ -77,6 +77,12 @@ pub struct GrokkingConfig {
     pub lr: f32,
     pub weight_decay: f32,
     pub stop_after_generalized: Option<usize>,
+    /// Also stop the dense run of a final-weights ticket this many epochs after it generalizes
+    /// (`None`: train it for the whole budget, as the paper does before taking the mask).
+    pub dense_stop_after_generalized: Option<usize>,
+    /// Save the weights every this many epochs (`weights/epoch_N`), for tickets taken later
+    /// with `--from DIR --ticket-from N`.
+    pub save_every: Option<usize>,
     pub ticket: bool,
     pub prune_rate: f64,
     pub ticket_from: TicketFrom,
@@ -117,6 +123,16 @@ impl GrokkingConfig {
             ModelKind::Mnist => LossKind::Mse,
             _ => LossKind::CrossEntropy,
         }
+    }
+
+    /// The epochs whose weights are saved: every `save_every`, plus `extra`.
+    fn snapshot_epochs(&self, extra: Option<usize>) -> Vec<usize> {
+        let mut epochs: Vec<usize> = match self.save_every {
+            Some(every) if every > 0 => (every..=self.epochs).step_by(every).collect(),
+            _ => Vec::new(),
+        };
+        epochs.extend(extra);
+        epochs
     }
 
     fn train_config(
@@ -329,7 +345,7 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
             &cfg.out,
             "dense",
             cfg.stop_after_generalized,
-            Vec::new(),
+            cfg.snapshot_epochs(None),
             None,
         )?;
         return Ok(());
@@ -362,16 +378,13 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
         }
         None => {
             let dir = cfg.out.join("dense");
-            let snapshots = match cfg.ticket_from {
-                TicketFrom::Epoch(e) => vec![e],
-                TicketFrom::Final => Vec::new(),
-            };
-            // A final-weights ticket needs a generalized network: stop as soon as it is.
-            let stop = if cfg.ticket_from == TicketFrom::Final {
-                Some(cfg.stop_after_generalized.unwrap_or(0))
-            } else {
-                cfg.stop_after_generalized
-            };
+            let snapshots = cfg.snapshot_epochs(match cfg.ticket_from {
+                TicketFrom::Epoch(e) => Some(e),
+                TicketFrom::Final => None,
+            });
+            // The paper takes the mask from the final weights of a full-length dense run; a
+            // shorter budget may stop the dense run some epochs after it generalizes.
+            let stop = cfg.dense_stop_after_generalized;
             let mut dense = cfg.model()?;
             let res = run_one(
                 cfg,

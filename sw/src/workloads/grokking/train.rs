@@ -62,6 +62,28 @@ fn evaluate(
     })
 }
 
+/// Backward from the loss gradient and one optimizer step.
+fn update(model: &mut dyn Model, ctx: &mut Offload, grad: &Matrix, opt: &mut AdamW) -> Result<()> {
+    model.params_mut().iter_mut().for_each(|p| p.zero_grad());
+    model.backward(ctx, grad)?;
+    opt.step(&mut model.params_mut());
+    Ok(())
+}
+
+/// One full-batch training step (forward, backward, optimizer) on `split`: what an epoch costs
+/// without the evaluation (the `train_step` bench).
+pub fn train_step(
+    model: &mut dyn Model,
+    ctx: &mut Offload,
+    split: &Split,
+    loss: LossKind,
+    opt: &mut AdamW,
+) -> Result<LossOut> {
+    let fwd = evaluate(model, ctx, split, loss, true)?;
+    update(model, ctx, &fwd.grad, opt)?;
+    Ok(fwd)
+}
+
 pub fn weights_of(model: &dyn Model) -> Vec<Matrix> {
     model.params().iter().map(|p| p.value.clone()).collect()
 }
@@ -138,11 +160,7 @@ pub fn train(
         if epoch == cfg.epochs || stop {
             break;
         }
-        let mut params = model.params_mut();
-        params.iter_mut().for_each(|p| p.zero_grad());
-        drop(params);
-        model.backward(ctx, &fwd.grad)?;
-        opt.step(&mut model.params_mut());
+        update(model, ctx, &fwd.grad, &mut opt)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
