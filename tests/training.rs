@@ -266,3 +266,80 @@ fn bad_training_flags_are_one_line_errors() {
         assert!(stderr.contains(needle), "{stderr} should mention {needle}");
     }
 }
+
+#[test]
+fn snapshots_feed_tickets_and_compare_tabulates_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let base = [
+        "train",
+        "grokking",
+        "--format",
+        "sq6",
+        "--p",
+        "11",
+        "--epochs",
+        "30",
+        "--eval-every",
+        "10",
+    ];
+    let ok = |res: std::process::Output| {
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        res
+    };
+    ok(shiftkit(
+        &[&base[..], &["--save-every", "10", "--out", &path("dense")]].concat(),
+    ));
+    for e in [10, 20, 30] {
+        assert!(tmp
+            .path()
+            .join(format!("dense/weights/epoch_{e}/inproj.npy"))
+            .exists());
+    }
+    ok(shiftkit(
+        &[
+            &base[..],
+            &["--ticket", "--from", &path("dense"), "--ticket-from", "20"],
+            &["--out", &path("ticket")],
+        ]
+        .concat(),
+    ));
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("ticket/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["ticket"]["ticket_from"], "20");
+
+    let res = ok(shiftkit(&[
+        "compare",
+        &path("dense"),
+        &path("ticket"),
+        "--out",
+        &path("cmp"),
+    ]));
+    let table = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        table.contains("sq6 dense seed 0") && table.contains("sq6 ticket@20 seed 0"),
+        "{table}"
+    );
+    let rows: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("cmp/compare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert!(rows[1]["cycles"].as_u64().unwrap() > 0);
+    assert!(tmp.path().join("cmp/accuracy.png").exists());
+    assert!(tmp.path().join("cmp/compare.md").exists());
+
+    // Not a run directory: one line, nothing written.
+    let res = shiftkit(&["compare", &path("nope"), "--out", &path("cmp2")]);
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("summary.json"), "{err}");
+    assert!(!tmp.path().join("cmp2").exists());
+}
