@@ -60,6 +60,10 @@ pub enum SimError {
     #[error("array driver: {0}")]
     Driver(String),
 
+    /// The accelerator co-simulation was misused or the top misbehaved (watchdog, bad stream).
+    #[error("accelerator co-simulation: {0}")]
+    Accel(String),
+
     #[error(transparent)]
     Hw(#[from] shiftkit_hw::HwError),
 }

@@ -11,8 +11,10 @@
 //! 3. a fixed C++ loader (`cpp/loader.cc`), reached through a `cxx` bridge, `dlopen`s a library
 //!    and forwards to that ABI, so the host side is compiled once and loads any design.
 //!
-//! [`array_driver`] holds the port protocol of the ShiftQuant MAC array (`shiftkit-hw`).
+//! [`array_driver`] holds the port protocol of the ShiftQuant MAC array (`shiftkit-hw`);
+//! [`accel_driver`] streams commands through a whole accelerator top (`docs/accelerator.md`).
 
+pub mod accel_driver;
 pub mod array_driver;
 mod compile;
 mod error;

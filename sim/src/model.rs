@@ -263,6 +263,39 @@ impl Model {
     /// One full clock cycle on `clock`: low + eval, high + eval (the rising edge), with a trace
     /// sample after each half, at times `2n` and `2n + 1` for cycle `n`.
     pub fn tick(&mut self, clock: PortId) -> Result<()> {
+        self.clock_low(clock)?;
+        self.clock_high(clock)
+    }
+
+    /// The first half of [`Model::tick`]: clock low, settle, trace sample `2n`. Outputs that
+    /// depend combinationally on the inputs just set (a `ready` computed from `data`) can be
+    /// read now, before the edge, without the extra evaluation a `eval()` + `tick()` would cost.
+    pub fn clock_low(&mut self, clock: PortId) -> Result<()> {
+        self.check_clock(clock)?;
+        let mut lib = self.lib.pin_mut();
+        lib.as_mut().set(clock.0, &[0]);
+        lib.as_mut().eval();
+        if self.tracing {
+            lib.as_mut().trace_dump(2 * self.cycles);
+        }
+        Ok(())
+    }
+
+    /// The second half of [`Model::tick`]: the rising edge, trace sample `2n + 1`; the cycle
+    /// counts as run.
+    pub fn clock_high(&mut self, clock: PortId) -> Result<()> {
+        self.check_clock(clock)?;
+        let mut lib = self.lib.pin_mut();
+        lib.as_mut().set(clock.0, &[1]);
+        lib.as_mut().eval();
+        if self.tracing {
+            lib.as_mut().trace_dump(2 * self.cycles + 1);
+        }
+        self.cycles += 1;
+        Ok(())
+    }
+
+    fn check_clock(&self, clock: PortId) -> Result<()> {
         let p = self.info(clock)?;
         if !p.dir.is_input() || p.width != 1 {
             return Err(SimError::Driver(format!(
@@ -270,19 +303,6 @@ impl Model {
                 p.name
             )));
         }
-        let t = 2 * self.cycles;
-        let mut lib = self.lib.pin_mut();
-        lib.as_mut().set(clock.0, &[0]);
-        lib.as_mut().eval();
-        if self.tracing {
-            lib.as_mut().trace_dump(t);
-        }
-        lib.as_mut().set(clock.0, &[1]);
-        lib.as_mut().eval();
-        if self.tracing {
-            lib.as_mut().trace_dump(t + 1);
-        }
-        self.cycles += 1;
         Ok(())
     }
 
