@@ -5,6 +5,7 @@ mod demo;
 mod gemm;
 mod hw;
 mod report;
+mod sim;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
     },
     /// Generate a design's Verilog and manifest.json.
     Gen(hw::GenArgs),
+    /// Run a random GEMM on the Verilated accelerator top and check it against golden.
+    Sim(sim::SimArgs),
     /// Synthesize a design with yosys and report its resources as JSON.
     Synth(hw::SynthArgs),
     /// Build a board bitstream (iCE40: yosys, nextpnr, icepack; Vivado / ECP5 scripts otherwise).
@@ -60,6 +63,7 @@ where
         Command::Gemm(args) => gemm::run(&args),
         Command::Train { workload } => train::run(&workload),
         Command::Gen(args) => hw::gen(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Synth(args) => hw::synth(&args),
         Command::Bitstream(args) => hw::bitstream(&args),
         Command::Report(args) => report::run(&args),

@@ -7,6 +7,7 @@ pub mod cost;
 pub mod cpu;
 pub mod golden;
 pub mod offload;
+pub mod rtl;
 
 use crate::error::{Error, Result};
 use crate::format::{AAxis, BAxis, Format};
@@ -124,9 +125,10 @@ pub fn create(kind: EngineKind, shape: ArrayShape) -> Result<Box<dyn Engine>> {
     match kind {
         EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::default())),
         EngineKind::Golden => Ok(Box::new(golden::GoldenEngine::new(shape))),
-        EngineKind::Rtl => Err(Error::Unsupported(
-            "the rtl engine (Verilator co-simulation) is not built yet: use --engine golden".into(),
-        )),
+        EngineKind::Rtl => Ok(Box::new(rtl::RtlEngine::new(
+            shape,
+            shiftkit_sim::BuildOptions::default(),
+        )?)),
     }
 }
 

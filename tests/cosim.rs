@@ -1,0 +1,475 @@
+//! Co-simulation: the `rtl` engine (the generated accelerator top under Verilator) against the
+//! `golden` engine, through the `Engine` trait and through the binary. Randomized GEMMs over
+//! every datapath (sq4, sq6, sq8, fp16), both channel axes of each operand, nearest-even and
+//! stochastic rounding, two windows, small arrays, shapes that are not multiples of the array
+//! and K over several chunks (accumulator-bound chunks and `K_MAX`): the bits of C and every
+//! counter (cycles, MACs, bytes) must be identical.
+//!
+//! Each test builds one model (cached in the target directory, shared with the sim crate's
+//! tests); the arrays are small so that a cold build stays short.
+
+use shiftkit::engine::golden::GoldenEngine;
+use shiftkit::engine::rtl::RtlEngine;
+use shiftkit::engine::{ArrayShape, Engine, GemmOp};
+use shiftkit::format::{AAxis, BAxis, Format};
+use shiftkit::npy::{read_matrix, write_matrix};
+use shiftkit::rng::SplitMix64;
+use shiftkit::sq::Rounding;
+use shiftkit::Matrix;
+use shiftkit_sim::BuildOptions;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shiftkit-sim-cache")
+}
+
+fn rtl_engine(shape: ArrayShape) -> RtlEngine {
+    let opts = BuildOptions {
+        cache_dir: Some(cache()),
+        ..BuildOptions::default()
+    };
+    let mut e = RtlEngine::new(shape, opts).expect("verilator is installed");
+    e.set_progress(false);
+    e
+}
+
+/// One accelerator design and the random GEMMs run on it.
+struct Design {
+    format: Format,
+    shape: ArrayShape,
+    window: u32,
+    /// Largest M, K, N drawn.
+    max: (usize, usize, usize),
+}
+
+/// An operand with Gaussian values, some channels scaled up (so the exponents spread over the
+/// window), some exact zeros.
+fn operand(rows: usize, cols: usize, rng: &mut SplitMix64) -> Matrix {
+    let outlier_col = rng.below(cols as u64) as usize;
+    let outlier_row = rng.below(rows as u64) as usize;
+    let scale = [1.0, 40.0, 1e-3][rng.below(3) as usize];
+    Matrix::from_fn(rows, cols, |r, c| {
+        let v = rng.normal() * scale;
+        match (r == outlier_row, c == outlier_col) {
+            _ if rng.below(16) == 0 => 0.0,
+            (true, _) => (v * 9.0) as f32,
+            (_, true) => (v * 30.0) as f32,
+            _ => v as f32,
+        }
+    })
+}
+
+fn random_op(d: &Design, rng: &mut SplitMix64) -> GemmOp {
+    let mut op = GemmOp::new(d.format);
+    op.window = d.window;
+    op.a_axis = if rng.below(2) == 0 {
+        AAxis::K
+    } else {
+        AAxis::M
+    };
+    op.b_axis = if rng.below(2) == 0 {
+        BAxis::K
+    } else {
+        BAxis::N
+    };
+    let rounding = |rng: &mut SplitMix64| {
+        if rng.below(2) == 0 {
+            Rounding::NearestEven
+        } else {
+            Rounding::Stochastic {
+                seed: rng.next_u64(),
+            }
+        }
+    };
+    op.a_rounding = rounding(rng);
+    op.b_rounding = rounding(rng);
+    op
+}
+
+/// `cases` random GEMMs on `d`: identical bits and identical counters on both engines.
+fn rtl_equals_golden(d: Design, cases: usize, seed: u64) {
+    let mut rtl = rtl_engine(d.shape);
+    let mut golden = GoldenEngine::new(d.shape);
+    let mut rng = SplitMix64::new(seed);
+    let mut nonzero = 0;
+    for case in 0..cases {
+        // The first case is as large as allowed (K over several chunks); the others random.
+        let pick = |hi: usize, rng: &mut SplitMix64| {
+            if case == 0 {
+                hi
+            } else {
+                1 + rng.below(hi as u64) as usize
+            }
+        };
+        let (m, k, n) = (
+            pick(d.max.0, &mut rng),
+            pick(d.max.1, &mut rng),
+            pick(d.max.2, &mut rng),
+        );
+        let (a, b) = (operand(m, k, &mut rng), operand(k, n, &mut rng));
+        let op = random_op(&d, &mut rng);
+        rtl.reset_counters();
+        golden.reset_counters();
+        let want = golden.gemm(&a, &b, &op).expect("golden runs");
+        let got = rtl.gemm(&a, &b, &op).expect("rtl runs");
+        let what = format!(
+            "{} {}x{} E={} case {case}: {m}x{k}x{n} {op:?}",
+            d.format, d.shape.rows, d.shape.cols, d.window
+        );
+        assert_eq!((got.rows, got.cols), (m, n), "{what}");
+        for (i, (g, w)) in got.data.iter().zip(&want.data).enumerate() {
+            assert_eq!(
+                g.to_bits(),
+                w.to_bits(),
+                "{what}: C[{}][{}] rtl {g:e} golden {w:e}",
+                i / n,
+                i % n
+            );
+        }
+        assert_eq!(rtl.counters(), golden.counters(), "{what}");
+        assert!(rtl.busy_cycles() > 0 && rtl.counters().cycles > rtl.busy_cycles());
+        nonzero += want.data.iter().filter(|v| **v != 0.0).count();
+    }
+    assert!(
+        nonzero > 0,
+        "every result was zero: the comparison proved nothing"
+    );
+}
+
+#[test]
+fn sq4_2x3_window7_k_over_k_max() {
+    // K up to 300 > K_MAX = 256: two chunks even where the accumulator bound allows more.
+    let shape = ArrayShape {
+        rows: 2,
+        cols: 3,
+        acc_bits: None,
+    };
+    let d = Design {
+        format: Format::Sq4,
+        shape,
+        window: 7,
+        max: (7, 300, 8),
+    };
+    rtl_equals_golden(d, 16, 41);
+}
+
+#[test]
+fn sq6_3x2_window3_narrow_accumulator() {
+    // acc_bits 17 = the narrowest that holds one shifted product: K chunks of 1 (both operands
+    // per-K), 8 (one per-K) or 68 (none), so even short GEMMs stream many chunks.
+    let shape = ArrayShape {
+        rows: 3,
+        cols: 2,
+        acc_bits: Some(17),
+    };
+    let d = Design {
+        format: Format::Sq6,
+        shape,
+        window: 3,
+        max: (8, 90, 7),
+    };
+    rtl_equals_golden(d, 20, 42);
+}
+
+#[test]
+fn sq8_4x4_window7() {
+    // 32-bit accumulators: chunks of 8 when both operands are per-K, 1040 -> K_MAX otherwise.
+    let shape = ArrayShape {
+        rows: 4,
+        cols: 4,
+        acc_bits: None,
+    };
+    let d = Design {
+        format: Format::Sq8,
+        shape,
+        window: 7,
+        max: (11, 70, 10),
+    };
+    rtl_equals_golden(d, 16, 43);
+}
+
+#[test]
+fn fp16_2x3_chains_k_chunks_in_the_array() {
+    // Tiles are 4 x 3; K up to 300 streams as COMPUTE-with-hold chunks of K_MAX.
+    let shape = ArrayShape {
+        rows: 2,
+        cols: 3,
+        acc_bits: None,
+    };
+    let d = Design {
+        format: Format::Fp16,
+        shape,
+        window: 7,
+        max: (9, 300, 7),
+    };
+    rtl_equals_golden(d, 16, 44);
+}
+
+/// Many more random GEMMs on the same four designs (minutes): `cargo test --test cosim -- --ignored`.
+#[test]
+#[ignore]
+fn many_random_gemms_on_every_design() {
+    let shape = |rows, cols, acc_bits| ArrayShape {
+        rows,
+        cols,
+        acc_bits,
+    };
+    let designs = [
+        (Format::Sq4, shape(2, 3, None), 7, (7, 300, 8)),
+        (Format::Sq6, shape(3, 2, Some(17)), 3, (8, 90, 7)),
+        (Format::Sq8, shape(4, 4, None), 7, (11, 70, 10)),
+        (Format::Fp16, shape(2, 3, None), 7, (9, 300, 7)),
+    ];
+    for (i, (format, shape, window, max)) in designs.into_iter().enumerate() {
+        let d = Design {
+            format,
+            shape,
+            window,
+            max,
+        };
+        rtl_equals_golden(d, 250, 1000 + i as u64);
+    }
+}
+
+// ---- the binary -------------------------------------------------------------------------
+
+fn shiftkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shiftkit"))
+        .args(args)
+        .env("SHIFTKIT_SIM_CACHE", cache())
+        .output()
+        .expect("the binary runs")
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure; stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} should mention {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn files(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path()).expect("dir").count()
+}
+
+#[test]
+fn sim_cli_reports_a_bit_exact_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let json = dir.path().join("sim.json");
+    let trace = dir.path().join("wave.fst");
+    // The sq8 4x4 design of `sq8_4x4_window7` (one model build for both tests).
+    let out = shiftkit(&[
+        "sim",
+        "--design",
+        "accel-sq8",
+        "--rows",
+        "4",
+        "--cols",
+        "4",
+        "--m",
+        "9",
+        "--k",
+        "40",
+        "--n",
+        "7",
+        "--seed",
+        "5",
+        "--trace",
+        trace.to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("bit-exact"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid json");
+    for field in [
+        "design",
+        "rows",
+        "cols",
+        "m",
+        "k",
+        "n",
+        "cycles",
+        "model_cycles",
+        "macs",
+        "utilization",
+        "bit_exact",
+        "sim_cycles_per_s",
+        "wall_s",
+    ] {
+        assert!(r.get(field).is_some(), "missing {field}: {r}");
+    }
+    assert_eq!(r["design"], "accel-sq8");
+    assert_eq!(r["bit_exact"], true);
+    assert_eq!(r["macs"], 9 * 40 * 7);
+    assert_eq!(r["cycles"], r["model_cycles"]);
+    let cycles = r["cycles"].as_u64().expect("cycles");
+    let util = r["utilization"].as_f64().expect("utilization");
+    assert!((util - (9 * 40 * 7) as f64 / (16 * cycles) as f64).abs() < 1e-12);
+    assert!(std::fs::metadata(&trace).expect("trace written").len() > 0);
+}
+
+#[test]
+fn sim_cli_rejects_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let json = dir.path().join("sim.json");
+    let j = json.to_str().expect("utf-8");
+    // `sim --design sq6 --rows 2 --cols 2 --json PATH`, with `extra` flags replacing those.
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec!["sim".to_string()];
+        for (flag, value) in [("--design", "sq6"), ("--rows", "2"), ("--cols", "2")] {
+            if !extra.contains(&flag) {
+                v.extend([flag.to_string(), value.to_string()]);
+            }
+        }
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.extend(["--json".to_string(), j.to_string()]);
+        v
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        shiftkit(&refs)
+    };
+    let cases: [(&[&str], &str); 6] = [
+        (&["--m", "0"], "--m must be at least 1"),
+        (&["--window", "16"], "window"),
+        (&["--acc-bits", "8"], "acc"),
+        (&["--rows", "0"], "rows and cols must be 1..=64"),
+        (&["--trace", "wave.txt"], ".fst or .vcd"),
+        (&["--design", "fp32"], "not an accelerator design"),
+    ];
+    for (extra, needle) in cases {
+        assert_one_line_error(&run(base(extra)), needle);
+    }
+    assert_eq!(files(&dir), 0, "no output file after bad input");
+    // No Verilator: the install hint, in one line.
+    let out = Command::new(env!("CARGO_BIN_EXE_shiftkit"))
+        .args(base(&[]))
+        .env("SHIFTKIT_VERILATOR", dir.path().join("no-such-verilator"))
+        .output()
+        .expect("the binary runs");
+    assert_one_line_error(&out, "apt-get install verilator");
+    assert_eq!(files(&dir), 0);
+}
+
+#[test]
+fn gemm_cli_rtl_writes_the_same_file_as_golden() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut rng = SplitMix64::new(9);
+    let (a, b) = (operand(10, 37, &mut rng), operand(37, 6, &mut rng));
+    let (pa, pb) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    write_matrix(&pa, &a).expect("write");
+    write_matrix(&pb, &b).expect("write");
+    let s = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+    let mut outputs = vec![];
+    // The sq8 4x4 and fp16 2x3 designs of the engine tests.
+    for (format, rows, cols) in [("sq8", "4", "4"), ("fp16", "2", "3")] {
+        for engine in ["golden", "rtl"] {
+            let out = dir.path().join(format!("c_{format}_{engine}.npy"));
+            let res = shiftkit(&[
+                "gemm",
+                "--a",
+                &s(&pa),
+                "--b",
+                &s(&pb),
+                "--format",
+                format,
+                "--engine",
+                engine,
+                "--rows",
+                rows,
+                "--cols",
+                cols,
+                "--a-axis",
+                "m",
+                "--out",
+                &s(&out),
+            ]);
+            assert!(
+                res.status.success(),
+                "{format} {engine}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+            outputs.push(out);
+        }
+    }
+    for pair in outputs.chunks(2) {
+        let (golden, rtl) = (
+            std::fs::read(&pair[0]).expect("golden"),
+            std::fs::read(&pair[1]).expect("rtl"),
+        );
+        assert_eq!(golden, rtl, "{:?} differs from {:?}", pair[1], pair[0]);
+        let c = read_matrix(&pair[1]).expect("npy");
+        assert_eq!((c.rows, c.cols), (10, 6));
+    }
+}
+
+#[test]
+fn train_cli_rtl_matches_golden_epoch_for_epoch() {
+    // The sq6 3x2 E=3 17-bit design of `sq6_3x2_window3_narrow_accumulator`.
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = |engine: &str| {
+        let out = dir.path().join(engine);
+        let res = shiftkit(&[
+            "train",
+            "grokking",
+            "--format",
+            "sq6",
+            "--engine",
+            engine,
+            "--rows",
+            "3",
+            "--cols",
+            "2",
+            "--window",
+            "3",
+            "--acc-bits",
+            "17",
+            "--p",
+            "7",
+            "--epochs",
+            "2",
+            "--eval-every",
+            "1",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            res.status.success(),
+            "{engine}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        out
+    };
+    let (golden, rtl) = (run("golden"), run("rtl"));
+    // Everything but the wall time: losses, accuracies, MACs and cycles.
+    let metrics = |dir: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+        let header: Vec<&str> = text.lines().next().expect("header").split(',').collect();
+        let wall = header.iter().position(|h| *h == "wall_s");
+        text.lines()
+            .map(|l| {
+                l.split(',')
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != wall)
+                    .map(|(_, f)| f)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    };
+    let (g, r) = (metrics(&golden), metrics(&rtl));
+    assert!(g.len() >= 3, "{g:?}");
+    assert_eq!(g, r);
+}
