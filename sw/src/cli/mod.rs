@@ -1,6 +1,7 @@
 //! The `shiftkit` command line: a thin layer over the library. Every command returns a
 //! `Result`; `main` prints an error as one line and exits non-zero.
 
+mod compare;
 mod demo;
 mod gemm;
 mod hw;
@@ -30,6 +31,8 @@ enum Command {
         #[command(subcommand)]
         workload: train::Workload,
     },
+    /// Finished training runs side by side (epochs to generalize, accuracy, cycles) and a plot.
+    Compare(compare::CompareArgs),
     /// Generate a design's Verilog and manifest.json.
     Gen(hw::GenArgs),
     /// Run a random GEMM on the Verilated accelerator top and check it against golden.
@@ -62,6 +65,7 @@ where
     let result = match cli.command {
         Command::Gemm(args) => gemm::run(&args),
         Command::Train { workload } => train::run(&workload),
+        Command::Compare(args) => compare::run(&args),
         Command::Gen(args) => hw::gen(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Synth(args) => hw::synth(&args),
