@@ -205,6 +205,33 @@ pub fn generate_design(kind: DesignKind, config: &ArrayConfig) -> Result<Generat
     }
 }
 
+/// The manifest's description of an accelerator top's L1-norm unit (opcode 6, L1NORM;
+/// `docs/accelerator.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccelL1Norm {
+    /// `W`: inputs are `W`-bit two's complement, `in_lanes` of them per data beat.
+    pub in_bits: u32,
+    pub in_lanes: usize,
+    /// Rows of `1..=n_max = 2^addr_bits` elements.
+    pub addr_bits: u32,
+    pub n_max: usize,
+    /// Output codes SQ-`bits` (the top's bits), step `2^-frac_bits`, one per byte lane of a
+    /// response beat, `codes_per_beat` per beat.
+    pub bits: u32,
+    pub frac_bits: u32,
+    pub codes_per_beat: usize,
+    /// `eps` in input units as configured, and as the hardware represents it:
+    /// `eps_m * 2^-eps_e` (integers, so the manifest round-trips exactly).
+    pub eps: f64,
+    pub eps_m: u64,
+    pub eps_e: i32,
+    /// The configuration itself (`AccelGeometry::with_l1norm` takes it back).
+    pub config: crate::l1norm::L1NormConfig,
+}
+
+/// The floats are validated finite (`L1NormConfig::consts`), so equality is reflexive.
+impl Eq for AccelL1Norm {}
+
 /// The manifest's description of an accelerator top's command / response interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccelParameters {
@@ -227,6 +254,10 @@ pub struct AccelParameters {
     /// The module inside the top that holds the logic (its `cmd_data_<w>` / `rsp_data_<w>`
     /// ports are the 32-bit words of the top's ports).
     pub core: String,
+    /// The L1-norm unit behind opcode 6, or `null`: opcode 6 is unknown (FP16 tops, SQ tops
+    /// generated without it).
+    #[serde(default)]
+    pub l1norm: Option<AccelL1Norm>,
 }
 
 /// The accelerator top's name for a configuration, e.g. `shiftkit_accel_sq4_4x4`.
@@ -243,11 +274,21 @@ pub fn accel_top_name(config: &ArrayConfig) -> String {
 /// `crate::accel::top::SqAccel` (sq) or `crate::accel::fp16_top::Fp16Accel` (fp16), as module
 /// `<top>_core`, inside a wrapper with the documented flat ports.
 pub fn generate_accel(config: &ArrayConfig, k_max: usize) -> Result<GeneratedDesign, HwError> {
+    let geom = crate::accel::AccelGeometry::new(config, k_max)?;
+    generate_accel_with_l1norm(config, k_max, geom.l1norm)
+}
+
+/// [`generate_accel`] with the L1-norm unit `l1` (`None`: an SQ top without it; see
+/// `AccelGeometry::with_l1norm` for what is accepted).
+pub fn generate_accel_with_l1norm(
+    config: &ArrayConfig,
+    k_max: usize,
+    l1: Option<crate::l1norm::L1NormConfig>,
+) -> Result<GeneratedDesign, HwError> {
     use crate::accel::fp16_top::Fp16Accel;
-    use crate::accel::top::SqAccel;
     use crate::accel::AccelGeometry;
     let config = config.validated()?;
-    let geom = AccelGeometry::new(&config, k_max)?;
+    let geom = AccelGeometry::with_l1norm(&config, k_max, l1)?;
     let top = accel_top_name(&config);
     let core = format!("{top}_core");
     let params = PeParams {
@@ -261,12 +302,30 @@ pub fn generate_accel(config: &ArrayConfig, k_max: usize) -> Result<GeneratedDes
         ),
         Datapath::Sq { bits } => {
             let (raw, _) = match (bits, acc_container(&config)) {
-                (4, 32) => emit(SqAccel::<4, 8, 32>::new(&geom, params), &core)?,
-                (4, _) => emit(SqAccel::<4, 8, 48>::new(&geom, params), &core)?,
-                (6, 32) => emit(SqAccel::<6, 12, 32>::new(&geom, params), &core)?,
-                (6, _) => emit(SqAccel::<6, 12, 48>::new(&geom, params), &core)?,
-                (8, 32) => emit(SqAccel::<8, 16, 32>::new(&geom, params), &core)?,
-                (8, _) => emit(SqAccel::<8, 16, 48>::new(&geom, params), &core)?,
+                (4, 32) => emit(
+                    <crate::sq_accel!(4, 8, 32, 16, 8)>::new(&geom, params),
+                    &core,
+                )?,
+                (4, _) => emit(
+                    <crate::sq_accel!(4, 8, 48, 16, 8)>::new(&geom, params),
+                    &core,
+                )?,
+                (6, 32) => emit(
+                    <crate::sq_accel!(6, 12, 32, 16, 8)>::new(&geom, params),
+                    &core,
+                )?,
+                (6, _) => emit(
+                    <crate::sq_accel!(6, 12, 48, 16, 8)>::new(&geom, params),
+                    &core,
+                )?,
+                (8, 32) => emit(
+                    <crate::sq_accel!(8, 16, 32, 16, 8)>::new(&geom, params),
+                    &core,
+                )?,
+                (8, _) => emit(
+                    <crate::sq_accel!(8, 16, 48, 16, 8)>::new(&geom, params),
+                    &core,
+                )?,
                 (b, _) => return Err(crate::config::ConfigError::Bits(b).into()),
             };
             (raw, array_parameters(&config, bits))
@@ -301,6 +360,28 @@ pub fn generate_accel(config: &ArrayConfig, k_max: usize) -> Result<GeneratedDes
         result_lane_bits: geom.result_lane_bits,
         flush_spacing: geom.flush_spacing(),
         core,
+        l1norm: match geom.l1norm {
+            Some(c) => {
+                let consts = c.consts().map_err(|e| HwError::Unsupported {
+                    what: "this L1-norm configuration".into(),
+                    hint: e.0,
+                })?;
+                Some(AccelL1Norm {
+                    in_bits: c.in_bits,
+                    in_lanes: geom.l1_in_lanes(),
+                    addr_bits: c.addr_bits,
+                    n_max: c.n_max(),
+                    bits: c.bits,
+                    frac_bits: c.frac_bits,
+                    codes_per_beat: geom.l1_codes_per_beat(),
+                    eps: c.eps,
+                    eps_m: consts.e_m,
+                    eps_e: consts.ee,
+                    config: c,
+                })
+            }
+            None => None,
+        },
     };
     Ok(GeneratedDesign {
         top,

@@ -83,3 +83,31 @@ fn fp16_tops_lint_clean_and_bad_depths_are_clear_errors() {
     let bad = generate_design(DesignKind::Accel { k_max: 0 }, &sq(2, 2, 4)).expect_err("depth 0");
     assert!(bad.to_string().contains("K_MAX"), "{bad}");
 }
+
+/// The L1-norm unit in the manifest, and an SQ top generated without it (opcode 6 unknown).
+#[test]
+fn accel_l1norm_option_lints_clean_and_is_in_the_manifest() {
+    use shiftkit_hw::accel::default_l1norm;
+    use shiftkit_hw::generate::generate_accel_with_l1norm;
+    let m = check(sq(4, 4, 6), 256);
+    let l1 = m
+        .accel
+        .expect("accel")
+        .l1norm
+        .expect("SQ tops have the unit");
+    assert_eq!(
+        (l1.in_bits, l1.in_lanes, l1.n_max, l1.bits, l1.frac_bits),
+        (16, 4, 256, 6, 3)
+    );
+    assert_eq!((l1.codes_per_beat, l1.config), (16, default_l1norm(6)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = generate_accel_with_l1norm(&sq(2, 2, 4), 16, None).expect("generates");
+    let m = write_design(&d, dir.path()).expect("writes");
+    let file = dir.path().join(&m.files[0]);
+    verilator_lint(&file, &m.top).expect("lint");
+    yosys_check(&file, &m.top).expect("yosys");
+    assert_eq!(m.accel.expect("accel").l1norm, None);
+    let fp16 = ArrayConfig::new(2, 2, Datapath::Fp16).expect("valid");
+    let e = generate_accel_with_l1norm(&fp16, 16, Some(default_l1norm(4))).expect_err("no unit");
+    assert!(e.to_string().contains("normalize on the host"), "{e}");
+}

@@ -57,6 +57,7 @@ fn l1norm_ports_and_errors() {
     let ports: Vec<(String, usize)> = d.ports.iter().map(|p| (p.name.clone(), p.width)).collect();
     let want: Vec<(String, usize)> = [
         ("clock", 1),
+        ("reset", 1),
         ("in_valid", 1),
         ("in_data", 16),
         ("in_last", 1),
@@ -64,6 +65,7 @@ fn l1norm_ports_and_errors() {
         ("out_valid", 1),
         ("out_code", 6),
         ("out_last", 1),
+        ("out_hold", 1),
     ]
     .iter()
     .map(|(n, w)| (n.to_string(), *w))
@@ -81,7 +83,7 @@ fn l1norm_ports_and_errors() {
     )
     .expect("json");
     assert_eq!(json["parameters"]["bits"], 6);
-    assert_eq!(json["ports"][2]["name"], "in_data");
+    assert_eq!(json["ports"][3]["name"], "in_data");
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
         .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
@@ -138,7 +140,7 @@ int main(int argc, char** argv) {
         total += n;
     }
     Vtop* t = new Vtop;
-    t->clock = 0; t->in_valid = 0; t->in_data = 0; t->in_last = 0;
+    t->clock = 0; t->reset = 0; t->out_hold = 0; t->in_valid = 0; t->in_data = 0; t->in_last = 0;
     t->eval();
     size_t r = 0, i = 0;
     long got = 0, cycle = 0, limit = 40 * total + 400 * (long)count + 1000;

@@ -13,7 +13,7 @@ pub const OP_LOAD_B: u32 = 2;
 pub const OP_COMPUTE: u32 = 3;
 pub const OP_DRAIN: u32 = 4;
 pub const OP_STATUS: u32 = 5;
-/// Reserved for the L1-norm unit; the SQ tops answer it with the error flag.
+/// L1-normalize a row on the L1-norm unit (SQ tops generated with it; unknown elsewhere).
 pub const OP_L1NORM: u32 = 6;
 
 /// Header bit positions.
@@ -43,6 +43,16 @@ pub enum CommandError {
     Bank(u8),
     #[error("operand shapes do not agree: {0}")]
     Shape(String),
+    #[error("this design has no L1-norm unit: normalize on the host (FP16 tops never have one)")]
+    NoL1Norm,
+    #[error(
+        "an L1NORM row of {n} elements is out of range: rows have 1..={n_max} elements on this design"
+    )]
+    RowLen { n: usize, n_max: usize },
+    #[error("L1NORM element {value} does not fit the unit's {bits}-bit signed inputs")]
+    RowValue { value: i64, bits: u32 },
+    #[error("an L1NORM command packs {got} elements per data beat but this design takes {want}")]
+    RowLanes { got: usize, want: usize },
     #[error("a response beat has {got} words, expected {want}")]
     BeatWidth { got: usize, want: usize },
     #[error("expected {want} response beats, got {got}")]
@@ -84,9 +94,24 @@ pub enum Command {
     },
     /// One response beat: cycle counter, flags, commands accepted.
     Status,
+    /// L1-normalize `row` (integers of the unit's `W` bits) on the L1-norm unit: data beats of
+    /// `per_beat` elements (`AccelGeometry::l1_in_lanes`; build it with [`Command::l1norm`]),
+    /// response beats of the SQ-b codes (`decode_l1norm`).
+    L1Norm {
+        row: Vec<i64>,
+        per_beat: usize,
+    },
 }
 
 impl Command {
+    /// L1NORM of `row` on this design.
+    pub fn l1norm(geom: &AccelGeometry, row: Vec<i64>) -> Command {
+        Command::L1Norm {
+            row,
+            per_beat: geom.l1_in_lanes(),
+        }
+    }
+
     pub fn compute(a_bank: u8, b_bank: u8, c_bank: u8, k_len: usize) -> Command {
         Command::Compute {
             a_bank,
@@ -125,6 +150,7 @@ impl Command {
             }
             Command::Drain { c_bank } => op(OP_DRAIN) | bit(*c_bank, BANK_BIT),
             Command::Status => op(OP_STATUS),
+            Command::L1Norm { row, .. } => op(OP_L1NORM) | (row.len() as u32 & K_LEN_MASK),
         }
     }
 
@@ -132,6 +158,7 @@ impl Command {
     pub fn beats(&self) -> usize {
         1 + match self {
             Command::LoadA { vectors, .. } | Command::LoadB { vectors, .. } => vectors.len(),
+            Command::L1Norm { row, per_beat } => row.len().div_ceil((*per_beat).max(1)),
             _ => 0,
         }
     }
@@ -141,6 +168,12 @@ impl Command {
         match self {
             Command::Drain { .. } => geom.tile_rows(),
             Command::Status => 1,
+            Command::L1Norm { row, .. } => match geom.l1norm {
+                Some(c) if (1..=c.n_max()).contains(&row.len()) => {
+                    row.len().div_ceil(geom.l1_codes_per_beat())
+                }
+                _ => 0,
+            },
             _ => 0,
         }
     }
@@ -210,6 +243,29 @@ impl Command {
             }
             Command::Drain { c_bank } => bank(*c_bank),
             Command::Nop | Command::Status => Ok(()),
+            Command::L1Norm { row, per_beat } => {
+                let c = geom.l1norm.ok_or(CommandError::NoL1Norm)?;
+                if *per_beat != geom.l1_in_lanes() {
+                    return Err(CommandError::RowLanes {
+                        got: *per_beat,
+                        want: geom.l1_in_lanes(),
+                    });
+                }
+                if !(1..=c.n_max()).contains(&row.len()) {
+                    return Err(CommandError::RowLen {
+                        n: row.len(),
+                        n_max: c.n_max(),
+                    });
+                }
+                let lim = 1i64 << (c.in_bits - 1);
+                if let Some(&x) = row.iter().find(|&&x| !(-lim..lim).contains(&x)) {
+                    return Err(CommandError::RowValue {
+                        value: x,
+                        bits: c.in_bits,
+                    });
+                }
+                Ok(())
+            }
         }
     }
 
@@ -223,8 +279,58 @@ impl Command {
         if let Command::LoadA { vectors, .. } | Command::LoadB { vectors, .. } = self {
             out.extend(vectors.iter().map(|v| encode_vector(v, geom)));
         }
+        if let Command::L1Norm { row, per_beat } = self {
+            out.extend(encode_row(row, *per_beat, geom));
+        }
         Ok(out)
     }
+}
+
+/// The data beats of an L1NORM of `row`: element i in lane `i mod per_beat` (bits
+/// `W j + W - 1 : W j`, two's complement) of beat `i / per_beat`; unused lanes zero. Unchecked
+/// (`Command::encode` validates first; tests use it to send rows the encoder rejects).
+pub fn encode_row(row: &[i64], per_beat: usize, geom: &AccelGeometry) -> Vec<Vec<u32>> {
+    let w = geom.cmd_bits() / per_beat.max(1);
+    row.chunks(per_beat.max(1))
+        .map(|chunk| {
+            let mut words = vec![0u32; geom.cmd_words()];
+            for (j, &x) in chunk.iter().enumerate() {
+                put(&mut words, j * w, w, x as u64);
+            }
+            words
+        })
+        .collect()
+}
+
+/// The SQ-b codes of one L1NORM of `n` elements from its response beats (code i in byte lane
+/// `i mod codes_per_beat` of beat `i / codes_per_beat`, sign-extended; the unused lanes of the
+/// last beat are zero).
+pub fn decode_l1norm(
+    beats: &[Vec<u32>],
+    n: usize,
+    geom: &AccelGeometry,
+) -> Result<Vec<i8>, CommandError> {
+    let per = geom.l1_codes_per_beat();
+    let want = n.div_ceil(per);
+    if beats.len() != want {
+        return Err(CommandError::Responses {
+            got: beats.len(),
+            want,
+        });
+    }
+    let mut codes = Vec::with_capacity(n);
+    for b in beats {
+        if b.len() != geom.rsp_words() {
+            return Err(CommandError::BeatWidth {
+                got: b.len(),
+                want: geom.rsp_words(),
+            });
+        }
+        for j in 0..per.min(n - codes.len()) {
+            codes.push((b[j / 4] >> (8 * (j % 4))) as u8 as i8);
+        }
+    }
+    Ok(codes)
 }
 
 /// Set `width` bits at `lsb` of a beat.

@@ -9,8 +9,15 @@
 //! chosen bank. A LOAD or COMPUTE whose `k_len` is 0 or above `K_MAX` sets the sticky error flag;
 //! such a LOAD still consumes its `k_len` data beats (so the stream stays in step) but stores
 //! nothing, such a COMPUTE does nothing. Unknown opcodes set the error flag too; opcode 0 is NOP.
+//!
+//! L1NORM (SQ tops built with the L1-norm unit, [`CmdDecoder::with_l1norm`]; otherwise opcode 6
+//! is unknown): the header is accepted at once; its data phase carries `n` elements, `lanes`
+//! per beat, in `ceil(n / lanes)` beats, each accepted when the L1 path's serializer can take
+//! it (`l1_ready`) and handed to it (`l1_beat`, with the element count and whether the row
+//! ends in it). A length of 0 or above `n_max` sets the error flag; its beats are consumed one
+//! per cycle and dropped, like a bad LOAD's.
 
-use super::commands::{OP_COMPUTE, OP_DRAIN, OP_LOAD_A, OP_LOAD_B, OP_STATUS};
+use super::commands::{OP_COMPUTE, OP_DRAIN, OP_L1NORM, OP_LOAD_A, OP_LOAD_B, OP_STATUS};
 use super::{ADDR_BITS, WORD_BITS};
 use rust_hdl::prelude::*;
 
@@ -53,7 +60,19 @@ pub struct CmdDecoder {
     /// Sticky error flag, and the number of headers accepted so far.
     pub error: Signal<Out, Bit>,
     pub accepted: Signal<Out, Bits<WORD_BITS>>,
+    /// The L1 path's serializer takes a data beat this cycle.
+    pub l1_ready: Signal<In, Bit>,
+    /// A good L1NORM header is accepted this cycle.
+    pub l1_start: Signal<Out, Bit>,
+    /// A data beat of a good L1NORM row is accepted this cycle, with `l1_count` elements;
+    /// `l1_final`: the row ends in it.
+    pub l1_beat: Signal<Out, Bit>,
+    pub l1_count: Signal<Out, Bits<ADDR_BITS>>,
+    pub l1_final: Signal<Out, Bit>,
     loading: DFF<Bit>,
+    /// The data phase belongs to an L1NORM; `left` = its elements not yet accepted.
+    l1data: DFF<Bit>,
+    left: DFF<Bits<ADDR_BITS>>,
     load_b: DFF<Bit>,
     store: DFF<Bit>,
     bank: DFF<Bit>,
@@ -64,6 +83,8 @@ pub struct CmdDecoder {
     opcode: Signal<Local, Bits<4>>,
     k_len: Signal<Local, Bits<ADDR_BITS>>,
     k_ok: Signal<Local, Bit>,
+    n_ok: Signal<Local, Bit>,
+    l1_op: Signal<Local, Bit>,
     ready: Signal<Local, Bit>,
     fire: Signal<Local, Bit>,
     /// Header bits 23:16 (reserved).
@@ -73,6 +94,11 @@ pub struct CmdDecoder {
     op_compute: Constant<Bits<4>>,
     op_drain: Constant<Bits<4>>,
     op_status: Constant<Bits<4>>,
+    op_l1norm: Constant<Bits<4>>,
+    /// The top has the L1-norm unit; elements per L1NORM data beat; longest row.
+    l1_on: Constant<Bit>,
+    l1_lanes: Constant<Bits<ADDR_BITS>>,
+    n_max: Constant<Bits<ADDR_BITS>>,
     k_max: Constant<Bits<ADDR_BITS>>,
     zero_k: Constant<Bits<ADDR_BITS>>,
     one_k: Constant<Bits<ADDR_BITS>>,
@@ -81,8 +107,21 @@ pub struct CmdDecoder {
 }
 
 impl CmdDecoder {
+    /// A decoder without L1NORM (opcode 6 is unknown).
     pub fn new(k_max: usize) -> Self {
+        Self::build(k_max, None)
+    }
+
+    /// A decoder for a top with the L1-norm path: `lanes` elements per data beat, rows of
+    /// `1..=n_max` elements.
+    pub fn with_l1norm(k_max: usize, lanes: usize, n_max: usize) -> Self {
+        Self::build(k_max, Some((lanes, n_max)))
+    }
+
+    fn build(k_max: usize, l1: Option<(usize, usize)>) -> Self {
         assert!((1..1 << ADDR_BITS).contains(&k_max));
+        let (lanes, n_max) = l1.unwrap_or((1, 1));
+        assert!(lanes >= 1 && (1..1 << ADDR_BITS).contains(&n_max));
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -111,7 +150,14 @@ impl CmdDecoder {
             status_start: Default::default(),
             error: Default::default(),
             accepted: Default::default(),
+            l1_ready: Default::default(),
+            l1_start: Default::default(),
+            l1_beat: Default::default(),
+            l1_count: Default::default(),
+            l1_final: Default::default(),
             loading: Default::default(),
+            l1data: Default::default(),
+            left: Default::default(),
             load_b: Default::default(),
             store: Default::default(),
             bank: Default::default(),
@@ -122,6 +168,8 @@ impl CmdDecoder {
             opcode: Default::default(),
             k_len: Default::default(),
             k_ok: Default::default(),
+            n_ok: Default::default(),
+            l1_op: Default::default(),
             ready: Default::default(),
             fire: Default::default(),
             unused_hdr: Default::default(),
@@ -130,6 +178,10 @@ impl CmdDecoder {
             op_compute: Constant::new(bits(OP_COMPUTE as u64)),
             op_drain: Constant::new(bits(OP_DRAIN as u64)),
             op_status: Constant::new(bits(OP_STATUS as u64)),
+            op_l1norm: Constant::new(bits(OP_L1NORM as u64)),
+            l1_on: Constant::new(l1.is_some()),
+            l1_lanes: Constant::new(bits(lanes as u64)),
+            n_max: Constant::new(bits(n_max as u64)),
             k_max: Constant::new(bits(k_max as u64)),
             zero_k: Constant::new(bits(0)),
             one_k: Constant::new(bits(1)),
@@ -142,7 +194,9 @@ impl CmdDecoder {
 impl Logic for CmdDecoder {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, loading, load_b, store, bank, count, last, err, n_acc);
+        dff_setup!(
+            self, clock, loading, load_b, store, bank, count, last, err, n_acc, l1data, left
+        );
         // Header fields (meaningful in header mode only).
         self.opcode.next = self.header.val().get_bits::<4>(28);
         self.k_len.next = self.header.val().get_bits::<ADDR_BITS>(0);
@@ -154,8 +208,14 @@ impl Logic for CmdDecoder {
         self.hdr_k_len.next = self.k_len.val();
         self.k_ok.next =
             (self.k_len.val() != self.zero_k.val()) && (self.k_len.val() <= self.k_max.val());
+        self.n_ok.next =
+            (self.k_len.val() != self.zero_k.val()) && (self.k_len.val() <= self.n_max.val());
+        self.l1_op.next = (self.opcode.val() == self.op_l1norm.val()) && self.l1_on.val();
         // Ready: always in load mode; in header mode when the command's resources are free.
         self.ready.next = true;
+        if self.loading.q.val() && self.l1data.q.val() && self.store.q.val() {
+            self.ready.next = self.l1_ready.val();
+        }
         if !self.loading.q.val() {
             if self.opcode.val() == self.op_load_a.val() {
                 self.ready.next = !((self.header.val().get_bit(27) && self.a_busy1.val())
@@ -186,11 +246,26 @@ impl Logic for CmdDecoder {
         self.cmp_start.next = false;
         self.drain_start.next = false;
         self.status_start.next = false;
+        self.l1_start.next = false;
+        self.l1_beat.next = false;
+        self.l1_count.next = self.l1_lanes.val();
+        if self.left.q.val() <= self.l1_lanes.val() {
+            self.l1_count.next = self.left.q.val();
+        }
+        self.l1_final.next = self.left.q.val() <= self.l1_lanes.val();
         self.write_bank.next = self.bank.q.val();
         self.write_addr.next = self.count.q.val();
         self.error.next = self.err.q.val();
         self.accepted.next = self.n_acc.q.val();
-        if self.loading.q.val() {
+        if self.loading.q.val() && self.l1data.q.val() {
+            if self.fire.val() {
+                self.l1_beat.next = self.store.q.val();
+                self.left.d.next = self.left.q.val() - self.l1_lanes.val();
+                if self.left.q.val() <= self.l1_lanes.val() {
+                    self.loading.d.next = false;
+                }
+            }
+        } else if self.loading.q.val() {
             if self.cmd_valid.val() {
                 self.a_write.next = self.store.q.val() && !self.load_b.q.val();
                 self.b_write.next = self.store.q.val() && self.load_b.q.val();
@@ -206,6 +281,7 @@ impl Logic for CmdDecoder {
             {
                 self.loading.d.next = self.k_len.val() != self.zero_k.val();
                 self.load_b.d.next = self.opcode.val() == self.op_load_b.val();
+                self.l1data.d.next = false;
                 self.store.d.next = self.k_ok.val();
                 self.bank.d.next = self.header.val().get_bit(27);
                 self.count.d.next = self.zero_k.val();
@@ -227,8 +303,18 @@ impl Logic for CmdDecoder {
             if self.opcode.val() == self.op_status.val() {
                 self.status_start.next = true;
             }
-            if self.opcode.val() > self.op_status.val() {
-                // Opcodes above STATUS are not defined (6 = L1NORM is reserved); 0 is NOP.
+            if self.l1_op.val() {
+                self.loading.d.next = self.k_len.val() != self.zero_k.val();
+                self.l1data.d.next = true;
+                self.store.d.next = self.n_ok.val();
+                self.left.d.next = self.k_len.val();
+                self.l1_start.next = self.n_ok.val();
+                if !self.n_ok.val() {
+                    self.err.d.next = true;
+                }
+            }
+            if (self.opcode.val() > self.op_status.val()) && !self.l1_op.val() {
+                // Opcodes above STATUS are not defined (6 = L1NORM without the unit); 0 is NOP.
                 self.err.d.next = true;
             }
         }

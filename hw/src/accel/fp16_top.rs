@@ -47,6 +47,9 @@ pub struct Fp16Accel {
     unused_exp: Vec<Signal<Local, Bits<SHIFT_BITS>>>,
     /// The result RAMs' upper words (sign copies) when response lanes are 32 bits.
     unused_hi: Vec<Signal<Local, Bits<WORD_BITS>>>,
+    /// The decoder's L1NORM outputs (no L1-norm unit here: opcode 6 is unknown).
+    unused_l1_count: Signal<Local, Bits<{ super::ADDR_BITS }>>,
+    unused_l1: Vec<Signal<Local, Bit>>,
     _rows: usize,
     _cols: usize,
     _cmd_words: usize,
@@ -92,6 +95,8 @@ impl Fp16Accel {
             unused_ctl_east: (0..rows).map(|_| Default::default()).collect(),
             unused_b_south: (0..cols).map(|_| Default::default()).collect(),
             unused_hi: (0..cols).map(|_| Default::default()).collect(),
+            unused_l1_count: Default::default(),
+            unused_l1: (0..3).map(|_| Default::default()).collect(),
             unused_exp: (0..2).map(|_| Default::default()).collect(),
             _rows: rows,
             _cols: cols,
@@ -133,6 +138,11 @@ impl Logic for Fp16Accel {
         self.decoder.c_blocked1.next =
             self.collector.pending1.val() || self.responder.c_busy1.val();
         self.decoder.rsp_free.next = self.responder.free.val();
+        self.decoder.l1_ready.next = false;
+        self.unused_l1_count.next = self.decoder.l1_count.val();
+        self.unused_l1[0].next = self.decoder.l1_start.val();
+        self.unused_l1[1].next = self.decoder.l1_beat.val();
+        self.unused_l1[2].next = self.decoder.l1_final.val();
         // LOAD: command beats -> operand buffers.
         self.abuf.write_enable.next = self.decoder.a_write.val();
         self.bbuf.write_enable.next = self.decoder.b_write.val();

@@ -7,6 +7,8 @@
 //! - [`compute`]: the feeder (buffers -> array, flush spacing) and the collector (array drain ->
 //!   result buffers).
 //! - [`response`]: DRAIN and STATUS on the response port, with back-pressure.
+//! - [`l1path`]: L1NORM: the L1-norm unit (`crate::l1norm`) between a serializer of command
+//!   data beats and a packer of response beats.
 //! - [`top`]: [`top::SqAccel`], the ShiftQuant top that wires them around `crate::array::SqArray`.
 //! - [`fp16_feeder`], [`fp16_top`]: [`fp16_top::Fp16Accel`], the same around
 //!   `crate::fp16::Fp16Array` (two cycles per k, `2R x C` tiles).
@@ -26,16 +28,20 @@ pub mod compute;
 pub mod decoder;
 pub mod fp16_feeder;
 pub mod fp16_top;
+pub mod l1path;
 pub mod model;
 pub mod prim;
 pub mod response;
 pub mod top;
 
 #[cfg(test)]
+mod l1_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::config::{ArrayConfig, Datapath};
 use crate::error::HwError;
+use crate::l1norm::L1NormConfig;
 use serde::{Deserialize, Serialize};
 
 /// Width of a command / response word.
@@ -52,10 +58,15 @@ pub const GAP_BITS: usize = 8;
 pub const DEFAULT_K_MAX: usize = 256;
 /// Largest operand buffer depth a design may declare.
 pub const MAX_K_MAX: usize = 4096;
+/// The L1-norm unit geometries `(W, A)` an SQ top can be generated with (input width, row
+/// buffer address bits; rows of up to `2^A` elements). The first is the default.
+pub const L1NORM_TOP_GEOMETRIES: [(u32, u32); 1] = [(16, 8)];
+/// Bits per code in an L1NORM response beat (codes sign-extended to a byte).
+pub const L1NORM_CODE_BITS: usize = 8;
 
 /// Everything about a top's ports and buffers that the host side needs: derived from the
 /// `ArrayConfig` and `K_MAX` (recorded in the manifest as `accel`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccelGeometry {
     pub rows: usize,
     pub cols: usize,
@@ -73,11 +84,67 @@ pub struct AccelGeometry {
     /// Results are binary32 (fp16): partial sums over K chunks cannot be added on the host, so
     /// `commands::plan_gemm` chains the chunks in the array (COMPUTE with hold).
     pub float_results: bool,
+    /// The L1-norm unit behind opcode 6 (SQ tops; `bits` = the top's bits), or `None`: opcode 6
+    /// is unknown (FP16 tops, or an SQ top generated without it).
+    pub l1norm: Option<L1NormConfig>,
+}
+
+/// The default L1-norm unit of an SQ top with `bits`-bit codes: `W = 16`, rows of up to 256
+/// elements, `f = b - 3`, `eps = 1e-5` (see `crate::l1norm`).
+pub fn default_l1norm(bits: u32) -> L1NormConfig {
+    let (w, a) = L1NORM_TOP_GEOMETRIES[0];
+    L1NormConfig::new(bits).with_geometry(w, a)
 }
 
 impl AccelGeometry {
+    /// The geometry of the top for `config` with operand buffers of `k_max` entries, with the
+    /// default L1-norm unit on SQ tops ([`default_l1norm`]) and none on FP16 tops.
     pub fn new(config: &ArrayConfig, k_max: usize) -> Result<Self, HwError> {
+        let l1 = match config.datapath {
+            Datapath::Sq { bits } => Some(default_l1norm(bits)),
+            Datapath::Fp16 => None,
+        };
+        Self::with_l1norm(config, k_max, l1)
+    }
+
+    /// [`AccelGeometry::new`] with the L1-norm unit `l1` (`None`: without the unit). The unit
+    /// must produce the top's codes (`l1.bits` = the top's bits), have a geometry of
+    /// [`L1NORM_TOP_GEOMETRIES`], and SQ tops only.
+    pub fn with_l1norm(
+        config: &ArrayConfig,
+        k_max: usize,
+        l1: Option<L1NormConfig>,
+    ) -> Result<Self, HwError> {
         let config = config.validated()?;
+        if let Some(c) = l1 {
+            let unsupported = |hint: String| HwError::Unsupported {
+                what: format!(
+                    "an L1-norm unit (W = {}, rows <= 2^{}, SQ-{}) in this {} top",
+                    c.in_bits,
+                    c.addr_bits,
+                    c.bits,
+                    config.datapath.name()
+                ),
+                hint,
+            };
+            match config.datapath {
+                Datapath::Fp16 => {
+                    return Err(unsupported(
+                        "FP16 tops have no L1-norm unit: normalize on the host".into(),
+                    ))
+                }
+                Datapath::Sq { bits } if bits != c.bits => {
+                    return Err(unsupported(format!("the unit must output SQ-{bits} codes")))
+                }
+                _ => {}
+            }
+            if !L1NORM_TOP_GEOMETRIES.contains(&(c.in_bits, c.addr_bits)) {
+                return Err(unsupported(format!(
+                    "accelerator tops are generated with (W, A) in {L1NORM_TOP_GEOMETRIES:?}"
+                )));
+            }
+            c.consts().map_err(|e| unsupported(e.0))?;
+        }
         if !(1..=MAX_K_MAX).contains(&k_max) {
             return Err(HwError::Unsupported {
                 what: format!("an operand buffer depth (K_MAX) of {k_max}"),
@@ -107,6 +174,7 @@ impl AccelGeometry {
             has_exp: !fp16,
             slots: if fp16 { 2 } else { 1 },
             float_results: fp16,
+            l1norm: l1,
         })
     }
 
@@ -135,6 +203,15 @@ impl AccelGeometry {
     }
     pub fn rsp_words(&self) -> usize {
         self.rsp_bits() / WORD_BITS
+    }
+    /// L1NORM: input elements per command data beat (`W_IN / W`), 0 without the unit.
+    pub fn l1_in_lanes(&self) -> usize {
+        self.l1norm
+            .map_or(0, |c| self.cmd_bits() / c.in_bits as usize)
+    }
+    /// L1NORM: codes per response beat (`W_OUT / 8`).
+    pub fn l1_codes_per_beat(&self) -> usize {
+        self.rsp_bits() / L1NORM_CODE_BITS
     }
     /// Minimum number of cycles between two flushes of the array (slot-0 flushes for fp16).
     pub fn flush_spacing(&self) -> usize {

@@ -2,13 +2,15 @@
 //! accepted in, which cycle each response beat leaves in, and how many cycles the array computes.
 //!
 //! It mirrors the control registers of `decoder`, `compute` (feeder, collector), `fp16_feeder`
-//! (for fp16 geometries) and `response` one for one and ignores the data. `docs/accelerator.md` states the same rules in prose; the
+//! (for fp16 geometries), `response` and `l1path` one for one and ignores the data, except
+//! for L1NORM rows: the L1-norm unit's stage II takes a data-dependent number of cycles per row
+//! (`crate::l1norm::timing`), so the model computes each row's per-row quantities. `docs/accelerator.md` states the same rules in prose; the
 //! accelerator tests check this model against the rust-hdl simulation cycle for cycle. Cycle 0 is
 //! the first cycle after reset.
 
 use super::commands::{
     Command, BANK2_BIT, BANK_BIT, CBANK_BIT, HOLD_BIT, K_LEN_MASK, OPCODE_LSB, OP_COMPUTE,
-    OP_DRAIN, OP_LOAD_A, OP_LOAD_B, OP_STATUS,
+    OP_DRAIN, OP_L1NORM, OP_LOAD_A, OP_LOAD_B, OP_STATUS,
 };
 use super::AccelGeometry;
 
@@ -29,6 +31,89 @@ impl Timing {
     /// Array utilization: `macs / (R * C * cycles)`.
     pub fn utilization(&self, geom: &AccelGeometry, macs: u64) -> f64 {
         macs as f64 / (geom.rows as u64 * geom.cols as u64 * self.cycles.max(1)) as f64
+    }
+}
+
+/// The L1NORM path (`l1path`): serializer, the unit's three stages and the packer.
+struct L1Model {
+    /// Per good row, in order: its length and stage II's cycles from taking it to offering it
+    /// on (`RowTiming::stage2 - 1`).
+    rows: Vec<(u64, u64)>,
+    lanes: u64,
+    codes_per_beat: u64,
+    /// Stage I's division steps `W + F`.
+    div_steps: u64,
+    // Serializer.
+    ser_left: u64,
+    ser_fin: bool,
+    // Stage I: `ING` (None), `DIV` with its counter, or `HAND`; the row it holds.
+    ing_div: Option<u64>,
+    ing_hand: bool,
+    ing_row: usize,
+    // Stage II: the row it holds and the cycle it offers it from.
+    eng: Option<(usize, u64)>,
+    // Stage III: state, read index, row length; the pipeline's valid / last bits
+    // (v0, va, vb, vc, vd).
+    emit_st: EmitState,
+    ridx: u64,
+    emit_n: u64,
+    valid: [bool; 5],
+    last: [bool; 5],
+    // Packer and the outstanding rows.
+    cnt: u64,
+    full: bool,
+    full_last: bool,
+    pending: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EmitState {
+    Idle,
+    Run,
+    Drain,
+}
+
+impl L1Model {
+    fn new(geom: &AccelGeometry, commands: &[Command]) -> Option<Self> {
+        let cfg = geom.l1norm?;
+        let c = cfg
+            .consts()
+            .expect("AccelGeometry holds a valid L1-norm configuration");
+        let w = c.w;
+        // The unit sees the low W bits of each lane.
+        let wrap = |x: i64| (x << (64 - w)) >> (64 - w);
+        let rows = commands
+            .iter()
+            .filter_map(|cmd| match cmd {
+                Command::L1Norm { row, .. } if (1..=c.n_max()).contains(&row.len()) => {
+                    let row: Vec<i64> = row.iter().map(|&x| wrap(x)).collect();
+                    let r = crate::l1norm::golden::golden_row(&c, &row).expect("a valid row");
+                    Some((row.len() as u64, crate::l1norm::timing(&c, &r).stage2 - 1))
+                }
+                _ => None,
+            })
+            .collect();
+        Some(L1Model {
+            rows,
+            lanes: geom.l1_in_lanes() as u64,
+            codes_per_beat: geom.l1_codes_per_beat() as u64,
+            div_steps: u64::from(c.w + c.fbits),
+            ser_left: 0,
+            ser_fin: false,
+            ing_div: None,
+            ing_hand: false,
+            ing_row: 0,
+            eng: None,
+            emit_st: EmitState::Idle,
+            ridx: 0,
+            emit_n: 0,
+            valid: [false; 5],
+            last: [false; 5],
+            cnt: 0,
+            full: false,
+            full_last: false,
+            pending: 0,
+        })
     }
 }
 
@@ -82,6 +167,10 @@ pub fn run(
     let mut clears: std::collections::VecDeque<(u64, u8)> = Default::default();
     // Responder.
     let (mut mode, mut r_bank, mut row) = (Mode::Idle, 0u8, 0u64);
+    // L1NORM: the decoder's data phase (`l1data`, `store`, `left`) and the path.
+    let (mut l1data, mut l1_store, mut left) = (false, false, 0u64);
+    let mut l1 = L1Model::new(geom, commands);
+    let n_max = geom.l1norm.map_or(0, |c| c.n_max() as u64);
     let bit = |h: u32, b: u32| ((h >> b) & 1) as u8;
     for cycle in 0..max_cycles {
         if next == beats.len() && t.responses.len() == want_rsp {
@@ -107,17 +196,30 @@ pub fn run(
         let a_busy = |b: u8| act && a_bank == b && !ends;
         let b_busy = |b: u8| act && b_bank == b && !ends;
         // Responder, combinational.
+        let ready_now = rsp_ready(cycle);
         let rsp_valid = matches!(mode, Mode::Stream | Mode::Status);
-        let r_fire = rsp_valid && rsp_ready(cycle);
+        let r_fire = rsp_valid && ready_now;
         let r_free = mode == Mode::Idle;
+        // L1NORM path, combinational.
+        let (mut in_ready, mut beat_ready, mut l1_fire, mut l1_hold) = (false, false, false, false);
+        let mut l1_pending = false;
+        if let Some(p) = &l1 {
+            in_ready = p.ing_div.is_none() && !p.ing_hand;
+            beat_ready = p.ser_left == 0 || (p.ser_left == 1 && in_ready);
+            l1_fire = p.full && r_free && ready_now;
+            l1_hold = p.full && !l1_fire;
+            l1_pending = p.pending != 0;
+        }
         let c_busy = |b: u8| matches!(mode, Mode::Wait | Mode::Stream) && r_bank == b;
         // Decoder, combinational.
         let (mut cmp_start, mut drain_start, mut status_start) = (false, false, false);
         let mut header = 0u32;
         let mut fire = false;
+        let (mut l1_start, mut l1_beat) = (false, false);
         if next < beats.len() && cmd_valid(cycle) {
             if loading {
-                fire = true;
+                fire = !(l1data && l1_store) || beat_ready;
+                l1_beat = fire && l1data && l1_store;
             } else {
                 header = beats[next].expect("a header where the decoder expects one");
                 let op = header >> OPCODE_LSB;
@@ -132,13 +234,14 @@ pub fn run(
                         let blocked = pending[cb as usize] || c_busy(cb);
                         !k_ok || (cmp_free && (bit(header, HOLD_BIT) == 1 || !blocked))
                     }
-                    OP_DRAIN | OP_STATUS => r_free,
+                    OP_DRAIN | OP_STATUS => r_free && !l1_pending,
                     _ => true,
                 };
                 if fire {
                     cmp_start = op == OP_COMPUTE && k_ok;
                     drain_start = op == OP_DRAIN;
                     status_start = op == OP_STATUS;
+                    l1_start = op == OP_L1NORM && l1.is_some() && k_len >= 1 && k_len <= n_max;
                 }
             }
         }
@@ -152,8 +255,23 @@ pub fn run(
         }
         t.array_busy += u64::from(s1_valid);
         // Decoder, next state.
+        if l1_fire {
+            t.responses.push(cycle);
+            t.cycles = cycle + 1;
+        }
+        // The beat handed to the serializer: its element count and whether the row ends in it.
+        let beat = l1_beat.then(|| {
+            let lanes = l1.as_ref().map_or(1, |p| p.lanes);
+            (left.min(lanes), left <= lanes)
+        });
         if fire {
-            if loading {
+            if loading && l1data {
+                let lanes = l1.as_ref().map_or(1, |p| p.lanes);
+                if left <= lanes {
+                    loading = false;
+                }
+                left = left.wrapping_sub(lanes);
+            } else if loading {
                 if count == last_load {
                     loading = false;
                 }
@@ -163,11 +281,21 @@ pub fn run(
                 let k_len = u64::from(header & K_LEN_MASK);
                 if op == OP_LOAD_A || op == OP_LOAD_B {
                     loading = k_len != 0;
+                    l1data = false;
                     count = 0;
                     last_load = k_len.wrapping_sub(1);
                 }
+                if op == OP_L1NORM && l1.is_some() {
+                    loading = k_len != 0;
+                    l1data = true;
+                    l1_store = k_len >= 1 && k_len <= n_max;
+                    left = k_len;
+                }
             }
             next += 1;
+        }
+        if let Some(p) = &mut l1 {
+            p.step(cycle, in_ready, l1_hold, l1_fire, l1_start, beat);
         }
         // Feeder, next state.
         let s1_bank_next = c_bank;
@@ -237,6 +365,107 @@ pub fn run(
         }
     }
     panic!("the command stream did not finish within {max_cycles} cycles");
+}
+
+impl L1Model {
+    /// One clock edge of the L1NORM path (`l1path` and the unit's control registers).
+    fn step(
+        &mut self,
+        cycle: u64,
+        in_ready: bool,
+        hold: bool,
+        fire: bool,
+        start: bool,
+        beat: Option<(u64, bool)>,
+    ) {
+        // Combinational signals of this cycle, from the registers before the edge.
+        let take = self.ser_left != 0 && in_ready;
+        let in_last = take && self.ser_fin && self.ser_left == 1;
+        let h_ack = self.ing_hand && self.eng.is_none();
+        let o_valid = self.eng.is_some_and(|(_, at)| cycle >= at);
+        let r_ack = !hold && self.emit_st == EmitState::Idle && o_valid;
+        let (out_valid, out_last) = (self.valid[4], self.last[4]);
+        let code_in = out_valid && !hold;
+        let eng_row = self.eng.map(|(row, _)| row);
+        let ing_row = self.ing_row;
+        let row_done = fire && self.full_last;
+        // Serializer.
+        if take {
+            self.ser_left -= 1;
+        }
+        if let Some((count, fin)) = beat {
+            self.ser_left = count;
+            self.ser_fin = fin;
+        }
+        // Stage I.
+        if let Some(n) = self.ing_div {
+            self.ing_div = (n > 1).then_some(n - 1);
+            self.ing_hand = n == 1;
+        } else if self.ing_hand {
+            if h_ack {
+                self.ing_hand = false;
+                self.ing_row += 1;
+            }
+        } else if in_last {
+            self.ing_div = Some(self.div_steps);
+        }
+        // Stage II.
+        if r_ack {
+            self.eng = None;
+        }
+        if h_ack {
+            self.eng = Some((ing_row, cycle + self.rows[ing_row].1));
+        }
+        // Stage III (frozen while held).
+        if !hold {
+            let run = self.emit_st == EmitState::Run;
+            let at_last = run && self.ridx + 1 == self.emit_n;
+            let drained = !(self.valid[0] || self.valid[1] || self.valid[2]);
+            self.valid = [
+                run,
+                self.valid[0],
+                self.valid[1],
+                self.valid[2],
+                self.valid[3],
+            ];
+            self.last = [
+                at_last,
+                self.last[0],
+                self.last[1],
+                self.last[2],
+                self.last[3],
+            ];
+            match self.emit_st {
+                EmitState::Idle if r_ack => {
+                    let row = eng_row.expect("stage II offers a row");
+                    self.emit_n = self.rows[row].0;
+                    self.ridx = 0;
+                    self.emit_st = EmitState::Run;
+                }
+                EmitState::Run => {
+                    self.ridx += 1;
+                    if at_last {
+                        self.emit_st = EmitState::Drain;
+                    }
+                }
+                EmitState::Drain if drained => self.emit_st = EmitState::Idle,
+                _ => {}
+            }
+        }
+        // Packer.
+        if fire {
+            self.full = false;
+        }
+        if code_in {
+            self.cnt += 1;
+            if self.cnt == self.codes_per_beat || out_last {
+                self.cnt = 0;
+                self.full = true;
+                self.full_last = out_last;
+            }
+        }
+        self.pending = self.pending + u64::from(start) - u64::from(row_done);
+    }
 }
 
 /// Cycles of the GEMM stream of `commands::plan_gemm` on an integer (sq) top (C = A x B, `m x k` times `k x n`, K in

@@ -103,3 +103,124 @@ impl Logic for PackFlushValid {
         Verilog::Custom("always @(*) ctl = {flush, valid};".into())
     }
 }
+
+/// `lanes[i] = {words}[W i + W - 1 : W i]`: a command beat cut into `W`-bit lanes (the L1NORM
+/// data vectors; `W` divides 32).
+#[derive(LogicBlock)]
+pub struct WordLanes<const W: usize> {
+    pub words: Vec<Signal<In, Bits<WORD_BITS>>>,
+    pub lanes: Vec<Signal<Out, Bits<W>>>,
+}
+
+impl<const W: usize> WordLanes<W> {
+    /// All lanes of `words` 32-bit words.
+    pub fn new(words: usize) -> Self {
+        assert!(W > 0 && WORD_BITS.is_multiple_of(W) && words > 0);
+        Self {
+            words: (0..words).map(|_| Default::default()).collect(),
+            lanes: (0..words * WORD_BITS / W)
+                .map(|_| Default::default())
+                .collect(),
+        }
+    }
+}
+
+impl<const W: usize> Logic for WordLanes<W> {
+    fn update(&mut self) {
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            let word = self.words[i * W / WORD_BITS].val().to_u64();
+            lane.next = bits((word >> (i * W % WORD_BITS)) & (u64::MAX >> (64 - W)));
+        }
+    }
+
+    fn connect(&mut self) {
+        for lane in &mut self.lanes {
+            lane.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let body: Vec<String> = (0..self.lanes.len())
+            .map(|i| {
+                let lsb = i * W % WORD_BITS;
+                format!(
+                    "   lanes${i} = words${}[{}:{lsb}];",
+                    i * W / WORD_BITS,
+                    lsb + W - 1
+                )
+            })
+            .collect();
+        Verilog::Custom(format!("always @(*) begin\n{}\nend", body.join("\n")))
+    }
+}
+
+/// `words = {..., sext8(codes[1]), sext8(codes[0])}`: `B`-bit codes sign-extended into byte
+/// lanes, four per 32-bit word (the L1NORM response beats).
+#[derive(LogicBlock)]
+pub struct CodeWords<const B: usize> {
+    pub codes: Vec<Signal<In, Bits<B>>>,
+    pub words: Vec<Signal<Out, Bits<WORD_BITS>>>,
+}
+
+/// Bits per code lane of an L1NORM response beat.
+pub const CODE_LANE_BITS: usize = 8;
+
+impl<const B: usize> CodeWords<B> {
+    /// `words` 32-bit words, `4 * words` codes.
+    pub fn new(words: usize) -> Self {
+        assert!((2..=CODE_LANE_BITS).contains(&B) && words > 0);
+        Self {
+            codes: (0..words * WORD_BITS / CODE_LANE_BITS)
+                .map(|_| Default::default())
+                .collect(),
+            words: (0..words).map(|_| Default::default()).collect(),
+        }
+    }
+}
+
+impl<const B: usize> Logic for CodeWords<B> {
+    fn update(&mut self) {
+        let per = WORD_BITS / CODE_LANE_BITS;
+        for (w, word) in self.words.iter_mut().enumerate() {
+            let mut v = 0u64;
+            for j in 0..per {
+                let c = self.codes[w * per + j].val().to_u64();
+                let sext = if c >> (B - 1) & 1 == 1 {
+                    c | (0xff << B)
+                } else {
+                    c
+                };
+                v |= (sext & 0xff) << (CODE_LANE_BITS * j);
+            }
+            word.next = bits(v);
+        }
+    }
+
+    fn connect(&mut self) {
+        for word in &mut self.words {
+            word.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let per = WORD_BITS / CODE_LANE_BITS;
+        let lane = |i: usize| {
+            if B == CODE_LANE_BITS {
+                format!("codes${i}")
+            } else {
+                format!(
+                    "{{{{{}{{codes${i}[{}]}}}}, codes${i}}}",
+                    CODE_LANE_BITS - B,
+                    B - 1
+                )
+            }
+        };
+        let body: Vec<String> = (0..self.words.len())
+            .map(|w| {
+                let parts: Vec<String> = (0..per).rev().map(|j| lane(w * per + j)).collect();
+                format!("   words${w} = {{{}}};", parts.join(", "))
+            })
+            .collect();
+        Verilog::Custom(format!("always @(*) begin\n{}\nend", body.join("\n")))
+    }
+}

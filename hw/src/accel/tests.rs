@@ -47,22 +47,66 @@ pub(crate) fn sq(rows: usize, cols: usize, bits: u32, window: u32, acc: u32) -> 
         .expect("valid config")
 }
 
-pub(crate) fn build<const B: usize, const P: usize, const ACC: usize>(
+/// The SQ tops the tests build (W = 16, rows <= 256 for the L1-norm unit).
+pub(crate) type Sq4 = crate::sq_accel!(4, 8, 32, 16, 8);
+pub(crate) type Sq6 = crate::sq_accel!(6, 12, 32, 16, 8);
+pub(crate) type Sq8Wide = crate::sq_accel!(8, 16, 48, 16, 8);
+
+/// An SQ top type the harness can build.
+pub(crate) trait SqTop: AccelPorts + Sized {
+    fn make(geom: &AccelGeometry, params: PeParams) -> Self;
+}
+
+impl<
+        const B: usize,
+        const P: usize,
+        const ACC: usize,
+        const W: usize,
+        const A: usize,
+        const NB: usize,
+        const RB: usize,
+        const SB: usize,
+        const QB: usize,
+        const N2B: usize,
+        const DW: usize,
+        const DH: usize,
+        const EW: usize,
+        const RP: usize,
+        const CB: usize,
+        const EB: usize,
+        const NW: usize,
+        const K: usize,
+        const K1: usize,
+        const PW: usize,
+        const IB: usize,
+    > SqTop
+    for SqAccel<B, P, ACC, W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, IB>
+{
+    fn make(geom: &AccelGeometry, params: PeParams) -> Self {
+        SqAccel::new(geom, params)
+    }
+}
+
+pub(crate) fn build<T: SqTop>(config: &ArrayConfig, k_max: usize) -> (T, AccelGeometry) {
+    build_with(config, AccelGeometry::new(config, k_max).expect("geometry"))
+}
+
+/// The top of `config` with geometry `geom` (e.g. with another L1-norm configuration).
+pub(crate) fn build_with<T: SqTop>(
     config: &ArrayConfig,
-    k_max: usize,
-) -> (SqAccel<B, P, ACC>, AccelGeometry) {
-    let geom = AccelGeometry::new(config, k_max).expect("geometry");
+    geom: AccelGeometry,
+) -> (T, AccelGeometry) {
     let params = PeParams {
         acc_bits: config.acc_bits as usize,
         max_shift: 2 * config.window,
     };
-    let mut uut = SqAccel::<B, P, ACC>::new(&geom, params);
+    let mut uut = T::make(&geom, params);
     uut.connect_all();
     check_all(&uut).expect("the accelerator top is fully connected");
     (uut, geom)
 }
 
-fn settle<T: Block>(uut: &mut T) {
+pub(crate) fn settle<T: Block>(uut: &mut T) {
     assert!(simulate(uut, 400), "the design settles");
 }
 
@@ -138,8 +182,32 @@ macro_rules! accel_ports {
     };
 }
 
-impl<const B: usize, const P: usize, const ACC: usize> AccelPorts for SqAccel<B, P, ACC> {
-    accel_ports!(SqAccel<B, P, ACC>);
+impl<
+        const B: usize,
+        const P: usize,
+        const ACC: usize,
+        const W: usize,
+        const A: usize,
+        const NB: usize,
+        const RB: usize,
+        const SB: usize,
+        const QB: usize,
+        const N2B: usize,
+        const DW: usize,
+        const DH: usize,
+        const EW: usize,
+        const RP: usize,
+        const CB: usize,
+        const EB: usize,
+        const NW: usize,
+        const K: usize,
+        const K1: usize,
+        const PW: usize,
+        const IB: usize,
+    > AccelPorts
+    for SqAccel<B, P, ACC, W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, IB>
+{
+    accel_ports!(SqAccel<B, P, ACC, W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, IB>);
 }
 
 impl AccelPorts for super::fp16_top::Fp16Accel {
@@ -232,7 +300,7 @@ pub(crate) fn random_operands(
 
 /// Run C = A x B through the top, check every accumulator against the i64 reference and the
 /// timing against the model; return the simulation.
-fn gemm_through_top<const B: usize, const P: usize, const ACC: usize>(
+pub(crate) fn gemm_through_top<T: SqTop>(
     config: &ArrayConfig,
     k_max: usize,
     (m, k, n): (usize, usize, usize),
@@ -240,7 +308,7 @@ fn gemm_through_top<const B: usize, const P: usize, const ACC: usize>(
     seed: u64,
     rsp_ready: impl Fn(u64) -> bool + Copy,
 ) -> (SimRun, model::Timing) {
-    let (mut uut, geom) = build::<B, P, ACC>(config, k_max);
+    let (mut uut, geom) = build::<T>(config, k_max);
     let mut rng = Rng::new(seed);
     let (a, ea, b, eb) = random_operands(&mut rng, m, k, n, config.q_max(), config.window);
     let opa = Operand {
@@ -293,20 +361,20 @@ fn gemm_through_top<const B: usize, const P: usize, const ACC: usize>(
 #[test]
 fn gemm_sq4_2x2_several_chunks() {
     // M, N not multiples of the tile; K = 37 in chunks of 16, 16, 5 (short tiles get padded).
-    gemm_through_top::<4, 8, 32>(&sq(2, 2, 4, 7, 32), 16, (5, 37, 3), 16, 1, |_| true);
+    gemm_through_top::<Sq4>(&sq(2, 2, 4, 7, 32), 16, (5, 37, 3), 16, 1, |_| true);
     // Chunks of 1..3 k-steps: every COMPUTE is shorter than the flush spacing.
-    gemm_through_top::<4, 8, 32>(&sq(2, 2, 4, 7, 32), 3, (3, 7, 4), 3, 2, |_| true);
+    gemm_through_top::<Sq4>(&sq(2, 2, 4, 7, 32), 3, (3, 7, 4), 3, 2, |_| true);
 }
 
 #[test]
 fn gemm_sq6_3x2() {
-    gemm_through_top::<6, 12, 32>(&sq(3, 2, 6, 7, 32), 8, (7, 20, 5), 8, 3, |_| true);
+    gemm_through_top::<Sq6>(&sq(3, 2, 6, 7, 32), 8, (7, 20, 5), 8, 3, |_| true);
 }
 
 #[test]
 fn gemm_sq8_2x3_wide_accumulators() {
     // E = 15 on both sides needs 45 bits: 64-bit response lanes. K chunk 8 fits 48 bits.
-    gemm_through_top::<8, 16, 48>(&sq(2, 3, 8, 15, 48), 8, (3, 19, 4), 8, 4, |_| true);
+    gemm_through_top::<Sq8Wide>(&sq(2, 3, 8, 15, 48), 8, (3, 19, 4), 8, 4, |_| true);
 }
 
 #[test]
@@ -314,10 +382,10 @@ fn drain_under_back_pressure() {
     let mut rng = Rng::new(99);
     let pattern: Vec<bool> = (0..4096).map(|_| rng.range(0, 2) != 0).collect();
     let ready = |t: u64| pattern[(t % 4096) as usize];
-    gemm_through_top::<4, 8, 32>(&sq(3, 2, 4, 7, 32), 8, (7, 11, 5), 8, 5, &ready);
+    gemm_through_top::<Sq4>(&sq(3, 2, 4, 7, 32), 8, (7, 11, 5), 8, 5, &ready);
     // A host that takes a beat only every 7th cycle: COMPUTE into a bank being drained waits.
     let slow = |t: u64| t.is_multiple_of(7);
-    gemm_through_top::<4, 8, 32>(&sq(2, 2, 4, 7, 32), 4, (4, 4, 6), 4, 6, slow);
+    gemm_through_top::<Sq4>(&sq(2, 2, 4, 7, 32), 4, (4, 4, 6), 4, 6, slow);
 }
 
 /// `words` (least significant first) as a Verilog hex literal of `bits` bits.
@@ -377,19 +445,19 @@ fn testbench(design: &crate::generate::GeneratedDesign, trace: &[CycleIo]) -> St
 
 /// The generated Verilog, simulated by Verilator, reproduces the rust-hdl simulation of a GEMM
 /// (with back-pressure) at the ports, bit for bit and cycle for cycle.
-fn verilator_replays<const B: usize, const P: usize, const ACC: usize>(
+fn verilator_replays<T: SqTop>(
     config: ArrayConfig,
     k_max: usize,
     (m, k, n): (usize, usize, usize),
     seed: u64,
 ) {
     let ready = |t: u64| t % 5 != 3;
-    let (sim, _) = gemm_through_top::<B, P, ACC>(&config, k_max, (m, k, n), k_max, seed, ready);
+    let (sim, _) = gemm_through_top::<T>(&config, k_max, (m, k, n), k_max, seed, ready);
     verilator_check(&config, k_max, &sim);
 }
 
 /// Replay `sim` on the generated top of `config` in Verilator; every port must match.
-fn verilator_check(config: &ArrayConfig, k_max: usize, sim: &SimRun) {
+pub(crate) fn verilator_check(config: &ArrayConfig, k_max: usize, sim: &SimRun) {
     let design = crate::generate::generate_accel(config, k_max).expect("generates");
     let dir = tempfile::tempdir().expect("tempdir");
     let man = crate::generate::write_design(&design, dir.path()).expect("writes");
@@ -433,8 +501,8 @@ fn verilator_check(config: &ArrayConfig, k_max: usize, sim: &SimRun) {
 
 #[test]
 fn generated_verilog_matches_in_verilator() {
-    verilator_replays::<4, 8, 32>(sq(2, 2, 4, 7, 32), 8, (3, 13, 5), 41);
-    verilator_replays::<8, 16, 48>(sq(3, 2, 8, 15, 48), 6, (4, 9, 3), 42);
+    verilator_replays::<Sq4>(sq(2, 2, 4, 7, 32), 8, (3, 13, 5), 41);
+    verilator_replays::<Sq8Wide>(sq(3, 2, 8, 15, 48), 6, (4, 9, 3), 42);
     let ready = |t: u64| t % 5 != 3;
     let (sim, _) = fp16_gemm_through_top((2, 2), 8, (5, 13, 3), 8, 43, ready);
     let fp = ArrayConfig::new(2, 2, Datapath::Fp16).expect("valid");
@@ -504,7 +572,7 @@ fn add(x: &[Vec<i64>], y: &[Vec<i64>]) -> Vec<Vec<i64>> {
 #[test]
 fn loads_wait_for_the_bank_they_overwrite() {
     let config = sq(2, 2, 4, 7, 32);
-    let (mut uut, geom) = build::<4, 8, 32>(&config, 8);
+    let (mut uut, geom) = build::<Sq4>(&config, 8);
     let mut rng = Rng::new(7);
     let (la0, lb0, t0) = random_tile(&mut rng, &geom, &config, 8, (0, 0));
     let (la0b, lb1, t1) = random_tile(&mut rng, &geom, &config, 2, (0, 1));
@@ -549,7 +617,7 @@ fn loads_wait_for_the_bank_they_overwrite() {
 #[test]
 fn compute_waits_for_the_drain_of_its_c_bank_and_hold_chains_computes() {
     let config = sq(2, 3, 6, 7, 32);
-    let (mut uut, geom) = build::<6, 12, 32>(&config, 8);
+    let (mut uut, geom) = build::<Sq6>(&config, 8);
     let mut rng = Rng::new(8);
     let (la0, lb0, t0) = random_tile(&mut rng, &geom, &config, 5, (0, 0));
     let (la1, lb1, t1) = random_tile(&mut rng, &geom, &config, 3, (1, 1));
@@ -608,7 +676,7 @@ fn compute_waits_for_the_drain_of_its_c_bank_and_hold_chains_computes() {
 #[test]
 fn status_reports_errors_and_bad_loads_keep_the_stream_in_step() {
     let config = sq(2, 3, 4, 7, 32);
-    let (mut uut, geom) = build::<4, 8, 32>(&config, 4);
+    let (mut uut, geom) = build::<Sq4>(&config, 4);
     let mut rng = Rng::new(9);
     let (la, lb, t) = random_tile(&mut rng, &geom, &config, 4, (0, 1));
     let words = geom.cmd_words();
@@ -655,7 +723,7 @@ fn status_reports_errors_and_bad_loads_keep_the_stream_in_step() {
 #[test]
 fn reset_in_the_middle_of_a_compute_leaves_a_clean_top() {
     let config = sq(3, 2, 4, 7, 32);
-    let (mut uut, geom) = build::<4, 8, 32>(&config, 16);
+    let (mut uut, geom) = build::<Sq4>(&config, 16);
     let mut rng = Rng::new(10);
     let (la, lb, _) = random_tile(&mut rng, &geom, &config, 16, (0, 0));
     let mut cut = vec![la, lb, Command::compute(0, 0, 0, 16)];
@@ -765,7 +833,7 @@ fn gemm_256_cubed_on_8x8_keeps_the_array_over_90_percent_busy() {
 fn gemm_on_8x8(m: usize, k: usize, n: usize) {
     let config = sq(8, 8, 4, 7, 32);
     let start = std::time::Instant::now();
-    let (sim, t) = gemm_through_top::<4, 8, 32>(&config, 256, (m, k, n), 256, 11, |_| true);
+    let (sim, t) = gemm_through_top::<Sq4>(&config, 256, (m, k, n), 256, 11, |_| true);
     let geom = AccelGeometry::new(&config, 256).expect("geometry");
     let u = t.utilization(&geom, (m * k * n) as u64);
     eprintln!(
@@ -925,7 +993,7 @@ fn fp16_gemm_2x2_bit_exact() {
 fn a_host_that_pauses_mid_command_is_fine() {
     // cmd_valid drops at random, also in the middle of LOAD data; rsp_ready toggles too.
     let config = sq(2, 3, 4, 7, 32);
-    let (mut uut, geom) = build::<4, 8, 32>(&config, 8);
+    let (mut uut, geom) = build::<Sq4>(&config, 8);
     let mut rng = Rng::new(77);
     let (a, ea, b, eb) = random_operands(&mut rng, 5, 17, 7, config.q_max(), config.window);
     let opa = Operand {

@@ -1,11 +1,20 @@
-//! `SqAccel<B, P, ACC>`: the ShiftQuant accelerator top (`docs/accelerator.md`).
+//! `SqAccel`: the ShiftQuant accelerator top (`docs/accelerator.md`).
 //!
 //! ```text
 //!   cmd ──> CmdDecoder ──LOAD──> OperandRam A, B ──> SqFeeder ──> SqArray ──drain──> Collector
 //!               │  COMPUTE ─────────────────────────────^                               │
 //!               │  DRAIN / STATUS ──> Responder <── ResultRam x C (2 banks) <────────────┘
-//!                                        └──> rsp
+//!               │                        └──> rsp <──┐
+//!               └─ L1NORM data ──> L1Path (serializer, L1-norm unit, packer)
 //! ```
+//!
+//! The type's parameters are the PE's (`B` bits, `P` product, `ACC` accumulator) and the
+//! L1-norm unit's (`W`, `A` and the widths derived from them and `B`, see `crate::l1norm::dims`;
+//! `RP` is the unit's `P`). [`sq_accel!`](crate::sq_accel) names the type for `(b, p, acc, W, A)`.
+//! A top generated without the unit (`AccelGeometry::l1norm` = `None`) has a decoder that
+//! treats opcode 6 as unknown, and every output of the L1 path is gated with the constant
+//! `l1_on` = 0, so nothing of it reaches a port and synthesis removes it (rust-hdl cannot make
+//! a sub-block with vector ports optional).
 //!
 //! The rust-hdl block's command and response ports are vectors of 32-bit words
 //! (`cmd_data_<w>`, `rsp_data_<w>`: word `w` = bits `32w+31 : 32w` of the documented port),
@@ -15,18 +24,73 @@
 use super::buffers::{OperandRam, ResultRam};
 use super::compute::{Collector, SqFeeder};
 use super::decoder::CmdDecoder;
+use super::l1path::L1Path;
 use super::prim::FlagWord;
 use super::response::Responder;
 use super::{AccelGeometry, WORD_BITS};
 use crate::array::SqArray;
+use crate::l1norm::L1NormConfig;
 use crate::pe::{PeParams, CTL_BITS};
 use rust_hdl::prelude::*;
 
 /// Flags of STATUS lane 1, LSB first.
 pub const STATUS_FLAGS: [&str; 3] = ["compute", "results_pending", "error"];
 
+/// The concrete [`SqAccel`] type for literal `(b, p, acc, W, A)` (PE bits, product and
+/// accumulator widths; the L1-norm unit's input width and row-buffer address bits).
+#[macro_export]
+macro_rules! sq_accel {
+    ($b:literal, $p:literal, $acc:literal, $w:literal, $a:literal) => {
+        $crate::accel::top::SqAccel<
+            $b,
+            $p,
+            $acc,
+            $w,
+            $a,
+            { $a + 1 },
+            { $a + 2 },
+            { $w + $a },
+            { $w + $a + $b + 5 },
+            { 2 * $a + 1 },
+            { $crate::l1norm::cd($a, $b) + 2 * $a + $w + 5 },
+            { 2 * $a + $w - 2 },
+            { $b + 10 + 2 * $a },
+            { $b + 6 },
+            { $crate::l1norm::cd($a, $b) + 2 },
+            { $b + 10 },
+            { $w + $a + $b + 7 },
+            { $b + 6 },
+            { $b + 7 },
+            { 2 * $b + 13 },
+            { $b + 2 },
+        >
+    };
+}
+
 #[derive(LogicBlock)]
-pub struct SqAccel<const B: usize, const P: usize, const ACC: usize> {
+pub struct SqAccel<
+    const B: usize,
+    const P: usize,
+    const ACC: usize,
+    const W: usize,
+    const A: usize,
+    const NB: usize,
+    const RB: usize,
+    const SB: usize,
+    const QB: usize,
+    const N2B: usize,
+    const DW: usize,
+    const DH: usize,
+    const EW: usize,
+    const RP: usize,
+    const CB: usize,
+    const EB: usize,
+    const NW: usize,
+    const K: usize,
+    const K1: usize,
+    const PW: usize,
+    const IB: usize,
+> {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     pub cmd_data: Vec<Signal<In, Bits<WORD_BITS>>>,
@@ -44,6 +108,10 @@ pub struct SqAccel<const B: usize, const P: usize, const ACC: usize> {
     cbuf: Vec<ResultRam<ACC>>,
     pub(crate) array: SqArray<B, P, ACC>,
     flags: FlagWord,
+    /// The L1NORM path (inert in a top without the unit).
+    l1path: L1Path<W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, B, IB>,
+    /// The top has the L1-norm unit (gates the path's outputs).
+    l1_on: Constant<Bit>,
     /// The array's cascade outputs (for tiling arrays) are not used by the top.
     unused_a_east: Vec<Signal<Local, Bits<B>>>,
     unused_ctl_east: Vec<Signal<Local, Bits<CTL_BITS>>>,
@@ -54,14 +122,53 @@ pub struct SqAccel<const B: usize, const P: usize, const ACC: usize> {
     _cols: usize,
     _cmd_words: usize,
     _per_lane: usize,
+    _rsp_words: usize,
 }
 
-impl<const B: usize, const P: usize, const ACC: usize> SqAccel<B, P, ACC> {
+impl<
+        const B: usize,
+        const P: usize,
+        const ACC: usize,
+        const W: usize,
+        const A: usize,
+        const NB: usize,
+        const RB: usize,
+        const SB: usize,
+        const QB: usize,
+        const N2B: usize,
+        const DW: usize,
+        const DH: usize,
+        const EW: usize,
+        const RP: usize,
+        const CB: usize,
+        const EB: usize,
+        const NW: usize,
+        const K: usize,
+        const K1: usize,
+        const PW: usize,
+        const IB: usize,
+    > SqAccel<B, P, ACC, W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, IB>
+{
     pub fn new(geom: &AccelGeometry, params: PeParams) -> Self {
         let (rows, cols) = (geom.rows, geom.cols);
         assert_eq!(geom.lane_bits, 8, "SqAccel takes 8-bit command lanes");
         assert!(B <= geom.lane_bits && ACC <= geom.result_lane_bits);
         let words = geom.cmd_words();
+        let l1_config = geom
+            .l1norm
+            .unwrap_or_else(|| L1NormConfig::new(B as u32).with_geometry(W as u32, A as u32));
+        assert_eq!(
+            (
+                l1_config.in_bits as usize,
+                l1_config.addr_bits as usize,
+                l1_config.bits as usize
+            ),
+            (W, A, B),
+            "SqAccel's L1-norm type parameters match the geometry"
+        );
+        let l1_consts = l1_config
+            .consts()
+            .expect("AccelGeometry holds a valid L1-norm configuration");
         let per_lane = geom.result_lane_bits / WORD_BITS;
         let operand = |lanes| {
             OperandRam::new(
@@ -82,7 +189,10 @@ impl<const B: usize, const P: usize, const ACC: usize> SqAccel<B, P, ACC> {
             rsp_data: (0..cols * per_lane).map(|_| Default::default()).collect(),
             rsp_valid: Default::default(),
             rsp_ready: Default::default(),
-            decoder: CmdDecoder::new(geom.k_max),
+            decoder: match geom.l1norm {
+                Some(c) => CmdDecoder::with_l1norm(geom.k_max, geom.l1_in_lanes(), c.n_max()),
+                None => CmdDecoder::new(geom.k_max),
+            },
             feeder: SqFeeder::new(rows),
             collector: Collector::new(rows, cols),
             responder: Responder::new(rows, cols, per_lane),
@@ -91,6 +201,8 @@ impl<const B: usize, const P: usize, const ACC: usize> SqAccel<B, P, ACC> {
             cbuf: (0..cols).map(|_| ResultRam::new(rows)).collect(),
             array: SqArray::new(rows, cols, params),
             flags: FlagWord::new(STATUS_FLAGS.len()),
+            l1path: L1Path::new(&l1_consts, words, geom.rsp_words()),
+            l1_on: Constant::new(geom.l1norm.is_some()),
             unused_a_east: (0..rows).map(|_| Default::default()).collect(),
             unused_ctl_east: (0..rows).map(|_| Default::default()).collect(),
             unused_b_south: (0..cols).map(|_| Default::default()).collect(),
@@ -99,11 +211,36 @@ impl<const B: usize, const P: usize, const ACC: usize> SqAccel<B, P, ACC> {
             _cols: cols,
             _cmd_words: words,
             _per_lane: per_lane,
+            _rsp_words: geom.rsp_words(),
         }
     }
 }
 
-impl<const B: usize, const P: usize, const ACC: usize> Logic for SqAccel<B, P, ACC> {
+impl<
+        const B: usize,
+        const P: usize,
+        const ACC: usize,
+        const W: usize,
+        const A: usize,
+        const NB: usize,
+        const RB: usize,
+        const SB: usize,
+        const QB: usize,
+        const N2B: usize,
+        const DW: usize,
+        const DH: usize,
+        const EW: usize,
+        const RP: usize,
+        const CB: usize,
+        const EB: usize,
+        const NW: usize,
+        const K: usize,
+        const K1: usize,
+        const PW: usize,
+        const IB: usize,
+    > Logic
+    for SqAccel<B, P, ACC, W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, IB>
+{
     #[hdl_gen]
     fn update(&mut self) {
         // Clocks and resets.
@@ -134,7 +271,22 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for SqAccel<B, P, A
             self.collector.pending0.val() || self.responder.c_busy0.val();
         self.decoder.c_blocked1.next =
             self.collector.pending1.val() || self.responder.c_busy1.val();
-        self.decoder.rsp_free.next = self.responder.free.val();
+        // L1NORM: decoder -> L1 path; DRAIN / STATUS also wait for the L1NORM responses
+        // accepted before them.
+        self.l1path.clock.next = self.clock.val();
+        self.l1path.reset.next = self.reset.val();
+        self.l1path.start.next = self.decoder.l1_start.val();
+        self.l1path.beat.next = self.decoder.l1_beat.val();
+        self.l1path.beat_count.next = self.decoder.l1_count.val();
+        self.l1path.beat_final.next = self.decoder.l1_final.val();
+        for w in 0..self._cmd_words {
+            self.l1path.cmd_data[w].next = self.cmd_data[w].val();
+        }
+        self.decoder.l1_ready.next = self.l1path.beat_ready.val() && self.l1_on.val();
+        self.l1path.turn.next = self.responder.free.val();
+        self.l1path.rsp_ready.next = self.rsp_ready.val();
+        self.decoder.rsp_free.next =
+            self.responder.free.val() && !(self.l1path.pending.val() && self.l1_on.val());
         // LOAD: command beats -> operand buffers.
         self.abuf.write_enable.next = self.decoder.a_write.val();
         self.bbuf.write_enable.next = self.decoder.b_write.val();
@@ -206,9 +358,16 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for SqAccel<B, P, A
         self.flags.flags[2].next = self.decoder.error.val();
         self.responder.flags_in.next = self.flags.word.val();
         self.responder.accepted_in.next = self.decoder.accepted.val();
-        for w in 0..(self._cols * self._per_lane) {
+        for w in 0..self._rsp_words {
             self.rsp_data[w].next = self.responder.rsp_data[w].val();
         }
         self.rsp_valid.next = self.responder.rsp_valid.val();
+        // An L1NORM beat is offered only while the responder is idle.
+        if self.l1path.rsp_valid.val() && self.l1_on.val() {
+            for w in 0..self._rsp_words {
+                self.rsp_data[w].next = self.l1path.rsp_data[w].val();
+            }
+            self.rsp_valid.next = true;
+        }
     }
 }

@@ -122,9 +122,41 @@ impl Accel {
 
 /// The accelerator for a design name and array size: `echo` (the stand-in, with the beat
 /// widths of an sq4 top of that size), or `sq4` / `sq6` / `sq8` (the generated accelerator
-/// top, `crate::generate::generate_accel`, default buffer depth). This is the only function
-/// that knows about the accelerator generator.
+/// top, `crate::generate::generate_accel_with_l1norm`, default buffer depth, without the
+/// L1-norm unit: see [`accel_for_board`]). This and [`accel_with_l1norm`] are the only
+/// functions that know about the accelerator generator.
 pub fn accel_for(design: &str, rows: usize, cols: usize) -> Result<Accel, BoardError> {
+    accel_with_l1norm(design, rows, cols, false)
+}
+
+/// [`accel_for`] with the L1-norm unit (opcode 6, L1NORM) where `board` takes it by default
+/// ([`Board::l1norm_by_default`]).
+pub fn accel_for_board(
+    board: Board,
+    design: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<Accel, BoardError> {
+    accel_with_l1norm(design, rows, cols, board.l1norm_by_default())
+}
+
+impl Board {
+    /// Whether the SQ accelerator tops for this board carry the L1-norm unit
+    /// (`crate::accel::default_l1norm`) by default: not on the iCE40 boards, where it does not
+    /// fit with a 4x4 top (measured with the UART shell: sq4 6,797 of the UP5K's 5,280 logic
+    /// cells; the HX8K holds sq4, 6,800 of 7,680, but not sq6 / sq8), and on the others.
+    pub fn l1norm_by_default(self) -> bool {
+        !matches!(self, Board::Icebreaker | Board::Hx8kBreakout)
+    }
+}
+
+/// [`accel_for`] with (`l1norm`) or without the L1-norm unit.
+pub fn accel_with_l1norm(
+    design: &str,
+    rows: usize,
+    cols: usize,
+    l1norm: bool,
+) -> Result<Accel, BoardError> {
     let bits = match design {
         "echo" | "sq4" => 4,
         "sq6" => 6,
@@ -132,14 +164,16 @@ pub fn accel_for(design: &str, rows: usize, cols: usize) -> Result<Accel, BoardE
         _ => return Err(BoardError::UnknownDesign(design.to_string())),
     };
     let config = ArrayConfig::new(rows, cols, Datapath::Sq { bits }).map_err(HwError::from)?;
-    let geom = crate::accel::AccelGeometry::new(&config, crate::accel::DEFAULT_K_MAX)?;
+    let l1 = l1norm.then(|| crate::accel::default_l1norm(bits));
+    let k_max = crate::accel::DEFAULT_K_MAX;
+    let geom = crate::accel::AccelGeometry::with_l1norm(&config, k_max, l1)?;
     if design == "echo" {
         return Ok(Accel::Echo {
             w_in: geom.cmd_bits(),
             w_out: geom.rsp_bits(),
         });
     }
-    let d = crate::generate::generate_accel(&config, crate::accel::DEFAULT_K_MAX)?;
+    let d = crate::generate::generate_accel_with_l1norm(&config, k_max, l1)?;
     Ok(Accel::Verilog {
         files: vec![(format!("{}.v", d.top), d.verilog)],
         module: d.top,

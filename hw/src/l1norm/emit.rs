@@ -105,6 +105,12 @@ pub struct Emit<
     const IB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: back to `IDLE`, the pipeline emptied.
+    pub reset: Signal<In, Bit>,
+    /// While high nothing moves: every register keeps its value (so `out_*` stay), no row is
+    /// taken, and the read port re-reads the address of the last read, so the datum that
+    /// stage A takes when the hold ends is the one it would have taken.
+    pub hold: Signal<In, Bit>,
     pub r_valid: Signal<In, Bit>,
     pub r_ack: Signal<Out, Bit>,
     pub r_bank: Signal<In, Bits<2>>,
@@ -235,6 +241,8 @@ impl<
         let q = p.q as i64;
         Self {
             clock: Default::default(),
+            reset: Default::default(),
+            hold: Default::default(),
             r_valid: Default::default(),
             r_ack: Default::default(),
             r_bank: Default::default(),
@@ -466,6 +474,39 @@ impl<
             & !(self.v0.q.val() | self.va.q.val() | self.vb.q.val())
         {
             self.st.d.next = self.st_idle.val();
+        }
+        if self.hold.val() {
+            self.r_ack.next = false;
+            self.raddr.next = self.ridx.q.val() - self.one_a.val();
+            self.st.d.next = self.st.q.val();
+            self.bank.d.next = self.bank.q.val();
+            self.n.d.next = self.n.q.val();
+            self.mu2.d.next = self.mu2.q.val();
+            self.m.d.next = self.m.q.val();
+            self.s.d.next = self.s.q.val();
+            self.ridx.d.next = self.ridx.q.val();
+            self.v0.d.next = self.v0.q.val();
+            self.l0.d.next = self.l0.q.val();
+            self.wq.d.next = self.wq.q.val();
+            self.va.d.next = self.va.q.val();
+            self.la.d.next = self.la.q.val();
+            self.uq.d.next = self.uq.q.val();
+            self.vb.d.next = self.vb.q.val();
+            self.lb.d.next = self.lb.q.val();
+            self.pq.d.next = self.pq.q.val();
+            self.vc.d.next = self.vc.q.val();
+            self.lc.d.next = self.lc.q.val();
+            self.code.d.next = self.code.q.val();
+            self.vd.d.next = self.vd.q.val();
+            self.ld.d.next = self.ld.q.val();
+        }
+        if self.reset.val() {
+            self.st.d.next = self.st_idle.val();
+            self.v0.d.next = false;
+            self.va.d.next = false;
+            self.vb.d.next = false;
+            self.vc.d.next = false;
+            self.vd.d.next = false;
         }
     }
 }

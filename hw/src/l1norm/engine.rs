@@ -70,6 +70,8 @@ pub struct Engine<
     const EB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: back to `IDLE` (a row in progress is dropped).
+    pub reset: Signal<In, Bit>,
     pub h_valid: Signal<In, Bit>,
     pub h_ack: Signal<Out, Bit>,
     pub h_bank: Signal<In, Bits<2>>,
@@ -204,6 +206,7 @@ impl<
         assert!(p.c_m >> (CB - 1) == 1 && p.e_m < 1 << EB && CB < 64 && EB < 64 && P < 64);
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             h_valid: Default::default(),
             h_ack: Default::default(),
             h_bank: Default::default(),
@@ -495,6 +498,10 @@ impl<
             }
         }
         if (self.st.q.val() == self.st_hand.val()) & self.o_ack.val() {
+            self.st.d.next = self.st_idle.val();
+        }
+        if self.reset.val() {
+            // The side engine needs none: taking the next row restarts it.
             self.st.d.next = self.st_idle.val();
         }
     }

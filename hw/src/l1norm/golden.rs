@@ -34,7 +34,7 @@ impl fmt::Display for L1NormError {
 impl std::error::Error for L1NormError {}
 
 /// What the user chooses (run-time parameters of generation).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct L1NormConfig {
     /// `W`: inputs are `W`-bit two's-complement integers.
     pub in_bits: u32,

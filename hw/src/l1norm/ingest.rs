@@ -29,6 +29,8 @@ pub struct Ingest<
     const QB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: back to `ING`, bank 0, an empty row (a row in progress is dropped).
+    pub reset: Signal<In, Bit>,
     pub in_valid: Signal<In, Bit>,
     pub in_data: Signal<In, Bits<W>>,
     pub in_last: Signal<In, Bit>,
@@ -101,6 +103,7 @@ impl<
         );
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             in_valid: Default::default(),
             in_data: Default::default(),
             in_last: Default::default(),
@@ -227,6 +230,12 @@ impl<
             if self.bank.q.val() == self.bank_two.val() {
                 self.bank.d.next = self.bank_zero.val();
             }
+        }
+        if self.reset.val() {
+            self.state.d.next = self.st_ing.val();
+            self.bank.d.next = self.bank_zero.val();
+            self.idx.d.next = self.zero_a.val();
+            self.acc.d.next = self.zero_sb.val();
         }
     }
 }

@@ -118,7 +118,13 @@
 //!   All its products are shift-and-add over one operand's bits (one adder each).
 //! - [`emit`] (stage III): reads the row a third time and emits one code per cycle through a
 //!   four-stage pipeline (subtract, arithmetic shift + saturate, `(K+1) x P` shift-and-add
-//!   multiplier, round + clamp). `out_valid`/`out_code`/`out_last`, no back-pressure.
+//!   multiplier, round + clamp). `out_valid`/`out_code`/`out_last`; `out_hold` stands the
+//!   stage still (every register keeps its value; the accelerator top's packer uses it as
+//!   back-pressure), and through the hand-offs stages II and I wait behind it.
+//!
+//! `reset` (synchronous) returns every stage to idle and drops rows in progress. With
+//! `out_hold` and `reset` tied low the unit is the free-running one the timing below describes;
+//! each held cycle delays stage III by one cycle.
 //!
 //! Inside a row, elements go in and codes come out at one per cycle. Cycle counts are exact
 //! ([`timing`], checked against the simulation): stage I spends `n + W + F + 1` cycles on a row,
@@ -143,7 +149,7 @@ pub mod prim;
 pub mod unit;
 
 #[cfg(test)]
-mod golden_tests;
+pub(crate) mod golden_tests;
 #[cfg(test)]
 mod tests;
 
@@ -259,7 +265,7 @@ macro_rules! l1norm_unit {
 pub(crate) use l1norm_unit;
 
 /// The `(W, A)` geometries that [`generate_l1norm`] can instantiate (each `x` b = 4, 6, 8).
-pub const GEOMETRIES: [(u32, u32); 2] = [(16, 10), (8, 6)];
+pub const GEOMETRIES: [(u32, u32); 3] = [(16, 10), (16, 8), (8, 6)];
 
 /// Calls `$f!(type)` with the concrete type for `(W, A, b)`, or returns `$none`.
 macro_rules! with_unit_type {
@@ -268,6 +274,9 @@ macro_rules! with_unit_type {
             (16, 10, 4) => $go!(l1norm_unit!(16, 10, 4)),
             (16, 10, 6) => $go!(l1norm_unit!(16, 10, 6)),
             (16, 10, 8) => $go!(l1norm_unit!(16, 10, 8)),
+            (16, 8, 4) => $go!(l1norm_unit!(16, 8, 4)),
+            (16, 8, 6) => $go!(l1norm_unit!(16, 8, 6)),
+            (16, 8, 8) => $go!(l1norm_unit!(16, 8, 8)),
             (8, 6, 4) => $go!(l1norm_unit!(8, 6, 4)),
             (8, 6, 6) => $go!(l1norm_unit!(8, 6, 6)),
             (8, 6, 8) => $go!(l1norm_unit!(8, 6, 8)),
@@ -417,10 +426,15 @@ pub fn write_l1norm(
              complement"
                 .into(),
             "out: one code per cycle while out_valid, rows in order, out_last on the last code \
-             of a row; no back-pressure; out_code is b-bit two's complement in [-Q, Q] and \
+             of a row; out_code is b-bit two's complement in [-Q, Q] and \
              stands for out_code * 2^-frac_bits (gamma = 1, beta = 0)"
                 .into(),
-            "no reset: registers start at 0 (initial)".into(),
+            "out_hold: while high, no code moves (out_* keep their values) and the stages \
+             behind wait; tie low for a free-running unit"
+                .into(),
+            "reset: synchronous, active high, drops rows in progress; registers also start \
+             at 0 (initial), so it may be tied low"
+                .into(),
         ],
         parameters: design.params.clone(),
         ports: design.ports.clone(),

@@ -44,6 +44,9 @@ pub struct L1Norm<
     const IB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    /// Synchronous reset: every stage back to idle, rows in progress dropped (registers also
+    /// start at 0 without it).
+    pub reset: Signal<In, Bit>,
     /// Input stream: one element per cycle when `in_valid & in_ready`; `in_last` marks the last
     /// element of a row (a row also ends at its `2^A`-th element).
     pub in_valid: Signal<In, Bit>,
@@ -51,10 +54,14 @@ pub struct L1Norm<
     pub in_last: Signal<In, Bit>,
     pub in_ready: Signal<Out, Bit>,
     /// Output stream: one SQ-b code per cycle while `out_valid`, in row order; `out_last` marks
-    /// the last code of a row. There is no back-pressure: the consumer takes every code.
+    /// the last code of a row. The consumer takes every code unless it holds the output:
     pub out_valid: Signal<Out, Bit>,
     pub out_code: Signal<Out, Bits<B>>,
     pub out_last: Signal<Out, Bit>,
+    /// While high, stage III stands still (`out_*` keep their values; a code moves only in a
+    /// cycle without hold), and through the hand-offs the stages behind it wait too. Tie low
+    /// for the free-running unit.
+    pub out_hold: Signal<In, Bit>,
     ing: Ingest<W, A, NB, RB, SB, QB>,
     eng: Engine<W, A, NB, SB, QB, N2B, DW, DH, EW, P, CB, EB>,
     emit: Emit<W, A, NB, QB, NW, K, K1, P, PW, B, IB>,
@@ -107,6 +114,7 @@ impl<
         assert_eq!((c.dh as usize, c.ew as usize), (DH, EW));
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             in_valid: Default::default(),
             in_data: Default::default(),
             in_last: Default::default(),
@@ -114,6 +122,7 @@ impl<
             out_valid: Default::default(),
             out_code: Default::default(),
             out_last: Default::default(),
+            out_hold: Default::default(),
             ing: Ingest::new(c.fbits as usize),
             eng: Engine::new(EngineParams {
                 fbits: c.fbits as usize,
@@ -168,6 +177,10 @@ impl<
         self.ram0.clock.next = self.clock.val();
         self.ram1.clock.next = self.clock.val();
         self.ram2.clock.next = self.clock.val();
+        self.ing.reset.next = self.reset.val();
+        self.eng.reset.next = self.reset.val();
+        self.emit.reset.next = self.reset.val();
+        self.emit.hold.next = self.out_hold.val();
         // Stage I.
         self.ing.in_valid.next = self.in_valid.val();
         self.ing.in_data.next = self.in_data.val();

@@ -133,7 +133,7 @@ pub struct BitstreamArgs {
 }
 
 pub fn bitstream(args: &BitstreamArgs) -> Result<()> {
-    use shiftkit_hw::board::{accel_for, Board};
+    use shiftkit_hw::board::{accel_for_board, Board};
     let board: Board = args
         .board
         .parse()
@@ -145,7 +145,7 @@ pub fn bitstream(args: &BitstreamArgs) -> Result<()> {
         ))
     })?;
     let board_err = |e: shiftkit_hw::board::BoardError| Error::Usage(e.to_string());
-    let accel = accel_for(name, args.rows, args.cols).map_err(board_err)?;
+    let accel = accel_for_board(board, name, args.rows, args.cols).map_err(board_err)?;
     let (_, report) =
         shiftkit_hw::flow::build_board(board, &accel, args.baud, &args.out).map_err(board_err)?;
     println!("{}", report.summary());

@@ -56,7 +56,7 @@ impl Logic for WordsToBytes {
     }
 }
 
-/// `SqAccel<4, 8, 32>` with byte-lane stream ports, to sit in a board top.
+/// `SqAccel` (sq4, acc 32) with byte-lane stream ports, to sit in a board top.
 #[derive(LogicBlock)]
 pub struct SqAccelBytes {
     clock: Signal<In, Clock>,
@@ -67,7 +67,7 @@ pub struct SqAccelBytes {
     rsp_bytes: Vec<Signal<Out, Bits<8>>>,
     rsp_valid: Signal<Out, Bit>,
     rsp_ready: Signal<In, Bit>,
-    core: SqAccel<4, 8, 32>,
+    core: crate::sq_accel!(4, 8, 32, 16, 8),
     to_words: BytesToWords,
     to_bytes: WordsToBytes,
     _nb_in: usize,
