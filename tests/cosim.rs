@@ -472,4 +472,13 @@ fn train_cli_rtl_matches_golden_epoch_for_epoch() {
     let (g, r) = (metrics(&golden), metrics(&rtl));
     assert!(g.len() >= 3, "{g:?}");
     assert_eq!(g, r);
+    // And the same weights at the end, bit for bit.
+    for w in ["embed", "inproj", "outproj", "unembed"] {
+        let path = format!("weights/final/{w}.npy");
+        assert_eq!(
+            std::fs::read(golden.join(&path)).expect("golden weights"),
+            std::fs::read(rtl.join(&path)).expect("rtl weights"),
+            "{w}"
+        );
+    }
 }

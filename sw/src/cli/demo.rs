@@ -135,46 +135,20 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         return Ok(());
     }
     grokking_showcase(args)?;
+    rtl_check(args)?;
     resource_showcase(args)
 }
 
 /// Dense and ticket grokking in sq6 on the golden engine.
 fn grokking_showcase(args: &DemoArgs) -> Result<()> {
-    use crate::workloads::grokking::{self, GrokkingConfig, ModelKind, TicketFrom};
+    use crate::workloads::grokking;
     println!();
     println!(
         "grokking tickets, (x + y) mod 67, paper MLP, sq6 on golden ({}x{} array model)",
         8, 8
     );
     let out = args.out.join("grokking");
-    let cfg = GrokkingConfig {
-        model: ModelKind::Mlp,
-        format: Format::Sq6,
-        engine: EngineKind::Golden,
-        shape: ArrayShape::default(),
-        window: shiftkit_hw::config::DEFAULT_WINDOW,
-        seed: 0,
-        p: 67,
-        train_frac: 0.4,
-        epochs: args.epochs,
-        eval_every: 10,
-        lr: 1e-3,
-        weight_decay: 1.0,
-        // The ticket stops as soon as it generalizes (the demo shows when). The dense run goes
-        // on for 5,000 epochs, so weight decay cleans its weights up before the mask is taken:
-        // the paper takes it from the final weights of a long run; at generalization the mask
-        // is noisier and the ticket about 3x slower (measured: 1,520 vs 550 epochs, sq6 seed 0).
-        stop_after_generalized: Some(0),
-        dense_stop_after_generalized: Some(5000),
-        save_every: None,
-        ticket: true,
-        prune_rate: 0.6,
-        ticket_from: TicketFrom::Final,
-        control: None,
-        from: None,
-        out: out.clone(),
-        progress: true,
-    };
+    let cfg = showcase_config(EngineKind::Golden, args.epochs, out.clone());
     grokking::run(&cfg)?;
     let read = |p: PathBuf| -> Result<serde_json::Value> {
         let text = std::fs::read_to_string(&p)
@@ -200,8 +174,107 @@ fn grokking_showcase(args: &DemoArgs) -> Result<()> {
             s["s_per_1000_epochs"].as_f64().unwrap_or(0.0),
         );
     }
+    if let (Some(d), Some(t)) = (
+        dense["generalized_epoch"].as_u64(),
+        ticket["generalized_epoch"].as_u64(),
+    ) {
+        println!(
+            "the ticket generalizes in {:.3}x the dense epochs",
+            t as f64 / d.max(1) as f64
+        );
+    }
     println!("plots: {}", out.join("dense_vs_ticket.png").display());
     Ok(())
+}
+
+/// The showcase's grokking run (sq6, seed 0, the paper's MLP and optimizer) on `engine`.
+fn showcase_config(
+    engine: EngineKind,
+    epochs: usize,
+    out: PathBuf,
+) -> crate::workloads::grokking::GrokkingConfig {
+    use crate::workloads::grokking::{GrokkingConfig, ModelKind, TicketFrom};
+    GrokkingConfig {
+        model: ModelKind::Mlp,
+        format: Format::Sq6,
+        engine,
+        shape: ArrayShape::default(),
+        window: shiftkit_hw::config::DEFAULT_WINDOW,
+        seed: 0,
+        p: 67,
+        train_frac: 0.4,
+        epochs,
+        eval_every: 10,
+        lr: 1e-3,
+        weight_decay: 1.0,
+        // The ticket stops as soon as it generalizes (the demo shows when). The dense run goes
+        // on for 5,000 epochs, so weight decay cleans its weights up before the mask is taken:
+        // the paper takes it from the final weights of a long run; at generalization the mask
+        // is noisier and the ticket about 3x slower (measured: 1,520 vs 550 epochs, sq6 seed 0).
+        stop_after_generalized: Some(0),
+        dense_stop_after_generalized: Some(5000),
+        save_every: None,
+        ticket: true,
+        prune_rate: 0.6,
+        ticket_from: TicketFrom::Final,
+        control: None,
+        from: None,
+        out,
+        progress: true,
+    }
+}
+
+/// The first epochs of the dense run again on `rtl` (the generated Verilog under Verilator):
+/// losses, accuracies, cycle counts and weights must equal `golden`'s bit for bit.
+fn rtl_check(args: &DemoArgs) -> Result<()> {
+    const EPOCHS: usize = 1;
+    println!();
+    println!(
+        "the first {EPOCHS} epochs again on rtl (Verilated 8x8 sq6 accelerator) against golden"
+    );
+    let dir = args.out.join("rtl-check");
+    let mut metrics = Vec::new();
+    for engine in [EngineKind::Golden, EngineKind::Rtl] {
+        let mut cfg = showcase_config(engine, EPOCHS, dir.join(engine.name()));
+        cfg.ticket = false;
+        cfg.eval_every = 1;
+        crate::workloads::grokking::run(&cfg)?;
+        metrics.push(run_fingerprint(&cfg.out)?);
+    }
+    let same = metrics[0] == metrics[1];
+    let text = serde_json::json!({ "epochs": EPOCHS, "bit_exact": same });
+    write_bytes(&dir.join("rtl_check.json"), text.to_string().as_bytes())?;
+    if !same {
+        return Err(Error::Usage(format!(
+            "rtl and golden training differ (see {}): the RTL and its golden model disagree",
+            dir.display()
+        )));
+    }
+    println!("rtl == golden: losses, accuracies, cycles and weights identical bit for bit");
+    Ok(())
+}
+
+/// Everything a run produced that must not depend on the engine: metrics.csv without the
+/// wall-clock column, and the final weights.
+fn run_fingerprint(dir: &std::path::Path) -> Result<Vec<Vec<u8>>> {
+    let read =
+        |p: PathBuf| std::fs::read(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")));
+    let csv = String::from_utf8_lossy(&read(dir.join("metrics.csv"))?)
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = vec![csv.into_bytes()];
+    let weights = dir.join("weights").join("final");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&weights)
+        .map_err(|e| Error::file(&weights, format!("cannot list: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    for n in names {
+        out.push(read(n)?);
+    }
+    Ok(out)
 }
 
 /// LUTs of the 4x4 arrays against the FP16 reference array (yosys, no DSPs).
