@@ -230,7 +230,7 @@ fn rtl_check(args: &DemoArgs) -> Result<()> {
     const EPOCHS: usize = 1;
     println!();
     println!(
-        "the first {EPOCHS} epochs again on rtl (Verilated 8x8 sq6 accelerator) against golden"
+        "training again for {EPOCHS} epoch on rtl (Verilated 8x8 sq6 accelerator), against golden"
     );
     let dir = args.out.join("rtl-check");
     let mut metrics = Vec::new();
