@@ -38,7 +38,9 @@
 //! `drain_valid[j]`. Because PE(i, j) flushes `i + j` cycles after PE(0, 0), column `j` emits
 //! `acc[0][j], acc[1][j], ..., acc[R-1][j]` at cycles `F + j, F + j + 2, ..., F + j + 2(R-1)`
 //! (`F` = the cycle PE(0,0) flushed): one value per column every other cycle, rows in order. The
-//! output port is `C` accumulators wide, not `R x C`.
+//! output port is `C` accumulators wide, not `R x C`. In absolute terms ([`DRAIN_DELAY`]): a
+//! flush on `ctl_in` in cycle `u` puts `acc[i][j]` on `drain_out[j]` in cycle
+//! `u + DRAIN_DELAY + j + 2i` (PE(0, 0)'s forwarding register, then the MAC's three stages).
 //!
 //! Cascade ports `a_east_<i>`, `ctl_east_<i>` and `b_south_<j>` carry the operands out of the east
 //! and south edges (skewed as inside the array), so arrays can be tiled.
@@ -50,6 +52,12 @@
 
 use crate::pe::{PeParams, SqPe, CTL_BITS};
 use rust_hdl::prelude::*;
+
+/// Cycles from a flush on `ctl_in` to the first drained value: `acc[0][0]` is on `drain_out[0]`
+/// (with `drain_valid[0]`) `DRAIN_DELAY` cycles after the cycle the flush was presented; column
+/// `j`'s row `i` follows `j + 2i` cycles later. (The control register of PE(0, 0), then the
+/// MAC's product, shifted-product and drain registers: `crate::pe`.)
+pub const DRAIN_DELAY: usize = 4;
 
 /// A fixed delay of `depth >= 1` clock cycles (a chain of `DFF`s), depth chosen at run time.
 #[derive(LogicBlock)]

@@ -22,16 +22,17 @@
 //! # Collector
 //!
 //! A flush that reaches the array input in cycle `u` (stage 1) makes column `j` emit row `i` in
-//! cycle `u + 2 + j + 2i` (`crate::array`). The flush event and its C bank travel down a chain of
-//! registers beside the array, tapped so that column `j` learns "row 0 of a new tile, for bank
-//! c" exactly in the cycle its row 0 arrives; it then writes each drained value to row 0, 1, ...
+//! cycle `u + DRAIN_DELAY + j + 2i` (`crate::array::DRAIN_DELAY` = 4). The flush event and its
+//! C bank travel down a chain of registers beside the array, tapped so that column `j` learns
+//! "row 0 of a new tile, for bank c" exactly in the cycle its row 0 arrives; it then writes each drained value to row 0, 1, ...
 //! of its own result RAM in that bank. Drained values that arrive while a column is not expecting
 //! any (the ones that reset flushes produce) are dropped. A bank's `pending` flag is set when a
 //! COMPUTE into it is accepted and cleared by the tile's last write (column `C - 1`, row `R - 1`,
-//! cycle `u + C + 2R - 1`); DRAIN waits for it.
+//! cycle `u + C + 2R + DRAIN_DELAY - 3`); DRAIN waits for it.
 
 use super::prim::PackCtl;
 use super::{ADDR_BITS, GAP_BITS, ROW_BITS};
+use crate::array::DRAIN_DELAY;
 use crate::pe::{CTL_BITS, SHIFT_BITS};
 use rust_hdl::prelude::*;
 
@@ -77,17 +78,25 @@ pub struct SqFeeder {
     c_bank: DFF<Bit>,
     hold: DFF<Bit>,
     gap: DFF<Bits<GAP_BITS>>,
+    /// `k == last` and `gap == gap_sat`, kept in registers: as compares they sat on the path
+    /// feeder -> `free` -> decoder `cmd_ready` -> `start` -> feeder, a board design's longest.
+    at_last: DFF<Bit>,
+    spaced: DFF<Bit>,
     s1_valid: DFF<Bit>,
     s1_flush: DFF<Bit>,
     s1_event: DFF<Bit>,
     s1_bank: DFF<Bit>,
     is_last: Signal<Local, Bit>,
+    k_next: Signal<Local, Bits<ADDR_BITS>>,
+    gap_next: Signal<Local, Bits<GAP_BITS>>,
     issue: Signal<Local, Bit>,
     last_issue: Signal<Local, Bit>,
     flush_now: Signal<Local, Bit>,
     ends: Signal<Local, Bit>,
     gap_sat: Constant<Bits<GAP_BITS>>,
     one_gap: Constant<Bits<GAP_BITS>>,
+    /// `gap_sat == 1` (a one-row array needs no spacing).
+    one_spaced: Constant<Bit>,
     zero_k: Constant<Bits<ADDR_BITS>>,
     one_k: Constant<Bits<ADDR_BITS>>,
 }
@@ -128,17 +137,22 @@ impl SqFeeder {
             c_bank: Default::default(),
             hold: Default::default(),
             gap: Default::default(),
+            at_last: Default::default(),
+            spaced: Default::default(),
             s1_valid: Default::default(),
             s1_flush: Default::default(),
             s1_event: Default::default(),
             s1_bank: Default::default(),
             is_last: Default::default(),
+            k_next: Default::default(),
+            gap_next: Default::default(),
             issue: Default::default(),
             last_issue: Default::default(),
             flush_now: Default::default(),
             ends: Default::default(),
             gap_sat: Constant::new(bits(spacing as u64)),
             one_gap: Constant::new(bits(1)),
+            one_spaced: Constant::new(spacing == 1),
             zero_k: Constant::new(bits(0)),
             one_k: Constant::new(bits(1)),
         }
@@ -149,8 +163,8 @@ impl Logic for SqFeeder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, act, k, last, a_bank, b_bank, c_bank, hold, gap, s1_valid, s1_flush,
-            s1_event, s1_bank
+            self, clock, act, k, last, a_bank, b_bank, c_bank, hold, gap, at_last, spaced,
+            s1_valid, s1_flush, s1_event, s1_bank
         );
         // Stage 1: control bundle for the entries the buffers present now.
         self.pack.valid.next = self.s1_valid.q.val();
@@ -160,11 +174,9 @@ impl Logic for SqFeeder {
         self.flush_event.next = self.s1_event.q.val();
         self.flush_bank.next = self.s1_bank.q.val();
         // Stage 0: issue the read of entry k.
-        self.is_last.next = self.k.q.val() == self.last.q.val();
-        self.issue.next = self.act.q.val()
-            && (!self.is_last.val()
-                || self.hold.q.val()
-                || (self.gap.q.val() == self.gap_sat.val()));
+        self.is_last.next = self.at_last.q.val();
+        self.issue.next =
+            self.act.q.val() && (!self.is_last.val() || self.hold.q.val() || self.spaced.q.val());
         self.last_issue.next = self.issue.val() && self.is_last.val();
         self.flush_now.next = self.last_issue.val() && !self.hold.q.val();
         self.read_addr.next = self.k.q.val();
@@ -174,17 +186,18 @@ impl Logic for SqFeeder {
         // locals above: a statement that shares a local with the `start` logic below would sit
         // in one Verilator logic group with it, and decoder -> start -> free -> decoder would
         // look like a combinational cycle (UNOPTFLAT). `ends` = "issues its last read now".
-        self.ends.next = self.act.q.val()
-            && (self.k.q.val() == self.last.q.val())
-            && (self.hold.q.val() || (self.gap.q.val() == self.gap_sat.val()));
+        self.ends.next =
+            self.act.q.val() && self.at_last.q.val() && (self.hold.q.val() || self.spaced.q.val());
         self.free.next = !self.act.q.val() || self.ends.val();
         self.active.next = self.act.q.val();
         self.a_busy0.next = self.act.q.val() && !self.a_bank.q.val() && !self.ends.val();
         self.a_busy1.next = self.act.q.val() && self.a_bank.q.val() && !self.ends.val();
         self.b_busy0.next = self.act.q.val() && !self.b_bank.q.val() && !self.ends.val();
         self.b_busy1.next = self.act.q.val() && self.b_bank.q.val() && !self.ends.val();
+        self.k_next.next = self.k.q.val() + self.one_k.val();
         if self.issue.val() {
-            self.k.d.next = self.k.q.val() + self.one_k.val();
+            self.k.d.next = self.k_next.val();
+            self.at_last.d.next = self.k_next.val() == self.last.q.val();
         }
         if self.last_issue.val() {
             self.act.d.next = false;
@@ -193,15 +206,19 @@ impl Logic for SqFeeder {
             self.act.d.next = true;
             self.k.d.next = self.zero_k.val();
             self.last.d.next = self.k_len_in.val() - self.one_k.val();
+            self.at_last.d.next = self.k_len_in.val() == self.one_k.val();
             self.a_bank.d.next = self.a_bank_in.val();
             self.b_bank.d.next = self.b_bank_in.val();
             self.c_bank.d.next = self.c_bank_in.val();
             self.hold.d.next = self.hold_in.val();
         }
+        self.gap_next.next = self.gap.q.val() + self.one_gap.val();
         if self.flush_now.val() {
             self.gap.d.next = self.one_gap.val();
-        } else if self.gap.q.val() != self.gap_sat.val() {
-            self.gap.d.next = self.gap.q.val() + self.one_gap.val();
+            self.spaced.d.next = self.one_spaced.val();
+        } else if !self.spaced.q.val() {
+            self.gap.d.next = self.gap_next.val();
+            self.spaced.d.next = self.gap_next.val() == self.gap_sat.val();
         }
         self.s1_valid.d.next = self.issue.val();
         self.s1_flush.d.next = self.flush_now.val();
@@ -210,6 +227,7 @@ impl Logic for SqFeeder {
         if self.reset.val() {
             self.act.d.next = false;
             self.gap.d.next = self.one_gap.val();
+            self.spaced.d.next = self.one_spaced.val();
             self.s1_valid.d.next = false;
             self.s1_flush.d.next = true;
             self.s1_event.d.next = false;
@@ -264,8 +282,8 @@ pub struct Collector {
 
 /// Chain stage that column 0 taps in the integer top; column `j` taps stage `SQ_COLLECT_TAP + j`
 /// (the flush event reaches stage `n` in cycle `u + 1 + n`, column `j`'s row 0 arrives in
-/// `u + 2 + j`).
-pub const SQ_COLLECT_TAP: usize = 1;
+/// `u + DRAIN_DELAY + j`).
+pub const SQ_COLLECT_TAP: usize = DRAIN_DELAY - 1;
 
 impl Collector {
     /// The integer array's collector: `rows` values per column and tile, in row order.

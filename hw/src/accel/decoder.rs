@@ -85,6 +85,9 @@ pub struct CmdDecoder {
     k_ok: Signal<Local, Bit>,
     n_ok: Signal<Local, Bit>,
     l1_op: Signal<Local, Bit>,
+    /// `k_le[i + 1]` = `k_len[i:0] <= K_MAX[i:0]` (see `update`).
+    k_le: Vec<Signal<Local, Bit>>,
+    _k_bits: usize,
     ready: Signal<Local, Bit>,
     fire: Signal<Local, Bit>,
     /// Header bits 23:16 (reserved).
@@ -164,6 +167,8 @@ impl CmdDecoder {
             count: Default::default(),
             last: Default::default(),
             err: Default::default(),
+            k_le: (0..=ADDR_BITS).map(|_| Default::default()).collect(),
+            _k_bits: ADDR_BITS,
             n_acc: Default::default(),
             opcode: Default::default(),
             k_len: Default::default(),
@@ -206,8 +211,20 @@ impl Logic for CmdDecoder {
         self.hdr_cbank.next = self.header.val().get_bit(25);
         self.hdr_hold.next = self.header.val().get_bit(24);
         self.hdr_k_len.next = self.k_len.val();
-        self.k_ok.next =
-            (self.k_len.val() != self.zero_k.val()) && (self.k_len.val() <= self.k_max.val());
+        // `k_len <= K_MAX` bit by bit from the LSB rather than as a subtraction: synthesis turns
+        // the chain into a shallow LUT tree, where `<=` became a 16-bit carry chain on the
+        // `cmd_ready` path (the longest path of a board design).
+        self.k_le[0].next = true;
+        for i in 0..self._k_bits {
+            if self.k_max.val().get_bit(i) {
+                self.k_le[i + 1].next = !self.k_len.val().get_bit(i) || self.k_le[i].val();
+            } else {
+                self.k_le[i + 1].next = !self.k_len.val().get_bit(i) && self.k_le[i].val();
+            }
+        }
+        for top in self._k_bits..(self._k_bits + 1) {
+            self.k_ok.next = (self.k_len.val() != self.zero_k.val()) && self.k_le[top].val();
+        }
         self.n_ok.next =
             (self.k_len.val() != self.zero_k.val()) && (self.k_len.val() <= self.n_max.val());
         self.l1_op.next = (self.opcode.val() == self.op_l1norm.val()) && self.l1_on.val();

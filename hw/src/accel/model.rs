@@ -150,7 +150,7 @@ pub fn run(
     let latency = if fp16 {
         c + 2 * r + crate::fp16::FP16_LATENCY as u64 - 1
     } else {
-        c + 2 * r - 1
+        c + 2 * r + crate::array::DRAIN_DELAY as u64 - 3
     };
     let mut t = Timing::default();
     let mut next = 0usize;
@@ -472,13 +472,16 @@ impl L1Model {
 /// chunks of `chunk`, at most `K_MAX`), the host streaming one beat per cycle and always ready
 /// for responses, in closed form; `None` where the closed form does not hold (then use [`run`]).
 ///
-/// It holds when every chunk has the same length `kc >= C + 3R - 4`: then no header ever waits
-/// (each COMPUTE finds the feeder free and its C bank drained, each DRAIN finds the responder
-/// idle), so the last COMPUTE is accepted in cycle `a = beats - 3` (`beats - 2` for a single
-/// tile), its last read is issued in `a + kc`, its results are in the C bank at the end of
-/// `a + kc + C + 2R`, and its DRAIN's last beat leaves in `a + kc + C + 3R + 1`:
+/// With `D` = `crate::array::DRAIN_DELAY` (4) it holds when every chunk has the same length
+/// `kc >= C + 3R + D - 5`: then no header ever waits (each COMPUTE finds the feeder free and its
+/// C bank drained, each DRAIN finds the responder idle; the tightest spot is the third COMPUTE,
+/// `2kc + 5` cycles after the first, into the first one's C bank, whose DRAIN's last beat leaves
+/// `kc + C + 3R + D - 1` cycles after it), so the last COMPUTE is accepted in cycle
+/// `a = beats - 3` (`beats - 2` for a single tile), its last read is issued in `a + kc`, its
+/// results are in the C bank at the end of `a + kc + C + 2R + D - 2`, and its DRAIN's last beat
+/// leaves in `a + kc + C + 3R + D - 1`:
 ///
-/// `cycles = a + kc + C + 3R + 2`.
+/// `cycles = a + kc + C + 3R + D`.
 pub fn streamed_gemm_cycles(
     geom: &AccelGeometry,
     m: usize,
@@ -490,8 +493,9 @@ pub fn streamed_gemm_cycles(
         return None;
     }
     let (r, c) = (geom.rows as u64, geom.cols as u64);
+    let d = crate::array::DRAIN_DELAY as u64;
     let kc = chunk.clamp(1, geom.k_max).min(k) as u64;
-    if (k as u64 / kc) * kc != k as u64 || kc + 4 < c + 3 * r {
+    if (k as u64 / kc) * kc != k as u64 || kc + 5 < c + 3 * r + d {
         return None;
     }
     let passes = (m as u64).div_ceil(r) * (k as u64 / kc);
@@ -504,5 +508,5 @@ pub fn streamed_gemm_cycles(
     } else {
         beats - 3
     };
-    Some(a + kc + c + 3 * r + 2)
+    Some(a + kc + c + 3 * r + d)
 }

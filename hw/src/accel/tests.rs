@@ -859,12 +859,15 @@ fn gemm_256_cubed_on_8x8_in_rust_hdl() {
 
 #[test]
 fn closed_form_cycles_match_the_model() {
+    let d = crate::array::DRAIN_DELAY;
     for (config, k_max, shape, chunk) in [
         (sq(8, 8, 4, 7, 32), 256, (256, 256, 256), 256),
         (sq(8, 8, 4, 7, 32), 256, (20, 96, 13), 32),
         (sq(4, 4, 6, 7, 32), 64, (4, 64, 4), 64),
         (sq(2, 3, 4, 7, 32), 16, (9, 45, 7), 15),
-        (sq(3, 2, 8, 7, 32), 8, (5, 24, 9), 8),
+        // The shortest chunks the closed form covers: kc = C + 3R + DRAIN_DELAY - 5.
+        (sq(2, 3, 4, 7, 32), 16, (9, 6 * (d + 4), 7), d + 4),
+        (sq(3, 2, 8, 7, 32), 16, (5, 3 * (d + 6), 9), d + 6),
     ] {
         let geom = AccelGeometry::new(&config, k_max).expect("geometry");
         let (m, k, n) = shape;
@@ -893,6 +896,11 @@ fn closed_form_cycles_match_the_model() {
     // Short chunks: header waits, no closed form.
     let geom = AccelGeometry::new(&sq(8, 8, 4, 7, 32), 256).expect("geometry");
     assert_eq!(model::streamed_gemm_cycles(&geom, 64, 64, 64, 16), None);
+    let geom = AccelGeometry::new(&sq(2, 3, 4, 7, 32), 16).expect("geometry");
+    assert_eq!(
+        model::streamed_gemm_cycles(&geom, 9, 6 * (d + 3), 7, d + 3),
+        None
+    );
 }
 
 /// A random binary16 value: mostly normal numbers of moderate magnitude, some zeros (both

@@ -12,7 +12,16 @@
 //! drives `cmd_valid` (so the next beat can arrive while the accelerator holds `cmd_ready` low).
 //! A byte that finds both registers full is dropped and sets the sticky `overrun` flag. A partial
 //! beat followed by `resync_cycles` of silence is discarded, so a host that lost count resyncs
-//! by pausing. Response side: an idle bridge takes a beat (`rsp_ready` high only then) and
+//! by pausing.
+//!
+//! Timing: the accelerator computes `cmd_ready` combinationally from the beat on `cmd_data` (a
+//! long path through its decoder), so the only bridge logic after `cmd_ready` is the clear of
+//! the holding register's valid flag. Everything else looks at registers: the holding register
+//! refills in the cycle after it empties, and a received byte is handled one cycle after it
+//! arrives (`rx_stage`), i.e. after that refill. A byte is therefore dropped in exactly the cases
+//! it would be without the two delays, and at UART speed (a byte every `10 * div >= 80` cycles)
+//! they cost nothing. (Before, `cmd_ready` also steered the refill and the byte intake: the
+//! longest path of a 4x4 sq4 board design on the UP5K ran decoder -> bridge.) Response side: an idle bridge takes a beat (`rsp_ready` high only then) and
 //! shifts its bytes out to the UART transmitter.
 //!
 //! [`EchoAccel`] is a stand-in for the accelerator top with the same stream ports: it returns
@@ -75,6 +84,9 @@ pub struct HostBridge {
     pub overrun: Signal<Out, Bit>,
     /// A beat is on its way in either direction.
     pub busy: Signal<Out, Bit>,
+    /// The byte received in the previous cycle, if `rx_stage_valid`.
+    rx_stage: DFF<Bits<8>>,
+    rx_stage_valid: DFF<Bit>,
     asm: Vec<DFF<Bits<8>>>,
     asm_count: DFF<Bits<BEAT_COUNT_BITS>>,
     asm_full: DFF<Bit>,
@@ -124,6 +136,8 @@ impl HostBridge {
             rsp_ready: Default::default(),
             overrun: Default::default(),
             busy: Default::default(),
+            rx_stage: Default::default(),
+            rx_stage_valid: Default::default(),
             asm: (0..nb_in).map(|_| Default::default()).collect(),
             asm_count: Default::default(),
             asm_full: Default::default(),
@@ -157,7 +171,18 @@ impl HostBridge {
 impl Logic for HostBridge {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, asm_count, asm_full, hold_valid, silence, out_count, overrun_r);
+        dff_setup!(
+            self,
+            clock,
+            rx_stage,
+            rx_stage_valid,
+            asm_count,
+            asm_full,
+            hold_valid,
+            silence,
+            out_count,
+            overrun_r
+        );
         for i in 0..self._nb_in {
             self.asm[i].clock.next = self.clock.val();
             self.asm[i].d.next = self.asm[i].q.val();
@@ -169,22 +194,25 @@ impl Logic for HostBridge {
             self.out[i].clock.next = self.clock.val();
             self.out[i].d.next = self.out[i].q.val();
         }
-        // Command side. The holding register empties when the accelerator takes the beat, and
-        // refills from a complete assembly register in the same cycle.
+        // Command side (see the module doc for why only `hold_valid` looks at `cmd_ready`). The
+        // holding register empties when the accelerator takes the beat, and refills from a
+        // complete assembly register in the next cycle.
         self.cmd_valid.next = self.hold_valid.q.val();
         if self.cmd_ready.val() {
             self.hold_valid.d.next = false;
         }
-        if self.asm_full.q.val() & (!self.hold_valid.q.val() | self.cmd_ready.val()) {
+        if self.asm_full.q.val() & !self.hold_valid.q.val() {
             for i in 0..self._nb_in {
                 self.hold[i].d.next = self.asm[i].q.val();
             }
             self.hold_valid.d.next = true;
             self.asm_full.d.next = false;
         }
-        if self.rx_valid.val() {
+        self.rx_stage.d.next = self.rx_data.val();
+        self.rx_stage_valid.d.next = self.rx_valid.val();
+        if self.rx_stage_valid.q.val() {
             self.silence.d.next = self.zero_r.val();
-            if self.asm_full.q.val() & self.hold_valid.q.val() & !self.cmd_ready.val() {
+            if self.asm_full.q.val() & self.hold_valid.q.val() {
                 self.overrun_r.d.next = true;
             } else {
                 // Shift in from the top: after nb_in bytes the first one is in lane 0.
@@ -192,7 +220,7 @@ impl Logic for HostBridge {
                     self.asm[i - 1].d.next = self.asm[i].q.val();
                 }
                 for last in (self._nb_in - 1)..self._nb_in {
-                    self.asm[last].d.next = self.rx_data.val();
+                    self.asm[last].d.next = self.rx_stage.q.val();
                 }
                 self.asm_count.d.next = self.asm_count.q.val() + self.one_n.val();
                 if self.asm_count.q.val() == self.last_in.val() {
@@ -227,11 +255,13 @@ impl Logic for HostBridge {
             self.out_count.d.next = self.nb_out.val();
         }
         self.overrun.next = self.overrun_r.q.val();
-        self.busy.next = self.asm_count.q.val().any()
+        self.busy.next = self.rx_stage_valid.q.val()
+            | self.asm_count.q.val().any()
             | self.asm_full.q.val()
             | self.hold_valid.q.val()
             | self.out_count.q.val().any();
         if self.reset.val() {
+            self.rx_stage_valid.d.next = false;
             self.asm_count.d.next = self.zero_n.val();
             self.asm_full.d.next = false;
             self.hold_valid.d.next = false;

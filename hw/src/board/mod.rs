@@ -47,7 +47,7 @@ pub enum BoardError {
     },
     #[error("unknown board `{0}`: use one of icebreaker, hx8k-breakout, arty-a7-35, ulx3s")]
     UnknownBoard(String),
-    #[error("unknown design `{0}`: use echo (link test stand-in), sq4, sq6 or sq8")]
+    #[error("unknown design `{0}`: use echo (link test stand-in), sq4, sq6, sq8 or fp16")]
     UnknownDesign(String),
     #[error("{tool} was not found on PATH (or in ${env}): {hint}")]
     ToolMissing {
@@ -121,8 +121,8 @@ impl Accel {
 }
 
 /// The accelerator for a design name and array size: `echo` (the stand-in, with the beat
-/// widths of an sq4 top of that size), or `sq4` / `sq6` / `sq8` (the generated accelerator
-/// top, `crate::generate::generate_accel_with_l1norm`, default buffer depth, without the
+/// widths of an sq4 top of that size), or `sq4` / `sq6` / `sq8` / `fp16` (the generated
+/// accelerator top, `crate::generate::generate_accel_with_l1norm`, default buffer depth, without the
 /// L1-norm unit: see [`accel_for_board`]). This and [`accel_with_l1norm`] are the only
 /// functions that know about the accelerator generator.
 pub fn accel_for(design: &str, rows: usize, cols: usize) -> Result<Accel, BoardError> {
@@ -157,14 +157,19 @@ pub fn accel_with_l1norm(
     cols: usize,
     l1norm: bool,
 ) -> Result<Accel, BoardError> {
-    let bits = match design {
-        "echo" | "sq4" => 4,
-        "sq6" => 6,
-        "sq8" => 8,
+    let datapath = match design {
+        "echo" | "sq4" => Datapath::Sq { bits: 4 },
+        "sq6" => Datapath::Sq { bits: 6 },
+        "sq8" => Datapath::Sq { bits: 8 },
+        "fp16" => Datapath::Fp16,
         _ => return Err(BoardError::UnknownDesign(design.to_string())),
     };
-    let config = ArrayConfig::new(rows, cols, Datapath::Sq { bits }).map_err(HwError::from)?;
-    let l1 = l1norm.then(|| crate::accel::default_l1norm(bits));
+    let config = ArrayConfig::new(rows, cols, datapath).map_err(HwError::from)?;
+    // The L1-norm unit comes with the integer tops only.
+    let l1 = match datapath {
+        Datapath::Sq { bits } if l1norm => Some(crate::accel::default_l1norm(bits)),
+        _ => None,
+    };
     let k_max = crate::accel::DEFAULT_K_MAX;
     let geom = crate::accel::AccelGeometry::with_l1norm(&config, k_max, l1)?;
     if design == "echo" {
@@ -296,5 +301,19 @@ mod tests {
             Err(BoardError::UnknownDesign(_))
         ));
         assert!(accel_for("echo", 0, 2).is_err());
+    }
+
+    #[test]
+    fn board_accel_for_builds_every_datapath() {
+        for (design, module, w_in, w_out) in [
+            ("sq4", "shiftkit_accel_sq4_2x1", 32, 32),
+            ("sq6", "shiftkit_accel_sq6_2x1", 32, 32),
+            // FP16: L = max(2R, C) = 4 16-bit lanes + the exponent byte.
+            ("fp16", "shiftkit_accel_fp16_2x1", 96, 32),
+        ] {
+            let accel = accel_for(design, 2, 1).expect("generates");
+            assert_eq!(accel.name(), module);
+            assert_eq!(accel.widths(), (w_in, w_out), "{design}");
+        }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! The bit period is `div` clock cycles, fixed when the design is generated
 //! ([`baud_divider`]: `round(clock_hz / baud)`, e.g. 12 MHz / 115200 = 104, 0.16 % fast). Both
-//! sides count it down in a 16-bit counter, so `div` is `MIN_DIVIDER..=65535`.
+//! sides count it down in a 16-bit counter, so `div` is `MIN_DIVIDER..=65535`; the decrement is
+//! masked to the bits that `div - 1` needs ([`counter_mask`]), so synthesis keeps only those
+//! (7 for 104: a 16-bit borrow chain was once a UP5K board design's longest path).
 //!
 //! - [`UartTx`]: ready/valid byte input; the line idles high and sends start (0), 8 data bits LSB
 //!   first, stop (1). `ready` rises again after the full stop bit.
@@ -68,6 +70,13 @@ pub fn baud_divider(clock_hz: u64, baud: u64) -> Result<u32, BoardError> {
     Ok(div as u32)
 }
 
+/// All-ones in the bits that the values `0..div` need: the bit-period counters count down from
+/// at most `div - 1`, so their bits above are constant zero once masked with this.
+pub fn counter_mask(div: u32) -> Bits<DIVIDER_BITS> {
+    let width = 32 - (div.max(2) - 1).leading_zeros();
+    bits((1u64 << width) - 1)
+}
+
 /// UART transmitter, 8N1, `div` clock cycles per bit.
 #[derive(LogicBlock)]
 pub struct UartTx {
@@ -89,6 +98,7 @@ pub struct UartTx {
     /// The line, inverted (power-up 0 = idle high).
     tx_n: DFF<Bit>,
     div_m1: Constant<Bits<DIVIDER_BITS>>,
+    count_mask: Constant<Bits<DIVIDER_BITS>>,
     one_c: Constant<Bits<DIVIDER_BITS>>,
     one_l: Constant<Bits<4>>,
     zero_l: Constant<Bits<4>>,
@@ -115,6 +125,7 @@ impl UartTx {
             count: Default::default(),
             tx_n: Default::default(),
             div_m1: Constant::new(bits(u64::from(div) - 1)),
+            count_mask: Constant::new(counter_mask(div)),
             one_c: Constant::new(bits(1)),
             one_l: Constant::new(bits(1)),
             zero_l: Constant::new(bits(0)),
@@ -134,7 +145,7 @@ impl Logic for UartTx {
         self.tx.next = !self.tx_n.q.val();
         if self.left.q.val().any() {
             if self.count.q.val().any() {
-                self.count.d.next = self.count.q.val() - self.one_c.val();
+                self.count.d.next = (self.count.q.val() - self.one_c.val()) & self.count_mask.val();
             } else {
                 // Next bit period: data bits, then the stop bit (a shifted-in one), then idle.
                 self.count.d.next = self.div_m1.val();
@@ -181,6 +192,7 @@ pub struct UartRx {
     valid_r: DFF<Bit>,
     ferr_r: DFF<Bit>,
     div_m1: Constant<Bits<DIVIDER_BITS>>,
+    count_mask: Constant<Bits<DIVIDER_BITS>>,
     half_m1: Constant<Bits<DIVIDER_BITS>>,
     one_c: Constant<Bits<DIVIDER_BITS>>,
     one_l: Constant<Bits<4>>,
@@ -211,6 +223,7 @@ impl UartRx {
             valid_r: Default::default(),
             ferr_r: Default::default(),
             div_m1: Constant::new(bits(u64::from(div) - 1)),
+            count_mask: Constant::new(counter_mask(div)),
             half_m1: Constant::new(bits(u64::from(div) / 2 - 1)),
             one_c: Constant::new(bits(1)),
             one_l: Constant::new(bits(1)),
@@ -236,7 +249,7 @@ impl Logic for UartRx {
                 self.count.d.next = self.half_m1.val();
             }
         } else if self.count.q.val().any() {
-            self.count.d.next = self.count.q.val() - self.one_c.val();
+            self.count.d.next = (self.count.q.val() - self.one_c.val()) & self.count_mask.val();
         } else {
             self.count.d.next = self.div_m1.val();
             self.left.d.next = self.left.q.val() - self.one_l.val();
@@ -294,6 +307,15 @@ mod tests {
         assert_eq!(baud_divider(12_000_000, 921_600).unwrap(), 13);
         let e = baud_divider(1_000_000, 57_600).unwrap_err().to_string();
         assert!(e.contains("% off"), "{e}");
+    }
+
+    #[test]
+    fn board_uart_counter_mask_covers_the_bit_period() {
+        let m = |div| counter_mask(div).to_u64();
+        assert_eq!(
+            (m(8), m(9), m(104), m(128), m(129), m(65535)),
+            (7, 15, 127, 127, 255, 65535)
+        );
     }
 
     /// Drive `rx` with a waveform (one entry per clock cycle) and collect what the receiver says.
