@@ -40,6 +40,7 @@ impl Design {
             Design::Sq4 | Design::AccelSq4 => Some("sq4"),
             Design::Sq6 | Design::AccelSq6 => Some("sq6"),
             Design::Sq8 | Design::AccelSq8 => Some("sq8"),
+            Design::Fp16 | Design::AccelFp16 => Some("fp16"),
             _ => None,
         }
     }

@@ -159,40 +159,48 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fmax of the 4x4 accelerators (UART shell included) on the iCE40 HX8K through nextpnr.
+/// Fmax of the accelerators with their UART shell through nextpnr-ice40: each design on the
+/// HX8K at 4x4 — except FP16, whose 4x4 top (~16.5k LUT4) does not fit the HX8K's 7,680 cells, so
+/// it is placed at 2x2 — and the 4x4 sq4 top on the iCEBreaker's UP5K.
 fn fmax_entries(args: &ReportArgs) -> Result<Vec<FmaxEntry>> {
     use shiftkit_hw::board::{accel_for, Board, DEFAULT_BAUD};
-    let mut out = Vec::new();
+    let mut jobs = Vec::new();
     for &d in &args.designs {
-        let Some(name) = d.board_accel() else {
-            out.push(FmaxEntry {
-                design: d.name().into(),
-                size: 4,
-                board: "hx8k-breakout".into(),
-                fmax_mhz: None,
-                note: "no accelerator top for this datapath yet".into(),
-            });
-            continue;
-        };
-        let accel = accel_for(name, 4, 4).map_err(|e| Error::Usage(e.to_string()))?;
-        let dir = args.out.join("fmax").join(name);
-        let board = Board::Hx8kBreakout;
-        match shiftkit_hw::flow::build_board(board, &accel, DEFAULT_BAUD, &dir) {
-            Ok((_, rep)) => out.push(FmaxEntry {
-                design: name.into(),
-                size: 4,
-                board: board.name().into(),
-                fmax_mhz: rep.fmax_mhz,
-                note: rep.summary(),
-            }),
-            Err(e) => out.push(FmaxEntry {
-                design: name.into(),
-                size: 4,
-                board: board.name().into(),
-                fmax_mhz: None,
-                note: e.to_string(),
-            }),
+        if let Some(name) = d.board_accel() {
+            let size = if name == "fp16" { 2 } else { 4 };
+            jobs.push((name, size, Board::Hx8kBreakout));
+            if name == "sq4" {
+                jobs.push((name, 4, Board::Icebreaker));
+            }
         }
+    }
+    let mut out = Vec::new();
+    for (name, size, board) in jobs {
+        let accel = accel_for(name, size, size).map_err(|e| Error::Usage(e.to_string()))?;
+        let dir = args
+            .out
+            .join("fmax")
+            .join(format!("{name}_{size}x{size}_{}", board.name()));
+        let (fmax_mhz, note) =
+            match shiftkit_hw::flow::build_board(board, &accel, DEFAULT_BAUD, &dir) {
+                Ok((_, rep)) => {
+                    // The cells that bound the fit: logic cells and block RAM.
+                    let used: Vec<String> = ["ICESTORM_LC", "ICESTORM_RAM"]
+                        .iter()
+                        .filter_map(|k| rep.utilization.get(*k).map(|u| (k, u)))
+                        .map(|(k, u)| format!("{k} {}/{}", u.used, u.available))
+                        .collect();
+                    (rep.fmax_mhz, used.join(", "))
+                }
+                Err(e) => (None, e.to_string()),
+            };
+        out.push(FmaxEntry {
+            design: name.into(),
+            size,
+            board: board.name().into(),
+            fmax_mhz,
+            note,
+        });
     }
     Ok(out)
 }
@@ -237,12 +245,19 @@ fn markdown(entries: &[Entry], fmax: &[FmaxEntry], targets: &[Target], version: 
         s.push('\n');
     }
     if !fmax.is_empty() {
-        s.push_str("\n## Fmax on iCE40 (4x4 accelerator with the UART shell, nextpnr-ice40)\n\n| design | board | Fmax |\n| --- | --- | --- |\n");
+        s.push_str("\n## Fmax on iCE40 (accelerator top with the UART shell, nextpnr-ice40)\n\n| design | size | board | Fmax | utilization |\n| --- | --- | --- | --- | --- |\n");
         for f in fmax {
             let v = f
                 .fmax_mhz
-                .map_or(format!("- ({})", f.note), |m| format!("{m:.1} MHz"));
-            s.push_str(&format!("| {} | {} | {} |\n", f.design, f.board, v));
+                .map_or("-".to_string(), |m| format!("{m:.1} MHz"));
+            s.push_str(&format!(
+                "| {} | {n}x{n} | {} | {} | {} |\n",
+                f.design,
+                f.board,
+                v,
+                f.note,
+                n = f.size
+            ));
         }
     }
     s
