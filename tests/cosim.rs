@@ -482,3 +482,180 @@ fn train_cli_rtl_matches_golden_epoch_for_epoch() {
         );
     }
 }
+
+// ---- L1NORM: the L1-norm unit of the SQ tops (`Engine::l1norm`) ----
+
+/// How many edge-case rows `l1norm_rows` starts with.
+const EDGE_ROWS: usize = 7;
+
+/// Rows for the unit's `W`-bit inputs (`n_max` elements at most): the edge cases first (one
+/// element, `n_max` elements, constant rows, both extremes), then random lengths and scales.
+fn l1norm_rows(n_max: usize, w: u32, count: usize, rng: &mut SplitMix64) -> Vec<Vec<i64>> {
+    let (lo, hi) = (-(1i64 << (w - 1)), (1i64 << (w - 1)) - 1);
+    let mut rows = vec![
+        vec![hi],
+        vec![lo],
+        vec![1234; n_max],
+        vec![lo; 7],
+        (0..n_max)
+            .map(|i| if i % 2 == 0 { lo } else { hi })
+            .collect(),
+        (0..n_max).map(|i| if i == 3 { hi } else { lo }).collect(),
+        (0..5).map(|i| [lo, hi, 0, lo, hi][i]).collect(),
+    ];
+    while rows.len() < count {
+        let n = if rng.below(4) == 0 {
+            n_max
+        } else {
+            1 + rng.below(n_max as u64) as usize
+        };
+        // Spread from a few LSBs to the full range; a large offset now and then.
+        let scale = (1u64 << rng.below(u64::from(w) - 1)) as f64;
+        let offset = if rng.below(3) == 0 {
+            (rng.normal() * hi as f64 / 2.0) as i64
+        } else {
+            0
+        };
+        rows.push(
+            (0..n)
+                .map(|_| (offset + (rng.normal() * scale) as i64).clamp(lo, hi))
+                .collect(),
+        );
+    }
+    rows
+}
+
+/// Random batches of rows on `format`'s top: identical codes and identical counters on both
+/// engines, and the golden codes are `shiftkit_hw::l1norm::golden`'s.
+fn l1norm_rtl_equals_golden(format: Format, shape: ArrayShape, batches: usize, seed: u64) {
+    use shiftkit::engine::L1NormOp;
+    let op = L1NormOp::new(format);
+    let bits = format.sq_bits().expect("an sq format");
+    let unit = shiftkit_hw::accel::default_l1norm(bits);
+    let mut rtl = rtl_engine(shape);
+    let mut golden = GoldenEngine::new(shape);
+    let mut rng = SplitMix64::new(seed);
+    let (mut nonzero, mut saturated) = (0, 0);
+    // A GEMM first: L1NORMs share the top (and its simulation) with the GEMMs of the format.
+    let (a, b) = (operand(5, 9, &mut rng), operand(9, 4, &mut rng));
+    let gemm = GemmOp::new(format);
+    let c_gold = golden.gemm(&a, &b, &gemm).expect("golden gemm");
+    assert_eq!(rtl.gemm(&a, &b, &gemm).expect("rtl gemm").data, c_gold.data);
+    let after_gemm = *golden.counters();
+    for batch in 0..batches {
+        let count = if batch == 0 {
+            12
+        } else {
+            1 + rng.below(5) as usize
+        };
+        // Batch 0: the edge cases and random rows; later batches: random rows only.
+        let edge = if batch == 0 { 0 } else { EDGE_ROWS };
+        let rows = l1norm_rows(unit.n_max(), unit.in_bits, edge + count, &mut rng)[edge..].to_vec();
+        let g = golden.l1norm(&rows, &op).expect("golden");
+        let r = rtl.l1norm(&rows, &op).expect("rtl");
+        assert_eq!(g.frac_bits, unit.frac_bits);
+        for (i, row) in rows.iter().enumerate() {
+            let want = shiftkit_hw::l1norm::golden(&unit, row).expect("valid row");
+            assert_eq!(
+                g.rows[i], want,
+                "golden engine vs l1norm::golden, batch {batch} row {i}"
+            );
+            assert_eq!(
+                r.rows[i], want,
+                "rtl vs golden, batch {batch} row {i}: {row:?}"
+            );
+            nonzero += want.iter().filter(|&&q| q != 0).count();
+            let q = ((1i16 << (bits - 1)) - 1) as i8;
+            saturated += want.iter().filter(|&&c| c.abs() == q).count();
+        }
+        assert_eq!(
+            rtl.counters(),
+            golden.counters(),
+            "counters after batch {batch}"
+        );
+    }
+    let mut c = *golden.counters();
+    assert_eq!(c.gemms, after_gemm.gemms);
+    c.cycles -= after_gemm.cycles;
+    c.bytes_to_device -= after_gemm.bytes_to_device;
+    c.bytes_from_device -= after_gemm.bytes_from_device;
+    c.gemms -= after_gemm.gemms;
+    c.macs -= after_gemm.macs;
+    assert!(c.cycles > 0 && c.bytes_to_device > 0 && c.bytes_from_device > 0);
+    assert_eq!((c.gemms, c.macs), (0, 0));
+    assert!(nonzero > 0 && saturated > 0, "the rows exercise the codes");
+}
+
+#[test]
+fn l1norm_sq4_2x3_rtl_equals_golden() {
+    let shape = ArrayShape {
+        rows: 2,
+        cols: 3,
+        acc_bits: None,
+    };
+    l1norm_rtl_equals_golden(Format::Sq4, shape, 8, 51);
+}
+
+#[test]
+fn l1norm_sq8_4x4_rtl_equals_golden() {
+    let shape = ArrayShape {
+        rows: 4,
+        cols: 4,
+        acc_bits: None,
+    };
+    l1norm_rtl_equals_golden(Format::Sq8, shape, 6, 52);
+}
+
+#[test]
+fn l1norm_rejects_bad_input_in_one_line() {
+    use shiftkit::engine::cpu::CpuEngine;
+    use shiftkit::engine::L1NormOp;
+    let shape = ArrayShape {
+        rows: 2,
+        cols: 3,
+        acc_bits: None,
+    };
+    let sq4 = L1NormOp::new(Format::Sq4);
+    let cases: Vec<(Vec<Vec<i64>>, L1NormOp, &str)> = vec![
+        (vec![], sq4, "no rows"),
+        (vec![vec![1, 2], vec![]], sq4, "row 1 has 0 elements"),
+        (vec![vec![0; 257]], sq4, "row 0 has 257 elements"),
+        (vec![vec![0, 32768]], sq4, "element 1: 32768 does not fit"),
+        (vec![vec![-32769]], sq4, "element 0: -32769 does not fit"),
+        (
+            vec![vec![1, 2]],
+            L1NormOp::new(Format::Fp16),
+            "fp16 accelerator top has no L1-norm unit",
+        ),
+        (
+            vec![vec![1, 2]],
+            L1NormOp::new(Format::Fp32),
+            "fp32 rows are L1-normalized on the host",
+        ),
+    ];
+    let mut engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(GoldenEngine::new(shape)),
+        Box::new(rtl_engine(shape)),
+    ];
+    for e in &mut engines {
+        for (rows, op, needle) in &cases {
+            let err = e.l1norm(rows, op).expect_err(needle).to_string();
+            assert!(
+                err.contains(needle),
+                "{}: {err:?} lacks {needle:?}",
+                e.kind().name()
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        assert_eq!(
+            e.counters(),
+            &Default::default(),
+            "errors leave the counters"
+        );
+    }
+    let err = CpuEngine::default()
+        .l1norm(&[vec![1, 2]], &sq4)
+        .expect_err("cpu has no unit")
+        .to_string();
+    assert!(err.contains("cpu engine has no L1-norm unit"), "{err}");
+}

@@ -3,12 +3,14 @@
 //! (`cost`), so `golden` and `rtl` agree on cycles as well as on bits.
 
 use super::cost::gemm_cost;
+use super::l1norm_op::{L1NormCodes, L1NormOp, L1NormStream};
 use super::offload::{accel_geometry, half_operands, quantize_operands, sq_stream_chunk, K_MAX};
 use super::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fp16::fp16_gemm;
 use crate::matrix::Matrix;
 use crate::sq_gemm::{accumulate, scale_out};
+use shiftkit_hw::l1norm;
 use shiftkit_hw::Datapath;
 
 pub struct GoldenEngine {
@@ -49,6 +51,17 @@ impl Engine for GoldenEngine {
         };
         self.counters += cost;
         Ok(c)
+    }
+
+    fn l1norm(&mut self, rows: &[Vec<i64>], op: &L1NormOp) -> Result<L1NormCodes> {
+        let stream = L1NormStream::plan(&self.shape, rows, op)?;
+        let codes = rows
+            .iter()
+            .map(|r| l1norm::golden(&stream.unit, r).map_err(|e| Error::Usage(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let cycles = stream.model_cycles()?;
+        self.counters += stream.counters(cycles);
+        Ok(stream.codes(codes))
     }
 
     fn counters(&self) -> &Counters {

@@ -6,6 +6,7 @@
 pub mod cost;
 pub mod cpu;
 pub mod golden;
+pub mod l1norm_op;
 pub mod offload;
 pub mod rtl;
 
@@ -18,6 +19,7 @@ use shiftkit_hw::config::DEFAULT_WINDOW;
 use shiftkit_hw::ArrayConfig;
 
 pub use counters::Counters;
+pub use l1norm_op::{L1NormCodes, L1NormOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -113,6 +115,17 @@ pub trait Engine: Send {
     fn kind(&self) -> EngineKind;
     /// C = A x B in `op.format`. Errors leave the counters unchanged.
     fn gemm(&mut self, a: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix>;
+    /// L1-normalize integer rows (the unit's `W`-bit inputs) on the accelerator's L1-norm unit
+    /// of `op.format`: SQ-b codes with step `2^-f` (`l1norm_op`). Adds the stream's cycles and
+    /// bytes to the counters; errors leave them unchanged. Engines without the unit refuse.
+    fn l1norm(&mut self, rows: &[Vec<i64>], op: &L1NormOp) -> Result<L1NormCodes> {
+        let _ = (rows, op);
+        Err(Error::Unsupported(format!(
+            "the {} engine has no L1-norm unit: fp32 rows are normalized on the host \
+             (shiftkit::l1norm::forward); use --engine golden or rtl with an sq format",
+            self.kind().name()
+        )))
+    }
     /// What the work so far has cost.
     fn counters(&self) -> &Counters;
     fn reset_counters(&mut self);

@@ -15,6 +15,7 @@
 //! cached on disk by a hash of the Verilog, so later processes only load it).
 
 use super::cost::cycle_bound;
+use super::l1norm_op::{L1NormCodes, L1NormOp, L1NormStream};
 use super::offload::{accel_geometry, half_operands, quantize_operands, sq_stream_chunk, K_MAX};
 use super::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
 use crate::error::{Error, Result};
@@ -184,6 +185,23 @@ impl Engine for RtlEngine {
         self.counters += counters;
         self.busy_cycles += run.busy_cycles;
         Ok(c)
+    }
+
+    fn l1norm(&mut self, rows: &[Vec<i64>], op: &L1NormOp) -> Result<L1NormCodes> {
+        let stream = L1NormStream::plan(&self.shape, rows, op)?;
+        let bound = stream.cycle_bound()?;
+        let sim = self.sim(&stream.config)?;
+        if sim.geometry() != &stream.geom {
+            return Err(Error::Unsupported(
+                "the simulated top's L1-norm unit differs from the host's geometry".into(),
+            ));
+        }
+        sim.set_watchdog(bound);
+        let run = sim.run(&stream.commands).map_err(sim_error)?;
+        let codes = stream.decode(&run.responses)?;
+        self.counters += stream.counters(run.cycles);
+        self.busy_cycles += run.busy_cycles;
+        Ok(codes)
     }
 
     fn counters(&self) -> &Counters {
