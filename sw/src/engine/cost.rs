@@ -6,7 +6,7 @@
 //! `golden` engine's `cycles` equal the `rtl` engine's for every GEMM.
 //!
 //! - `cycles`: `model::streamed_gemm_cycles` where that closed form holds (all K chunks of one
-//!   length of at least `C + 3R - 3` on an integer top; the tests below hold it against
+//!   length of at least `C + 3R + D - 5` (D = `array::DRAIN_DELAY`) on an integer top; the tests below hold it against
 //!   `model::run`), else `model::run` on the stream itself.
 //! - `bytes_to_device`: command beats sent (headers and data vectors) times `W_IN / 8`;
 //!   `bytes_from_device`: response beats (R per DRAIN, 2R on fp16) times `W_OUT / 8`. These are
@@ -85,11 +85,7 @@ fn stream_cost(
     (m, k, n): (usize, usize, usize),
     chunk: usize,
 ) -> Result<Counters> {
-    // `streamed_gemm_cycles` claims chunks of `C + 3R - 4` too, but there, with several row
-    // passes and column tiles, `model::run` takes one cycle more: use it one step above.
-    let closed_form = (chunk + 3 >= geom.cols + 3 * geom.rows)
-        .then(|| model::streamed_gemm_cycles(geom, m, k, n, chunk))
-        .flatten();
+    let closed_form = model::streamed_gemm_cycles(geom, m, k, n, chunk);
     let (cmd_beats, rsp_beats, cycles) = match closed_form {
         // The closed form's streams: count beats without materializing the stream.
         Some(cycles) => {
@@ -198,10 +194,11 @@ mod tests {
             ][case % 4];
             let g = geom(next(1, 6), next(1, 6), dp, [8, 16, 64, 256][next(0, 3)]);
             let (m, n) = (next(1, 40), next(1, 40));
-            // Often exactly at or next to the closed form's threshold C + 3R - 4.
+            // Often exactly at or next to the closed form's threshold C + 3R + D - 5.
+            let threshold = g.cols + 3 * g.rows + shiftkit_hw::array::DRAIN_DELAY - 5;
             let chunk = match next(0, 2) {
                 0 => next(1, 100),
-                _ => (g.cols + 3 * g.rows + next(0, 2)).saturating_sub(4).max(1),
+                _ => (threshold + next(0, 2)).saturating_sub(1).max(1),
             };
             // Half the cases in K chunks of one length (where the closed form may hold).
             let k = if case % 2 == 0 {
