@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::npy::write_bytes;
 use crate::workloads::grokking::plot_runs;
-use crate::workloads::report::write_json;
+use crate::workloads::report::{read_summary, write_json};
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
@@ -41,17 +41,6 @@ struct RunRow {
     cycles: u64,
     macs: u64,
     s_per_1000_epochs: f64,
-}
-
-fn read_summary(dir: &Path) -> Result<Value> {
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::file(
-            &path,
-            format!("cannot read ({e}): give the directory of a finished `shiftkit train` run"),
-        )
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not a summary.json ({e})")))
 }
 
 fn row(dir: &Path, s: &Value, baseline_gen: Option<u64>) -> RunRow {

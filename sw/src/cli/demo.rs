@@ -142,6 +142,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 /// Dense and ticket grokking in sq6 on the golden engine.
 fn grokking_showcase(args: &DemoArgs) -> Result<()> {
     use crate::workloads::grokking;
+    use crate::workloads::report::read_summary;
     println!();
     println!(
         "grokking tickets, (x + y) mod 67, paper MLP, sq6 on golden ({}x{} array model)",
@@ -150,13 +151,8 @@ fn grokking_showcase(args: &DemoArgs) -> Result<()> {
     let out = args.out.join("grokking");
     let cfg = showcase_config(EngineKind::Golden, args.epochs, out.clone());
     grokking::run(&cfg)?;
-    let read = |p: PathBuf| -> Result<serde_json::Value> {
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| Error::file(&p, format!("cannot read: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| Error::file(&p, format!("bad JSON: {e}")))
-    };
-    let dense = read(out.join("dense").join("summary.json"))?;
-    let ticket = read(out.join("summary.json"))?;
+    let dense = read_summary(&out.join("dense"))?;
+    let ticket = read_summary(&out)?;
     println!(
         "{:<8} {:>12} {:>10} {:>10} {:>14} {:>8}",
         "run", "generalized", "train acc", "test acc", "cycles", "s/1k ep"

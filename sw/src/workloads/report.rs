@@ -39,6 +39,19 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_bytes(path, text.as_bytes())
 }
 
+/// The `summary.json` of a finished run in `dir` (a dense run reused for a ticket, runs being
+/// compared, the demo's table).
+pub fn read_summary(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::file(
+            &path,
+            format!("cannot read ({e}): give the directory of a finished `shiftkit train` run"),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not a summary.json ({e})")))
+}
+
 /// Counters in a summary, with utilization against the modelled array.
 #[derive(Clone, Debug, Serialize)]
 pub struct CounterSummary {

@@ -16,7 +16,7 @@ use crate::matrix::Matrix;
 use crate::nn::Offload;
 use crate::npy;
 use crate::workloads::report::{
-    plot_accuracy, write_json, write_metrics_csv, CounterSummary, Curve, PALETTE,
+    plot_accuracy, read_summary, write_json, write_metrics_csv, CounterSummary, Curve, PALETTE,
 };
 use data::Dataset;
 use model::{GrokMlp, MnistMlp, Model};
@@ -355,19 +355,7 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
     let template = cfg.model()?;
     let (dense_dir, dense_gen, dense_mem, dense_res) = match &cfg.from {
         Some(dir) => {
-            let s: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dir.join("summary.json")).map_err(|e| {
-                    Error::file(
-                        dir.join("summary.json"),
-                        format!("cannot read the dense run: {e}"),
-                    )
-                })?)
-                .map_err(|e| {
-                    Error::file(
-                        dir.join("summary.json"),
-                        format!("not a summary.json ({e})"),
-                    )
-                })?;
+            let s = read_summary(dir)?;
             let epoch = |k: &str| s[k].as_u64().map(|v| v as usize);
             (
                 dir.clone(),
