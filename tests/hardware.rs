@@ -167,6 +167,48 @@ fn report_writes_markdown_json_and_chart_with_fp16_ratios() {
         .unwrap()
         .contains("| sq4 | 2x2 |"));
     assert!(std::fs::metadata(out.join("report.png")).unwrap().len() > 1000);
+
+    // A rerun reuses the cached synthesis (a planted count shows through) unless its key is stale.
+    let real_lut = sq4["cells"]["lut"].as_u64().unwrap();
+    let entry_path = out.join("designs/sq4_2x2/synth-ice40.json");
+    let entry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&entry_path).unwrap()).unwrap();
+    let sq4_lut_after = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut e = entry.clone();
+        edit(&mut e);
+        std::fs::write(&entry_path, serde_json::to_string(&e).unwrap()).unwrap();
+        ok(&shiftkit(&[
+            "report",
+            "--sizes",
+            "2",
+            "--designs",
+            "sq4,fp16",
+            "--targets",
+            "ice40",
+            "--no-fmax",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        let rows = r["resources"].as_array().unwrap().clone();
+        let sq4 = rows.iter().find(|e| e["design"] == "sq4").unwrap().clone();
+        sq4["cells"]["lut"].as_u64().unwrap()
+    };
+    assert_eq!(
+        sq4_lut_after(&|e| e["resources"]["cells"]["lut"] = 1.into()),
+        1
+    );
+    assert_eq!(
+        sq4_lut_after(&|e| {
+            e["resources"]["cells"]["lut"] = 1.into();
+            e["key"] = "stale".into();
+        }),
+        real_lut
+    );
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! (`lut, ff, carry, dsp, bram`) so designs and families can be compared side by side.
 
 use crate::error::HwError;
-use crate::tools::yosys_cells;
+use crate::generate::write_atomically;
+use crate::tools::{yosys_cells, yosys_version};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -103,6 +105,58 @@ pub fn synthesize(files: &[&Path], top: &str, target: Target) -> Result<Resource
         cells: classify(&by_type, target),
         cells_by_type: by_type,
     })
+}
+
+/// [`synthesize`], reusing a result stored in `cache_dir` by an earlier run with the same sources,
+/// command and yosys version. A 16x16 FP16 array takes many minutes per target, so an interrupted
+/// `shiftkit report` resumes where it stopped and sizes can be added to a report later. A missing,
+/// stale or unreadable entry is simply synthesized again.
+pub fn synthesize_cached(
+    files: &[&Path],
+    top: &str,
+    target: Target,
+    cache_dir: &Path,
+) -> Result<Resources, HwError> {
+    let key = cache_key(files, top, target)?;
+    let path = cache_dir.join(format!("synth-{}.json", target.name()));
+    let cached = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok())
+        .filter(|e| e.key == key);
+    if let Some(e) = cached {
+        return Ok(e.resources);
+    }
+    let resources = synthesize(files, top, target)?;
+    let entry = CacheEntry { key, resources };
+    let json = serde_json::to_vec_pretty(&entry).map_err(|e| HwError::Parse {
+        what: "synthesis cache entry".into(),
+        detail: e.to_string(),
+    })?;
+    write_atomically(&path, &json)?;
+    Ok(entry.resources)
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    key: String,
+    resources: Resources,
+}
+
+/// SHA-256 over the yosys version, the command and every source (names and lengths included).
+fn cache_key(files: &[&Path], top: &str, target: Target) -> Result<String, HwError> {
+    let mut h = Sha256::new();
+    let mut field = |s: &[u8]| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s);
+    };
+    field(yosys_version()?.as_bytes());
+    field(target.command(top).as_bytes());
+    for f in files {
+        let text = std::fs::read(f).map_err(HwError::io("cannot read", *f))?;
+        field(f.to_string_lossy().as_bytes());
+        field(&text);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn classify(by_type: &BTreeMap<String, usize>, target: Target) -> Cells {

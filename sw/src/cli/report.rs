@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
-use shiftkit_hw::synth::{synthesize, Cells, Target};
+use shiftkit_hw::synth::{synthesize_cached, Cells, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -29,6 +29,10 @@ pub struct ReportArgs {
     /// Skip place-and-route (no Fmax column).
     #[arg(long)]
     pub no_fmax: bool,
+    /// Syntheses run at once (each yosys process is single-threaded). Results are cached in
+    /// OUT/designs, so a rerun or a report with more sizes only synthesizes what is new.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -63,7 +67,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         )
     })?;
     let work = args.out.join("designs");
-    // Generate every design once, then synthesize all (design, size, target) jobs two at a time.
+    // Generate every design once, then synthesize all (design, size, target) jobs, `--jobs` at a time,
+    // reusing cached results.
     let mut generated = BTreeMap::new();
     for &d in &args.designs {
         for &n in &args.sizes {
@@ -83,7 +88,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
+        .num_threads(args.jobs.max(1))
         .build()
         .map_err(|e| Error::Usage(e.to_string()))?;
     let results: Vec<Result<((&str, usize, Target), Cells)>> = pool.install(|| {
@@ -91,7 +96,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .map(|&(d, n, t)| {
                 let g = &generated[&(d, n)];
                 let files: Vec<&std::path::Path> = g.files.iter().map(|p| p.as_path()).collect();
-                let r = synthesize(&files, &g.top, t).map_err(|e| Error::Usage(e.to_string()))?;
+                let r = synthesize_cached(&files, &g.top, t, &work.join(format!("{d}_{n}x{n}")))
+                    .map_err(|e| Error::Usage(e.to_string()))?;
                 bar.inc(1);
                 bar.set_message(format!("{d} {n}x{n} {}", t.name()));
                 Ok(((d, n, t), r.cells))
