@@ -97,7 +97,9 @@ impl AccelSim {
                 design.top
             ))
         })?;
-        let geom = AccelGeometry::new(&design.config, accel.k_max)?;
+        // The L1-norm unit as generated (the manifest's geometry, not the default one).
+        let l1 = accel.l1norm.as_ref().map(|u| u.config);
+        let geom = AccelGeometry::with_l1norm(&design.config, accel.k_max, l1)?;
         let (probe_top, probe) = probe_module(design);
         let sources = [
             SourceFile {

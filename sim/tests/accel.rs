@@ -11,8 +11,8 @@ mod common;
 
 use common::{opts, Rng};
 use shiftkit_hw::accel::commands::{
-    decode_drain, plan_gemm, reference_acc, Command, DataVector, Operand, Status, FLAG_COMPUTE,
-    FLAG_ERROR, FLAG_RESULTS_PENDING, OPCODE_LSB, OP_LOAD_A,
+    decode_drain, decode_l1norm, plan_gemm, reference_acc, Command, DataVector, Operand, Status,
+    FLAG_COMPUTE, FLAG_ERROR, FLAG_RESULTS_PENDING, OPCODE_LSB, OP_LOAD_A,
 };
 use shiftkit_hw::accel::{model, AccelGeometry};
 use shiftkit_hw::fp16::model::{dot, same_result};
@@ -551,4 +551,47 @@ fn a_drained_tile_decodes_to_the_loaded_product() {
         let run = run_and_check_timing(sim, &commands, "one tile");
         assert_eq!(decode_drain(&run.responses, &geom).expect("decode"), want);
     });
+}
+
+#[test]
+fn a_top_with_a_non_default_l1norm_unit_runs_from_its_design() {
+    // from_design must take the L1-norm unit the top was generated with (here f = 3 and a large
+    // eps), not the default one (f = 1, eps 1e-5): the codes and the timing follow it.
+    use shiftkit_hw::generate::generate_accel_with_l1norm;
+    use shiftkit_hw::l1norm::{golden::golden, L1NormConfig};
+    let config = sq(2, 2, 4, 7, None);
+    let unit = L1NormConfig {
+        addr_bits: 8,
+        ..L1NormConfig::new(4).with_frac_bits(3).with_eps(64.0)
+    };
+    let design = generate_accel_with_l1norm(&config, 8, Some(unit)).expect("generate");
+    let mut sim = AccelSim::from_design(&design, &opts()).expect("build");
+    let geom = *sim.geometry();
+    assert_eq!(geom.l1norm, Some(unit));
+    let mut rng = Rng(12);
+    let lim = 1i64 << 9;
+    let rows: Vec<Vec<i64>> = (0..24)
+        .map(|i| {
+            let n = 1 + (i * 37) % 256;
+            (0..n).map(|_| rng.range(-lim, lim - 1)).collect()
+        })
+        .collect();
+    let commands: Vec<Command> = rows
+        .iter()
+        .map(|r| Command::l1norm(&geom, r.clone()))
+        .collect();
+    let run = run_and_check_timing(&mut sim, &commands, "l1norm rows");
+    let mut beats = run.responses.as_slice();
+    for (row, c) in rows.iter().zip(&commands) {
+        let (mine, rest) = beats.split_at(c.response_beats(&geom));
+        beats = rest;
+        let got = decode_l1norm(mine, row.len(), &geom).expect("decode");
+        assert_eq!(
+            got,
+            golden(&unit, row).expect("golden"),
+            "row of {}",
+            row.len()
+        );
+    }
+    assert!(beats.is_empty());
 }
