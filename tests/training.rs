@@ -137,6 +137,11 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
     ] {
         assert!(s.get(key).is_some(), "summary.json lacks {key}");
     }
+    assert_eq!(
+        s["weight_decay"].as_f64(),
+        Some(1.0),
+        "the paper's MLP decays at 1"
+    );
     assert_eq!(s["counters"]["macs"].as_u64().unwrap() > 0, true);
     assert!(s["counters"]["cycles"].as_u64().unwrap() > 0);
     assert!(a.join("accuracy.png").exists());
@@ -144,6 +149,46 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
     assert!(
         a.join("weights/init/embed.npy").exists() && a.join("weights/final/unembed.npy").exists()
     );
+}
+
+#[test]
+fn mnist_defaults_to_the_papers_weight_decay_unless_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let decay = |extra: &[&str]| {
+        let out = tmp.path().join(format!("mnist{}", extra.len()));
+        let mut args = vec![
+            "train",
+            "grokking",
+            "--model",
+            "mnist",
+            "--format",
+            "fp32",
+            "--engine",
+            "cpu",
+            "--epochs",
+            "2",
+            "--eval-every",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let res = shiftkit(&args);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        s["weight_decay"].as_f64().unwrap()
+    };
+    assert!(
+        (decay(&[]) - 0.1).abs() < 1e-7,
+        "config_mnist.py: weight decay 0.1"
+    );
+    assert_eq!(decay(&["--weight-decay", "0.5"]), 0.5);
 }
 
 #[test]

@@ -73,8 +73,10 @@ pub struct GrokkingArgs {
     /// the ticket's L1 / L2 norm.
     #[arg(long, value_enum)]
     pub control: Option<Control>,
-    #[arg(long, default_value_t = 1.0)]
-    pub weight_decay: f32,
+    /// AdamW weight decay (default as in the paper's code: 1 for the modular-addition models,
+    /// 0.1 for the MNIST MLP).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
     #[arg(long, default_value_t = 30_000)]
@@ -119,7 +121,7 @@ pub fn run(workload: &Workload) -> Result<()> {
                 epochs: a.epochs,
                 eval_every: a.eval_every,
                 lr: a.lr,
-                weight_decay: a.weight_decay,
+                weight_decay: a.weight_decay.unwrap_or(a.model.default_weight_decay()),
                 stop_after_generalized: a.stop_after_generalized,
                 dense_stop_after_generalized: a.dense_stop_after_generalized,
                 save_every: a.save_every,

@@ -32,6 +32,16 @@ pub enum ModelKind {
     Mnist,
 }
 
+impl ModelKind {
+    /// AdamW weight decay of the paper's configurations (`config.py`, `config_mnist.py`).
+    pub fn default_weight_decay(self) -> f32 {
+        match self {
+            ModelKind::Mlp | ModelKind::Transformer => 1.0,
+            ModelKind::Mnist => 0.1,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Control {
