@@ -91,6 +91,7 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |name: &str, format: &str, seed: &str| {
         let out = tmp.path().join(name);
+        let (seed, rounding) = seed.split_once('/').unwrap_or((seed, seed));
         let res = shiftkit(&[
             "train",
             "grokking",
@@ -104,6 +105,8 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
             "10",
             "--seed",
             seed,
+            "--rounding-seed",
+            rounding,
             "--out",
             out.to_str().unwrap(),
         ]);
@@ -125,8 +128,16 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
         "same seed, same bits"
     );
     assert_ne!(metrics_without_time(&a), metrics_without_time(&c));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    // Another rounding stream, same split and initialization: another trajectory.
+    let d = run("d", "sq6", "3/9");
+    assert_ne!(metrics_without_time(&a), metrics_without_time(&d));
+    let summary = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    assert_eq!(summary(&d)["rounding_seed"], 9);
+    assert_eq!(summary(&d)["seed"], 3);
+    let s = summary(&a);
+    assert_eq!(s["rounding_seed"], 3);
     for key in [
         "memorized_epoch",
         "generalized_epoch",

@@ -197,6 +197,7 @@ fn showcase_config(
         shape: ArrayShape::default(),
         window: shiftkit_hw::config::DEFAULT_WINDOW,
         seed: 0,
+        rounding_seed: None,
         p: 67,
         train_frac: 0.4,
         epochs,

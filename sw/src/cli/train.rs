@@ -96,6 +96,10 @@ pub struct GrokkingArgs {
     /// --from DIR --ticket-from N.
     #[arg(long)]
     pub save_every: Option<usize>,
+    /// Seed of the gradients' stochastic rounding (default: --seed), to vary the rounding draw
+    /// while keeping the split and the initialization.
+    #[arg(long)]
+    pub rounding_seed: Option<u64>,
     /// Modulus p of (x + y) mod p.
     #[arg(long, default_value_t = 67)]
     pub p: usize,
@@ -116,6 +120,7 @@ pub fn run(workload: &Workload) -> Result<()> {
                 shape: a.common.shape(),
                 window: a.common.window,
                 seed: a.common.seed,
+                rounding_seed: a.rounding_seed,
                 p: a.p,
                 train_frac: a.train_frac,
                 epochs: a.epochs,

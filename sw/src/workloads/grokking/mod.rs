@@ -80,6 +80,10 @@ pub struct GrokkingConfig {
     pub shape: ArrayShape,
     pub window: u32,
     pub seed: u64,
+    /// Seed of the gradients' stochastic-rounding stream (`None`: `seed`). Separating it from
+    /// the seed of the split and the initialization shows how much of a run is the rounding
+    /// draw.
+    pub rounding_seed: Option<u64>,
     pub p: usize,
     pub train_frac: f64,
     pub epochs: usize,
@@ -103,6 +107,10 @@ pub struct GrokkingConfig {
 }
 
 impl GrokkingConfig {
+    pub fn rounding_seed(&self) -> u64 {
+        self.rounding_seed.unwrap_or(self.seed)
+    }
+
     fn dataset(&self) -> Result<Dataset> {
         match self.model {
             ModelKind::Mlp | ModelKind::Transformer => {
@@ -166,7 +174,13 @@ impl GrokkingConfig {
     }
 
     fn offload(&self) -> Result<Offload> {
-        Offload::new(self.format, self.engine, self.shape, self.window, self.seed)
+        Offload::new(
+            self.format,
+            self.engine,
+            self.shape,
+            self.window,
+            self.rounding_seed(),
+        )
     }
 }
 
@@ -177,6 +191,7 @@ struct RunSummary {
     format: Format,
     engine: EngineKind,
     seed: u64,
+    rounding_seed: u64,
     p: usize,
     epochs: usize,
     epochs_run: usize,
@@ -219,6 +234,7 @@ fn summarize(
         format: cfg.format,
         engine: ctx.engine_kind(),
         seed: cfg.seed,
+        rounding_seed: cfg.rounding_seed(),
         p: cfg.p,
         epochs: cfg.epochs,
         epochs_run: res.epochs_run,
