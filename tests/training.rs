@@ -370,23 +370,41 @@ fn snapshots_feed_tickets_and_compare_tabulates_runs() {
     .unwrap();
     assert_eq!(s["ticket"]["ticket_from"], "20");
 
+    ok(shiftkit(
+        &[
+            &base[..],
+            &[
+                "--rounding-seed",
+                "5",
+                "--window",
+                "6",
+                "--out",
+                &path("dense-r5"),
+            ],
+        ]
+        .concat(),
+    ));
+
     let res = ok(shiftkit(&[
         "compare",
         &path("dense"),
         &path("ticket"),
+        &path("dense-r5"),
         "--out",
         &path("cmp"),
     ]));
     let table = String::from_utf8_lossy(&res.stdout);
     assert!(
-        table.contains("sq6 dense seed 0") && table.contains("sq6 ticket@20 seed 0"),
+        table.contains("| sq6 dense seed 0 |")
+            && table.contains("| sq6 ticket@20 seed 0 |")
+            && table.contains("| sq6 dense seed 0 rounding 5 window 6 |"),
         "{table}"
     );
     let rows: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tmp.path().join("cmp/compare.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows.as_array().unwrap().len(), 3);
     assert!(rows[1]["cycles"].as_u64().unwrap() > 0);
     assert!(tmp.path().join("cmp/accuracy.png").exists());
     assert!(tmp.path().join("cmp/compare.md").exists());

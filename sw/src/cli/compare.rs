@@ -54,18 +54,25 @@ fn row(dir: &Path, s: &Value, baseline_gen: Option<u64>) -> RunRow {
         (None, _) => "dense".to_string(),
     };
     let generalized = s["generalized_epoch"].as_u64();
-    let label = format!(
-        "{} {} seed {}",
-        text("format"),
-        kind,
-        s["seed"].as_u64().unwrap_or(0)
-    );
+    let seed = s["seed"].as_u64().unwrap_or(0);
+    let mut label = match s["model"].as_str() {
+        Some(m) if m != "mlp" => format!("{m} {} {kind} seed {seed}", text("format")),
+        _ => format!("{} {kind} seed {seed}", text("format")),
+    };
+    // What else sets this run apart from the defaults (older summaries lack these keys).
+    if let Some(r) = s["rounding_seed"].as_u64().filter(|&r| r != seed) {
+        label.push_str(&format!(" rounding {r}"));
+    }
+    let default_window = u64::from(shiftkit_hw::config::DEFAULT_WINDOW);
+    if let Some(w) = s["window"].as_u64().filter(|&w| w != default_window) {
+        label.push_str(&format!(" window {w}"));
+    }
     RunRow {
         label,
         dir: dir.display().to_string(),
         format: text("format"),
         engine: text("engine"),
-        seed: s["seed"].as_u64().unwrap_or(0),
+        seed,
         kind,
         memorized_epoch: s["memorized_epoch"].as_u64(),
         generalized_epoch: generalized,

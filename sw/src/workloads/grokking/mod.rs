@@ -203,6 +203,8 @@ struct RunSummary {
     final_test_loss: f64,
     weight_decay: f32,
     array: ArrayShape,
+    /// Exponent window E of the SQ formats.
+    window: u32,
     counters: CounterSummary,
     wall_s: f64,
     s_per_1000_epochs: f64,
@@ -246,6 +248,7 @@ fn summarize(
         final_test_loss: last.map_or(0.0, |m| m.test_loss),
         weight_decay: cfg.weight_decay,
         array: cfg.shape,
+        window: cfg.window,
         counters: CounterSummary::new(*ctx.counters(), cfg.shape.rows * cfg.shape.cols),
         wall_s: res.wall_s,
         s_per_1000_epochs: if res.epochs_run > 0 {
