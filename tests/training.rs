@@ -409,6 +409,43 @@ fn snapshots_feed_tickets_and_compare_tabulates_runs() {
     assert!(tmp.path().join("cmp/accuracy.png").exists());
     assert!(tmp.path().join("cmp/compare.md").exists());
 
+    // --threshold T: the first epoch each run reaches test accuracy T, read from metrics.csv.
+    let curve: Vec<(u64, f64)> = std::fs::read_to_string(tmp.path().join("dense/metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect();
+    let best = curve.iter().map(|c| c.1).fold(0.0, f64::max);
+    let first = curve.iter().find(|c| c.1 >= best).unwrap().0;
+    let t = format!("{best}");
+    ok(shiftkit(&[
+        "compare",
+        &path("dense"),
+        "--threshold",
+        &t,
+        "--out",
+        &path("cmp-t"),
+    ]));
+    let rows: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("cmp-t/compare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rows[0]["generalized_epoch"].as_u64(), Some(first));
+    assert_eq!(rows[0]["generalized_at"].as_f64(), Some(best));
+    let res = shiftkit(&[
+        "compare",
+        &path("dense"),
+        "--threshold",
+        "1.5",
+        "--out",
+        &path("x"),
+    ]);
+    assert!(!res.status.success());
+
     // Not a run directory: one line, nothing written.
     let res = shiftkit(&["compare", &path("nope"), "--out", &path("cmp2")]);
     assert!(!res.status.success());

@@ -21,6 +21,21 @@ pub struct MetricsRow {
     pub wall_s: f64,
 }
 
+/// `(epoch, test accuracy)` of every row of a run's `metrics.csv`.
+pub fn read_test_curve(dir: &Path) -> Result<Vec<(f64, f64)>> {
+    let path = dir.join("metrics.csv");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::file(&path, format!("cannot read: {e}")))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.first()?.parse().ok()?, f.get(4)?.parse().ok()?))
+        })
+        .collect())
+}
+
 pub fn write_metrics_csv(path: &Path, rows: &[MetricsRow]) -> Result<()> {
     let mut text =
         String::from("epoch,train_loss,train_acc,test_loss,test_acc,macs,cycles,wall_s\n");

@@ -16,7 +16,8 @@ use crate::matrix::Matrix;
 use crate::nn::Offload;
 use crate::npy;
 use crate::workloads::report::{
-    plot_accuracy, read_summary, write_json, write_metrics_csv, CounterSummary, Curve, PALETTE,
+    plot_accuracy, read_summary, read_test_curve, write_json, write_metrics_csv, CounterSummary,
+    Curve, PALETTE,
 };
 use data::Dataset;
 use model::{GrokMlp, MnistMlp, Model};
@@ -519,16 +520,7 @@ fn install_masks(model: &mut dyn Model, masks: Vec<Vec<bool>>) {
 pub fn plot_runs(path: &Path, title: &str, runs: &[(String, PathBuf)]) -> Result<()> {
     let mut curves = Vec::new();
     for (i, (label, dir)) in runs.iter().enumerate() {
-        let text = std::fs::read_to_string(dir.join("metrics.csv"))
-            .map_err(|e| Error::file(dir.join("metrics.csv"), format!("cannot read: {e}")))?;
-        let points = text
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                Some((f.first()?.parse().ok()?, f.get(4)?.parse().ok()?))
-            })
-            .collect();
+        let points = read_test_curve(dir)?;
         curves.push(Curve::new(
             label.clone(),
             points,
