@@ -88,7 +88,7 @@ fn synth_reports_cells_for_ice40_and_xc7() {
         // 16 PEs with 32-bit accumulators and drain registers: at least 1,000 flip-flops and
         // some hundreds of LUTs, far from the budget of an FP16 array.
         assert!(
-            ff >= 1000 && lut >= 500 && lut < 8000,
+            ff >= 1000 && (500..8000).contains(&lut),
             "{design} {target}: {lut} LUT {ff} FF"
         );
         for key in ["carry", "dsp", "bram"] {

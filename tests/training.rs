@@ -153,7 +153,7 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
         Some(1.0),
         "the paper's MLP decays at 1"
     );
-    assert_eq!(s["counters"]["macs"].as_u64().unwrap() > 0, true);
+    assert!(s["counters"]["macs"].as_u64().unwrap() > 0);
     assert!(s["counters"]["cycles"].as_u64().unwrap() > 0);
     assert!(a.join("accuracy.png").exists());
     // Weights rewound for tickets are kept.

@@ -223,7 +223,7 @@ pub fn sq_gemm(a: &SqMatrix, b: &SqMatrix) -> Result<Matrix> {
 pub fn k_chunk(config: &ArrayConfig, a_k: bool, b_k: bool) -> Result<usize> {
     let q = config.q_max() as u128;
     let shift = config.window * (a_k as u32 + b_k as u32);
-    let per_k = q * q << shift;
+    let per_k = (q * q) << shift;
     let limit = 1u128 << (config.acc_bits - 1);
     let chunk = (limit - 1) / per_k.max(1);
     if chunk == 0 {

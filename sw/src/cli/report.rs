@@ -91,7 +91,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .num_threads(args.jobs.max(1))
         .build()
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let results: Vec<Result<((&str, usize, Target), Cells)>> = pool.install(|| {
+    type Job<'a> = (&'a str, usize, Target);
+    let results: Vec<Result<(Job, Cells)>> = pool.install(|| {
         jobs.par_iter()
             .map(|&(d, n, t)| {
                 let g = &generated[&(d, n)];
