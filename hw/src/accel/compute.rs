@@ -286,11 +286,6 @@ pub struct Collector {
 pub const SQ_COLLECT_TAP: usize = DRAIN_DELAY - 1;
 
 impl Collector {
-    /// The integer array's collector: `rows` values per column and tile, in row order.
-    pub fn new(rows: usize, cols: usize) -> Self {
-        Self::with_order(rows, cols, SQ_COLLECT_TAP, false)
-    }
-
     /// A collector for an array whose column `j` delivers its first value of a tile `tap + 1 + j`
     /// cycles after the flush event (stage 1) and then `rows` values in row order, or, with
     /// `interleave`, in the order `0, rows/2, 1, rows/2 + 1, ...` (the FP16 array's two slots).

@@ -1,15 +1,13 @@
 //! `Fp16Accel`: the FP16 accelerator top (`docs/accelerator.md`, "The FP16 top"): the same
-//! decoder, buffers, collector and responder as `top::SqAccel`, around `fp16::Fp16Array` and
-//! its own feeder (`fp16_feeder`). A tile is `2R x C` binary32 results; data vectors have 16-bit
-//! lanes and no exponent; LOAD_A vector k holds rows `0..2R` of A's column k.
+//! decoder, operand buffers and result path (collector, C buffers, responder) as
+//! `top::SqAccel`, around `fp16::Fp16Array` and its own feeder (`fp16_feeder`). A tile is
+//! `2R x C` binary32 results; data vectors have 16-bit lanes and no exponent; LOAD_A vector k
+//! holds rows `0..2R` of A's column k.
 
-use super::buffers::{OperandRam, ResultRam};
-use super::compute::Collector;
+use super::buffers::OperandRam;
 use super::decoder::CmdDecoder;
 use super::fp16_feeder::Fp16Feeder;
-use super::prim::FlagWord;
-use super::response::Responder;
-use super::top::STATUS_FLAGS;
+use super::result_path::ResultPath;
 use super::{AccelGeometry, WORD_BITS};
 use crate::fp16::{Fp16Array, FP16_CTL_BITS, FP16_LATENCY};
 use crate::pe::SHIFT_BITS;
@@ -32,28 +30,24 @@ pub struct Fp16Accel {
     pub rsp_ready: Signal<In, Bit>,
     decoder: CmdDecoder,
     feeder: Fp16Feeder,
-    pub(crate) collector: Collector,
-    responder: Responder,
     abuf: OperandRam<16>,
     bbuf: OperandRam<16>,
-    cbuf: Vec<ResultRam<32>>,
     pub(crate) array: Fp16Array,
-    flags: FlagWord,
+    /// Drain collector, C buffers, DRAIN / STATUS responder.
+    pub(crate) result_path: ResultPath<32>,
     /// The array's cascade outputs (for tiling arrays) are not used by the top.
     unused_a_east: Vec<Signal<Local, Bits<16>>>,
     unused_ctl_east: Vec<Signal<Local, Bits<FP16_CTL_BITS>>>,
     unused_b_south: Vec<Signal<Local, Bits<16>>>,
     /// No per-K exponents in fp16 data vectors: the buffers' exponent outputs are zero.
     unused_exp: Vec<Signal<Local, Bits<SHIFT_BITS>>>,
-    /// The result RAMs' upper words (sign copies) when response lanes are 32 bits.
-    unused_hi: Vec<Signal<Local, Bits<WORD_BITS>>>,
     /// The decoder's L1NORM outputs (no L1-norm unit here: opcode 6 is unknown).
     unused_l1_count: Signal<Local, Bits<{ super::ADDR_BITS }>>,
     unused_l1: Vec<Signal<Local, Bit>>,
     _rows: usize,
     _cols: usize,
     _cmd_words: usize,
-    _per_lane: usize,
+    _rsp_words: usize,
 }
 
 impl Fp16Accel {
@@ -84,24 +78,20 @@ impl Fp16Accel {
             rsp_ready: Default::default(),
             decoder: CmdDecoder::new(geom.k_max),
             feeder: Fp16Feeder::new(rows),
-            collector: Collector::with_order(tile_rows, cols, FP16_COLLECT_TAP, true),
-            responder: Responder::new(tile_rows, cols, per_lane),
             abuf: operand(tile_rows),
             bbuf: operand(cols),
-            cbuf: (0..cols).map(|_| ResultRam::new(tile_rows)).collect(),
             array: Fp16Array::new(rows, cols),
-            flags: FlagWord::new(STATUS_FLAGS.len()),
+            result_path: ResultPath::new(tile_rows, cols, per_lane, FP16_COLLECT_TAP, true),
             unused_a_east: (0..rows).map(|_| Default::default()).collect(),
             unused_ctl_east: (0..rows).map(|_| Default::default()).collect(),
             unused_b_south: (0..cols).map(|_| Default::default()).collect(),
-            unused_hi: (0..cols).map(|_| Default::default()).collect(),
             unused_l1_count: Default::default(),
             unused_l1: (0..3).map(|_| Default::default()).collect(),
             unused_exp: (0..2).map(|_| Default::default()).collect(),
             _rows: rows,
             _cols: cols,
             _cmd_words: words,
-            _per_lane: per_lane,
+            _rsp_words: geom.rsp_words(),
         }
     }
 }
@@ -112,18 +102,13 @@ impl Logic for Fp16Accel {
         // Clocks and resets.
         self.decoder.clock.next = self.clock.val();
         self.feeder.clock.next = self.clock.val();
-        self.collector.clock.next = self.clock.val();
-        self.responder.clock.next = self.clock.val();
         self.abuf.clock.next = self.clock.val();
         self.bbuf.clock.next = self.clock.val();
         self.array.clock.next = self.clock.val();
-        for j in 0..self._cols {
-            self.cbuf[j].clock.next = self.clock.val();
-        }
+        self.result_path.clock.next = self.clock.val();
         self.decoder.reset.next = self.reset.val();
         self.feeder.reset.next = self.reset.val();
-        self.collector.reset.next = self.reset.val();
-        self.responder.reset.next = self.reset.val();
+        self.result_path.reset.next = self.reset.val();
         // Command port -> decoder; interlock inputs.
         self.decoder.cmd_valid.next = self.cmd_valid.val();
         self.decoder.header.next = self.cmd_data[0].val();
@@ -133,11 +118,9 @@ impl Logic for Fp16Accel {
         self.decoder.a_busy1.next = self.feeder.a_busy1.val();
         self.decoder.b_busy0.next = self.feeder.b_busy0.val();
         self.decoder.b_busy1.next = self.feeder.b_busy1.val();
-        self.decoder.c_blocked0.next =
-            self.collector.pending0.val() || self.responder.c_busy0.val();
-        self.decoder.c_blocked1.next =
-            self.collector.pending1.val() || self.responder.c_busy1.val();
-        self.decoder.rsp_free.next = self.responder.free.val();
+        self.decoder.c_blocked0.next = self.result_path.c_blocked0.val();
+        self.decoder.c_blocked1.next = self.result_path.c_blocked1.val();
+        self.decoder.rsp_free.next = self.result_path.free.val();
         self.decoder.l1_ready.next = false;
         self.unused_l1_count.next = self.decoder.l1_count.val();
         self.unused_l1[0].next = self.decoder.l1_start.val();
@@ -183,46 +166,26 @@ impl Logic for Fp16Accel {
             self.array.b_in[j].next = self.bbuf.read_lanes[j].val();
             self.unused_b_south[j].next = self.array.b_south[j].val();
         }
-        // Drained results -> C buffers.
-        self.collector.flush_event.next = self.feeder.flush_event.val();
-        self.collector.flush_bank.next = self.feeder.flush_bank.val();
-        self.collector.set_pending.next =
-            self.decoder.cmp_start.val() && !self.decoder.hdr_hold.val();
-        self.collector.set_bank.next = self.decoder.hdr_cbank.val();
+        // Array drain, COMPUTE / DRAIN / STATUS starts -> result path -> response port.
         for j in 0..self._cols {
-            self.collector.drain_valid[j].next = self.array.drain_valid[j].val();
-            self.cbuf[j].write_enable.next = self.collector.write_enable[j].val();
-            self.cbuf[j].write_bank.next = self.collector.write_bank[j].val();
-            self.cbuf[j].write_row.next = self.collector.write_row[j].val();
-            self.cbuf[j].write_data.next = self.array.drain_out[j].val();
-            self.cbuf[j].read_bank.next = self.responder.read_bank.val();
-            self.cbuf[j].read_row.next = self.responder.read_row.val();
+            self.result_path.drain_valid[j].next = self.array.drain_valid[j].val();
+            self.result_path.drain_out[j].next = self.array.drain_out[j].val();
         }
-        // DRAIN / STATUS: C buffers -> responder -> response port.
-        self.responder.drain_start.next = self.decoder.drain_start.val();
-        self.responder.status_start.next = self.decoder.status_start.val();
-        self.responder.bank_in.next = self.decoder.hdr_bank.val();
-        self.responder.pending0.next = self.collector.pending0.val();
-        self.responder.pending1.next = self.collector.pending1.val();
-        self.responder.rsp_ready.next = self.rsp_ready.val();
-        for per_lane in self._per_lane..(self._per_lane + 1) {
-            for j in 0..self._cols {
-                self.responder.result_words[j * per_lane].next = self.cbuf[j].read_lo.val();
-                self.unused_hi[j].next = self.cbuf[j].read_hi.val();
-            }
-            // 64-bit lanes only: the upper words.
-            for j in 0..(self._cols * (self._per_lane - 1)) {
-                self.responder.result_words[j * per_lane + 1].next = self.cbuf[j].read_hi.val();
-            }
+        self.result_path.flush_event.next = self.feeder.flush_event.val();
+        self.result_path.flush_bank.next = self.feeder.flush_bank.val();
+        self.result_path.compute_start.next = self.decoder.cmp_start.val();
+        self.result_path.compute_hold.next = self.decoder.hdr_hold.val();
+        self.result_path.compute_bank.next = self.decoder.hdr_cbank.val();
+        self.result_path.drain_start.next = self.decoder.drain_start.val();
+        self.result_path.status_start.next = self.decoder.status_start.val();
+        self.result_path.drain_bank.next = self.decoder.hdr_bank.val();
+        self.result_path.compute_active.next = self.feeder.active.val();
+        self.result_path.error.next = self.decoder.error.val();
+        self.result_path.accepted.next = self.decoder.accepted.val();
+        self.result_path.rsp_ready.next = self.rsp_ready.val();
+        for w in 0..self._rsp_words {
+            self.rsp_data[w].next = self.result_path.rsp_data[w].val();
         }
-        self.flags.flags[0].next = self.feeder.active.val();
-        self.flags.flags[1].next = self.collector.pending0.val() || self.collector.pending1.val();
-        self.flags.flags[2].next = self.decoder.error.val();
-        self.responder.flags_in.next = self.flags.word.val();
-        self.responder.accepted_in.next = self.decoder.accepted.val();
-        for w in 0..(self._cols * self._per_lane) {
-            self.rsp_data[w].next = self.responder.rsp_data[w].val();
-        }
-        self.rsp_valid.next = self.responder.rsp_valid.val();
+        self.rsp_valid.next = self.result_path.rsp_valid.val();
     }
 }

@@ -7,6 +7,8 @@
 //! - [`compute`]: the feeder (buffers -> array, flush spacing) and the collector (array drain ->
 //!   result buffers).
 //! - [`response`]: DRAIN and STATUS on the response port, with back-pressure.
+//! - [`result_path`]: the collector, the result buffers, the responder and the STATUS flags in
+//!   one block, which both tops instantiate.
 //! - [`l1path`]: L1NORM: the L1-norm unit (`crate::l1norm`) between a serializer of command
 //!   data beats and a packer of response beats.
 //! - [`top`]: [`top::SqAccel`], the ShiftQuant top that wires them around `crate::array::SqArray`.
@@ -32,6 +34,7 @@ pub mod l1path;
 pub mod model;
 pub mod prim;
 pub mod response;
+pub mod result_path;
 pub mod top;
 
 #[cfg(test)]

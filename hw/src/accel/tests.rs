@@ -157,12 +157,14 @@ macro_rules! accel_ports {
                 .map(|v| u8::from(v.val()))
                 .collect();
             let we: Vec<u8> = self
+                .result_path
                 .collector
                 .write_enable
                 .iter()
                 .map(|v| u8::from(v.val()))
                 .collect();
             let rows: Vec<u64> = self
+                .result_path
                 .collector
                 .write_row
                 .iter()
@@ -174,9 +176,9 @@ macro_rules! accel_ports {
                 dv,
                 we,
                 rows,
-                u8::from(self.collector.flush_event.val()),
-                u8::from(self.collector.pending0.val()),
-                u8::from(self.collector.pending1.val())
+                u8::from(self.result_path.collector.flush_event.val()),
+                u8::from(self.result_path.collector.pending0.val()),
+                u8::from(self.result_path.collector.pending1.val())
             )
         }
     };

@@ -1,9 +1,9 @@
 //! `SqAccel`: the ShiftQuant accelerator top (`docs/accelerator.md`).
 //!
 //! ```text
-//!   cmd ──> CmdDecoder ──LOAD──> OperandRam A, B ──> SqFeeder ──> SqArray ──drain──> Collector
-//!               │  COMPUTE ─────────────────────────────^                               │
-//!               │  DRAIN / STATUS ──> Responder <── ResultRam x C (2 banks) <────────────┘
+//!   cmd ──> CmdDecoder ──LOAD──> OperandRam A, B ──> SqFeeder ──> SqArray ──drain──┐
+//!               │  COMPUTE ─────────────────────────────^                          │
+//!               │  DRAIN / STATUS ──> ResultPath (Collector, ResultRam x C, Responder)
 //!               │                        └──> rsp <──┐
 //!               └─ L1NORM data ──> L1Path (serializer, L1-norm unit, packer)
 //! ```
@@ -21,20 +21,16 @@
 //! because a flat port's width would have to be a type parameter; `generate` wraps the block in
 //! a module with the documented flat `cmd_data` / `rsp_data` ports.
 
-use super::buffers::{OperandRam, ResultRam};
-use super::compute::{Collector, SqFeeder};
+use super::buffers::OperandRam;
+use super::compute::{SqFeeder, SQ_COLLECT_TAP};
 use super::decoder::CmdDecoder;
 use super::l1path::L1Path;
-use super::prim::FlagWord;
-use super::response::Responder;
+use super::result_path::ResultPath;
 use super::{AccelGeometry, WORD_BITS};
 use crate::array::SqArray;
 use crate::l1norm::L1NormConfig;
 use crate::pe::{PeParams, CTL_BITS};
 use rust_hdl::prelude::*;
-
-/// Flags of STATUS lane 1, LSB first.
-pub const STATUS_FLAGS: [&str; 3] = ["compute", "results_pending", "error"];
 
 /// The concrete [`SqAccel`] type for literal `(b, p, acc, W, A)` (PE bits, product and
 /// accumulator widths; the L1-norm unit's input width and row-buffer address bits).
@@ -101,13 +97,11 @@ pub struct SqAccel<
     pub rsp_ready: Signal<In, Bit>,
     decoder: CmdDecoder,
     feeder: SqFeeder,
-    pub(crate) collector: Collector,
-    responder: Responder,
     abuf: OperandRam<B>,
     bbuf: OperandRam<B>,
-    cbuf: Vec<ResultRam<ACC>>,
     pub(crate) array: SqArray<B, P, ACC>,
-    flags: FlagWord,
+    /// Drain collector, C buffers, DRAIN / STATUS responder.
+    pub(crate) result_path: ResultPath<ACC>,
     /// The L1NORM path (inert in a top without the unit).
     l1path: L1Path<W, A, NB, RB, SB, QB, N2B, DW, DH, EW, RP, CB, EB, NW, K, K1, PW, B, IB>,
     /// The top has the L1-norm unit (gates the path's outputs).
@@ -116,12 +110,9 @@ pub struct SqAccel<
     unused_a_east: Vec<Signal<Local, Bits<B>>>,
     unused_ctl_east: Vec<Signal<Local, Bits<CTL_BITS>>>,
     unused_b_south: Vec<Signal<Local, Bits<B>>>,
-    /// The result RAMs' upper words (sign copies) when response lanes are 32 bits.
-    unused_hi: Vec<Signal<Local, Bits<WORD_BITS>>>,
     _rows: usize,
     _cols: usize,
     _cmd_words: usize,
-    _per_lane: usize,
     _rsp_words: usize,
 }
 
@@ -194,23 +185,18 @@ impl<
                 None => CmdDecoder::new(geom.k_max),
             },
             feeder: SqFeeder::new(rows),
-            collector: Collector::new(rows, cols),
-            responder: Responder::new(rows, cols, per_lane),
             abuf: operand(rows),
             bbuf: operand(cols),
-            cbuf: (0..cols).map(|_| ResultRam::new(rows)).collect(),
             array: SqArray::new(rows, cols, params),
-            flags: FlagWord::new(STATUS_FLAGS.len()),
+            result_path: ResultPath::new(rows, cols, per_lane, SQ_COLLECT_TAP, false),
             l1path: L1Path::new(&l1_consts, words, geom.rsp_words()),
             l1_on: Constant::new(geom.l1norm.is_some()),
             unused_a_east: (0..rows).map(|_| Default::default()).collect(),
             unused_ctl_east: (0..rows).map(|_| Default::default()).collect(),
             unused_b_south: (0..cols).map(|_| Default::default()).collect(),
-            unused_hi: (0..cols).map(|_| Default::default()).collect(),
             _rows: rows,
             _cols: cols,
             _cmd_words: words,
-            _per_lane: per_lane,
             _rsp_words: geom.rsp_words(),
         }
     }
@@ -246,18 +232,13 @@ impl<
         // Clocks and resets.
         self.decoder.clock.next = self.clock.val();
         self.feeder.clock.next = self.clock.val();
-        self.collector.clock.next = self.clock.val();
-        self.responder.clock.next = self.clock.val();
         self.abuf.clock.next = self.clock.val();
         self.bbuf.clock.next = self.clock.val();
         self.array.clock.next = self.clock.val();
-        for j in 0..self._cols {
-            self.cbuf[j].clock.next = self.clock.val();
-        }
+        self.result_path.clock.next = self.clock.val();
         self.decoder.reset.next = self.reset.val();
         self.feeder.reset.next = self.reset.val();
-        self.collector.reset.next = self.reset.val();
-        self.responder.reset.next = self.reset.val();
+        self.result_path.reset.next = self.reset.val();
         // Command port -> decoder; interlock inputs.
         self.decoder.cmd_valid.next = self.cmd_valid.val();
         self.decoder.header.next = self.cmd_data[0].val();
@@ -267,10 +248,8 @@ impl<
         self.decoder.a_busy1.next = self.feeder.a_busy1.val();
         self.decoder.b_busy0.next = self.feeder.b_busy0.val();
         self.decoder.b_busy1.next = self.feeder.b_busy1.val();
-        self.decoder.c_blocked0.next =
-            self.collector.pending0.val() || self.responder.c_busy0.val();
-        self.decoder.c_blocked1.next =
-            self.collector.pending1.val() || self.responder.c_busy1.val();
+        self.decoder.c_blocked0.next = self.result_path.c_blocked0.val();
+        self.decoder.c_blocked1.next = self.result_path.c_blocked1.val();
         // L1NORM: decoder -> L1 path; DRAIN / STATUS also wait for the L1NORM responses
         // accepted before them.
         self.l1path.clock.next = self.clock.val();
@@ -283,10 +262,10 @@ impl<
             self.l1path.cmd_data[w].next = self.cmd_data[w].val();
         }
         self.decoder.l1_ready.next = self.l1path.beat_ready.val() && self.l1_on.val();
-        self.l1path.turn.next = self.responder.free.val();
+        self.l1path.turn.next = self.result_path.free.val();
         self.l1path.rsp_ready.next = self.rsp_ready.val();
         self.decoder.rsp_free.next =
-            self.responder.free.val() && !(self.l1path.pending.val() && self.l1_on.val());
+            self.result_path.free.val() && !(self.l1path.pending.val() && self.l1_on.val());
         // LOAD: command beats -> operand buffers.
         self.abuf.write_enable.next = self.decoder.a_write.val();
         self.bbuf.write_enable.next = self.decoder.b_write.val();
@@ -321,47 +300,27 @@ impl<
             self.array.b_in[j].next = self.bbuf.read_lanes[j].val();
             self.unused_b_south[j].next = self.array.b_south[j].val();
         }
-        // Drained results -> C buffers.
-        self.collector.flush_event.next = self.feeder.flush_event.val();
-        self.collector.flush_bank.next = self.feeder.flush_bank.val();
-        self.collector.set_pending.next =
-            self.decoder.cmp_start.val() && !self.decoder.hdr_hold.val();
-        self.collector.set_bank.next = self.decoder.hdr_cbank.val();
+        // Array drain, COMPUTE / DRAIN / STATUS starts -> result path -> response port.
         for j in 0..self._cols {
-            self.collector.drain_valid[j].next = self.array.drain_valid[j].val();
-            self.cbuf[j].write_enable.next = self.collector.write_enable[j].val();
-            self.cbuf[j].write_bank.next = self.collector.write_bank[j].val();
-            self.cbuf[j].write_row.next = self.collector.write_row[j].val();
-            self.cbuf[j].write_data.next = self.array.drain_out[j].val();
-            self.cbuf[j].read_bank.next = self.responder.read_bank.val();
-            self.cbuf[j].read_row.next = self.responder.read_row.val();
+            self.result_path.drain_valid[j].next = self.array.drain_valid[j].val();
+            self.result_path.drain_out[j].next = self.array.drain_out[j].val();
         }
-        // DRAIN / STATUS: C buffers -> responder -> response port.
-        self.responder.drain_start.next = self.decoder.drain_start.val();
-        self.responder.status_start.next = self.decoder.status_start.val();
-        self.responder.bank_in.next = self.decoder.hdr_bank.val();
-        self.responder.pending0.next = self.collector.pending0.val();
-        self.responder.pending1.next = self.collector.pending1.val();
-        self.responder.rsp_ready.next = self.rsp_ready.val();
-        for per_lane in self._per_lane..(self._per_lane + 1) {
-            for j in 0..self._cols {
-                self.responder.result_words[j * per_lane].next = self.cbuf[j].read_lo.val();
-                self.unused_hi[j].next = self.cbuf[j].read_hi.val();
-            }
-            // 64-bit lanes only: the upper words.
-            for j in 0..(self._cols * (self._per_lane - 1)) {
-                self.responder.result_words[j * per_lane + 1].next = self.cbuf[j].read_hi.val();
-            }
-        }
-        self.flags.flags[0].next = self.feeder.active.val();
-        self.flags.flags[1].next = self.collector.pending0.val() || self.collector.pending1.val();
-        self.flags.flags[2].next = self.decoder.error.val();
-        self.responder.flags_in.next = self.flags.word.val();
-        self.responder.accepted_in.next = self.decoder.accepted.val();
+        self.result_path.flush_event.next = self.feeder.flush_event.val();
+        self.result_path.flush_bank.next = self.feeder.flush_bank.val();
+        self.result_path.compute_start.next = self.decoder.cmp_start.val();
+        self.result_path.compute_hold.next = self.decoder.hdr_hold.val();
+        self.result_path.compute_bank.next = self.decoder.hdr_cbank.val();
+        self.result_path.drain_start.next = self.decoder.drain_start.val();
+        self.result_path.status_start.next = self.decoder.status_start.val();
+        self.result_path.drain_bank.next = self.decoder.hdr_bank.val();
+        self.result_path.compute_active.next = self.feeder.active.val();
+        self.result_path.error.next = self.decoder.error.val();
+        self.result_path.accepted.next = self.decoder.accepted.val();
+        self.result_path.rsp_ready.next = self.rsp_ready.val();
         for w in 0..self._rsp_words {
-            self.rsp_data[w].next = self.responder.rsp_data[w].val();
+            self.rsp_data[w].next = self.result_path.rsp_data[w].val();
         }
-        self.rsp_valid.next = self.responder.rsp_valid.val();
+        self.rsp_valid.next = self.result_path.rsp_valid.val();
         // An L1NORM beat is offered only while the responder is idle.
         if self.l1path.rsp_valid.val() && self.l1_on.val() {
             for w in 0..self._rsp_words {
