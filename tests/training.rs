@@ -385,11 +385,21 @@ fn snapshots_feed_tickets_and_compare_tabulates_runs() {
         .concat(),
     ));
 
+    ok(shiftkit(
+        &[
+            &base[..],
+            &["--ticket", "--from", &path("dense"), "--prune-rate", "0.8"],
+            &["--weight-decay", "0", "--out", &path("ticket-final")],
+        ]
+        .concat(),
+    ));
+
     let res = ok(shiftkit(&[
         "compare",
         &path("dense"),
         &path("ticket"),
         &path("dense-r5"),
+        &path("ticket-final"),
         "--out",
         &path("cmp"),
     ]));
@@ -397,14 +407,15 @@ fn snapshots_feed_tickets_and_compare_tabulates_runs() {
     assert!(
         table.contains("| sq6 dense seed 0 |")
             && table.contains("| sq6 ticket@20 seed 0 |")
-            && table.contains("| sq6 dense seed 0 rounding 5 window 6 |"),
+            && table.contains("| sq6 dense seed 0 rounding 5 window 6 |")
+            && table.contains("| sq6 ticket@final(30) seed 0 rate 0.8 wd 0 |"),
         "{table}"
     );
     let rows: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tmp.path().join("cmp/compare.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 3);
+    assert_eq!(rows.as_array().unwrap().len(), 4);
     assert!(rows[1]["cycles"].as_u64().unwrap() > 0);
     assert!(tmp.path().join("cmp/accuracy.png").exists());
     assert!(tmp.path().join("cmp/compare.md").exists());

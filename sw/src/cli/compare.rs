@@ -5,8 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::npy::write_bytes;
-use crate::workloads::grokking::plot_runs;
 use crate::workloads::grokking::train::ACC_THRESHOLD;
+use crate::workloads::grokking::{plot_runs, ModelKind};
 use crate::workloads::report::{read_summary, read_test_curve, write_json};
 use clap::Args;
 use serde::Serialize;
@@ -77,6 +77,10 @@ fn row(
         s["ticket"]["kind"].as_str(),
         s["ticket"]["ticket_from"].as_str(),
     ) {
+        (Some("ticket"), Some("final")) => match s["ticket"]["mask_epoch"].as_u64() {
+            Some(e) => format!("ticket@final({e})"),
+            None => "ticket@final".to_string(),
+        },
         (Some("ticket"), Some(from)) => format!("ticket@{from}"),
         (Some(k), _) => k.to_string(),
         (None, _) => "dense".to_string(),
@@ -89,6 +93,20 @@ fn row(
     // What else sets this run apart from the defaults (older summaries lack these keys).
     if let Some(r) = s["rounding_seed"].as_u64().filter(|&r| r != seed) {
         label.push_str(&format!(" rounding {r}"));
+    }
+    if let Some(r) = s["ticket"]["prune_rate"].as_f64().filter(|&r| r != 0.6) {
+        label.push_str(&format!(" rate {r}"));
+    }
+    let default_wd = match s["model"].as_str() {
+        Some("mnist") => ModelKind::Mnist,
+        _ => ModelKind::Mlp,
+    }
+    .default_weight_decay();
+    if let Some(wd) = s["weight_decay"]
+        .as_f64()
+        .filter(|&w| w as f32 != default_wd)
+    {
+        label.push_str(&format!(" wd {wd}"));
     }
     let default_window = u64::from(shiftkit_hw::config::DEFAULT_WINDOW);
     if let Some(w) = s["window"].as_u64().filter(|&w| w != default_window) {

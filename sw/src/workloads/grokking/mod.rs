@@ -218,6 +218,8 @@ struct TicketSummary {
     kind: String,
     prune_rate: f64,
     ticket_from: String,
+    /// The dense epoch whose weights gave the mask ("final" resolved to the dense run's length).
+    mask_epoch: Option<usize>,
     kept_fraction: f64,
     dense_generalized_epoch: Option<usize>,
     dense_memorized_epoch: Option<usize>,
@@ -383,7 +385,7 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
 
     // 1. The dense run: reused from --from, or trained into OUT/dense until it generalizes.
     let template = cfg.model()?;
-    let (dense_dir, dense_gen, dense_mem, dense_res) = match &cfg.from {
+    let (dense_dir, dense_gen, dense_mem, dense_epochs, dense_res) = match &cfg.from {
         Some(dir) => {
             let s = read_summary(dir)?;
             let epoch = |k: &str| s[k].as_u64().map(|v| v as usize);
@@ -391,6 +393,7 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
                 dir.clone(),
                 epoch("generalized_epoch"),
                 epoch("memorized_epoch"),
+                epoch("epochs_run"),
                 None,
             )
         }
@@ -414,7 +417,13 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
                 snapshots,
                 None,
             )?;
-            (dir, res.generalized_epoch, res.memorized_epoch, Some(res))
+            (
+                dir,
+                res.generalized_epoch,
+                res.memorized_epoch,
+                Some(res.epochs_run),
+                Some(res),
+            )
         }
     };
     let source = match cfg.ticket_from {
@@ -473,6 +482,10 @@ pub fn run(cfg: &GrokkingConfig) -> Result<()> {
         ticket_from: match cfg.ticket_from {
             TicketFrom::Epoch(e) => e.to_string(),
             TicketFrom::Final => "final".into(),
+        },
+        mask_epoch: match cfg.ticket_from {
+            TicketFrom::Epoch(e) => Some(e),
+            TicketFrom::Final => dense_epochs,
         },
         kept_fraction: kept as f64 / total as f64,
         dense_generalized_epoch: dense_gen,
