@@ -119,13 +119,18 @@ impl Curve {
     }
 }
 
-pub const PALETTE: [RGBColor; 6] = [
+/// Ten distinct colours (matplotlib's tab10), so a compare of up to ten runs repeats none.
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Accuracy (0..1) against epoch, written atomically as a PNG.
