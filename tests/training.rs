@@ -163,6 +163,66 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
 }
 
 #[test]
+fn fp32_gemms_ablation_moves_roles_to_the_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "train",
+            "grokking",
+            "--p",
+            "11",
+            "--epochs",
+            "30",
+            "--eval-every",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let res = shiftkit(&args);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        out
+    };
+    // Losses and accuracies only (epoch, train_loss, train_acc, test_loss, test_acc).
+    let losses = |dir: &std::path::Path| -> Vec<String> {
+        metrics_without_time(dir)
+            .iter()
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let macs = |dir: &std::path::Path| -> u64 {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        s["counters"]["macs"].as_u64().unwrap()
+    };
+    let fp32 = run("fp32", &["--format", "fp32", "--engine", "cpu"]);
+    let sq6 = run("sq6", &["--format", "sq6"]);
+    let all_host = run(
+        "all",
+        &[
+            "--format",
+            "sq6",
+            "--fp32-gemms",
+            "forward,input-grad,weight-grad",
+        ],
+    );
+    let fwd_host = run("fwd", &["--format", "sq6", "--fp32-gemms", "forward"]);
+    // Every role on the host is the fp32 run, bit for bit, with no accelerator work.
+    assert_eq!(losses(&all_host), losses(&fp32));
+    assert_eq!(macs(&all_host), 0);
+    // One role on the host: a third trajectory, and less accelerator work than plain sq6.
+    assert_ne!(losses(&fwd_host), losses(&sq6));
+    assert_ne!(losses(&fwd_host), losses(&fp32));
+    assert!(macs(&fwd_host) > 0 && macs(&fwd_host) < macs(&sq6));
+}
+
+#[test]
 fn mnist_defaults_to_the_papers_weight_decay_unless_given() {
     let tmp = tempfile::tempdir().unwrap();
     let decay = |extra: &[&str]| {

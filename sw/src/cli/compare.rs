@@ -94,6 +94,10 @@ fn row(
     if let Some(r) = s["rounding_seed"].as_u64().filter(|&r| r != seed) {
         label.push_str(&format!(" rounding {r}"));
     }
+    if let Some(roles) = s["fp32_gemms"].as_array() {
+        let names: Vec<&str> = roles.iter().filter_map(|r| r.as_str()).collect();
+        label.push_str(&format!(" fp32 {}", names.join("+")));
+    }
     if let Some(r) = s["ticket"]["prune_rate"].as_f64().filter(|&r| r != 0.6) {
         label.push_str(&format!(" rate {r}"));
     }

@@ -198,6 +198,7 @@ fn showcase_config(
         window: shiftkit_hw::config::DEFAULT_WINDOW,
         seed: 0,
         rounding_seed: None,
+        fp32_gemms: Vec::new(),
         p: 67,
         train_frac: 0.4,
         epochs,

@@ -3,6 +3,7 @@
 use crate::engine::{ArrayShape, EngineKind};
 use crate::error::Result;
 use crate::format::Format;
+use crate::nn::GemmKind;
 use crate::workloads::grokking::{self, Control, GrokkingConfig, ModelKind, TicketFrom};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -100,6 +101,10 @@ pub struct GrokkingArgs {
     /// while keeping the split and the initialization.
     #[arg(long)]
     pub rounding_seed: Option<u64>,
+    /// Ablation: compute these GEMM roles in fp32 on the host instead of the accelerator
+    /// (comma-separated), to see which role's quantization a result depends on.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub fp32_gemms: Vec<GemmKind>,
     /// Modulus p of (x + y) mod p.
     #[arg(long, default_value_t = 67)]
     pub p: usize,
@@ -121,6 +126,7 @@ pub fn run(workload: &Workload) -> Result<()> {
                 window: a.common.window,
                 seed: a.common.seed,
                 rounding_seed: a.rounding_seed,
+                fp32_gemms: a.fp32_gemms.clone(),
                 p: a.p,
                 train_frac: a.train_frac,
                 epochs: a.epochs,

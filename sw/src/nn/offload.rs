@@ -25,7 +25,8 @@ use crate::matrix::Matrix;
 use crate::rng::mix64;
 use crate::sq::Rounding;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum GemmKind {
     Forward,
     InputGrad,
@@ -34,6 +35,10 @@ pub enum GemmKind {
 
 pub struct Offload {
     engine: Box<dyn Engine>,
+    /// An ablation: GEMMs of these roles run in fp32 on the host (not counted as accelerator
+    /// work), to see which role's quantization a result depends on.
+    host_roles: Vec<GemmKind>,
+    host: crate::engine::cpu::CpuEngine,
     format: Format,
     window: u32,
     seed: u64,
@@ -67,11 +72,19 @@ impl Offload {
         let engine = crate::engine::create(kind, shape)?;
         Ok(Offload {
             engine,
+            host_roles: Vec::new(),
+            host: Default::default(),
             format,
             window,
             seed,
             draws: 0,
         })
+    }
+
+    /// Run the GEMMs of `roles` in fp32 on the host instead (see `host_roles`).
+    pub fn with_host_roles(mut self, roles: &[GemmKind]) -> Self {
+        self.host_roles = roles.to_vec();
+        self
     }
 
     pub fn format(&self) -> Format {
@@ -95,6 +108,9 @@ impl Offload {
 
     /// C = A x B for a GEMM of the given role.
     pub fn gemm(&mut self, a: &Matrix, b: &Matrix, kind: GemmKind) -> Result<Matrix> {
+        if self.host_roles.contains(&kind) {
+            return self.host.gemm(a, b, &GemmOp::new(Format::Fp32));
+        }
         let mut op = GemmOp::new(self.format);
         op.window = self.window;
         if self.format.sq_bits().is_some() {

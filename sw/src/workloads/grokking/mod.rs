@@ -13,6 +13,7 @@ use crate::engine::{ArrayShape, EngineKind};
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::matrix::Matrix;
+use crate::nn::offload::GemmKind;
 use crate::nn::Offload;
 use crate::npy;
 use crate::workloads::report::{
@@ -85,6 +86,8 @@ pub struct GrokkingConfig {
     /// the seed of the split and the initialization shows how much of a run is the rounding
     /// draw.
     pub rounding_seed: Option<u64>,
+    /// Ablation: GEMM roles computed in fp32 on the host instead of the accelerator.
+    pub fp32_gemms: Vec<GemmKind>,
     pub p: usize,
     pub train_frac: f64,
     pub epochs: usize,
@@ -175,13 +178,14 @@ impl GrokkingConfig {
     }
 
     fn offload(&self) -> Result<Offload> {
-        Offload::new(
+        Ok(Offload::new(
             self.format,
             self.engine,
             self.shape,
             self.window,
             self.rounding_seed(),
-        )
+        )?
+        .with_host_roles(&self.fp32_gemms))
     }
 }
 
@@ -193,6 +197,8 @@ struct RunSummary {
     engine: EngineKind,
     seed: u64,
     rounding_seed: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fp32_gemms: Vec<GemmKind>,
     p: usize,
     epochs: usize,
     epochs_run: usize,
@@ -240,6 +246,7 @@ fn summarize(
         engine: ctx.engine_kind(),
         seed: cfg.seed,
         rounding_seed: cfg.rounding_seed(),
+        fp32_gemms: cfg.fp32_gemms.clone(),
         p: cfg.p,
         epochs: cfg.epochs,
         epochs_run: res.epochs_run,
