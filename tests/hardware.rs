@@ -144,23 +144,30 @@ fn bad_hardware_flags_are_one_line_errors() {
 fn report_writes_markdown_json_and_chart_with_fp16_ratios() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("report");
-    ok(&shiftkit(&[
-        "report",
-        "--sizes",
-        "2",
-        "--designs",
-        "sq4,fp16",
-        "--targets",
-        "ice40",
-        "--no-fmax",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    let rows = r["resources"].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
-    let sq4 = rows.iter().find(|e| e["design"] == "sq4").unwrap();
+    let report = || -> serde_json::Value {
+        ok(&shiftkit(&[
+            "report",
+            "--sizes",
+            "2",
+            "--designs",
+            "sq4,fp16",
+            "--targets",
+            "ice40",
+            "--no-fmax",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    };
+    let sq4_of = |r: &serde_json::Value| -> serde_json::Value {
+        let rows = r["resources"].as_array().unwrap();
+        rows.iter().find(|e| e["design"] == "sq4").unwrap().clone()
+    };
+    let r = report();
+    assert_eq!(r["resources"].as_array().unwrap().len(), 2);
+    let sq4 = sq4_of(&r);
     let ratio = sq4["lut_ratio_vs_fp16"].as_f64().unwrap();
     assert!(ratio > 0.02 && ratio < 0.3, "sq4 / fp16 LUT ratio {ratio}");
     assert!(std::fs::read_to_string(out.join("report.md"))
@@ -177,26 +184,7 @@ fn report_writes_markdown_json_and_chart_with_fp16_ratios() {
         let mut e = entry.clone();
         edit(&mut e);
         std::fs::write(&entry_path, serde_json::to_string(&e).unwrap()).unwrap();
-        ok(&shiftkit(&[
-            "report",
-            "--sizes",
-            "2",
-            "--designs",
-            "sq4,fp16",
-            "--targets",
-            "ice40",
-            "--no-fmax",
-            "--jobs",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ]));
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
-                .unwrap();
-        let rows = r["resources"].as_array().unwrap().clone();
-        let sq4 = rows.iter().find(|e| e["design"] == "sq4").unwrap().clone();
-        sq4["cells"]["lut"].as_u64().unwrap()
+        sq4_of(&report())["cells"]["lut"].as_u64().unwrap()
     };
     assert_eq!(
         sq4_lut_after(&|e| e["resources"]["cells"]["lut"] = 1.into()),

@@ -77,6 +77,21 @@ fn shiftkit(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// `shiftkit ARGS`, which must succeed.
+fn shiftkit_ok(args: &[&str]) {
+    let res = shiftkit(args);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+/// A run's summary.json.
+fn summary(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
 /// metrics.csv without the wall-clock column.
 fn metrics_without_time(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("metrics.csv"))
@@ -131,9 +146,6 @@ fn grokking_cli_writes_spec_outputs_and_is_reproducible() {
     // Another rounding stream, same split and initialization: another trajectory.
     let d = run("d", "sq6", "3/9");
     assert_ne!(metrics_without_time(&a), metrics_without_time(&d));
-    let summary = |dir: &std::path::Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-    };
     assert_eq!(summary(&d)["rounding_seed"], 9);
     assert_eq!(summary(&d)["seed"], 3);
     let s = summary(&a);
@@ -167,7 +179,7 @@ fn fp32_gemms_ablation_moves_roles_to_the_host() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |name: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
-        let mut args = vec![
+        let base = [
             "train",
             "grokking",
             "--p",
@@ -176,16 +188,8 @@ fn fp32_gemms_ablation_moves_roles_to_the_host() {
             "30",
             "--eval-every",
             "10",
-            "--out",
-            out.to_str().unwrap(),
         ];
-        args.extend_from_slice(extra);
-        let res = shiftkit(&args);
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        shiftkit_ok(&[&base[..], extra, &["--out", out.to_str().unwrap()]].concat());
         out
     };
     // Losses and accuracies only (epoch, train_loss, train_acc, test_loss, test_acc).
@@ -195,12 +199,7 @@ fn fp32_gemms_ablation_moves_roles_to_the_host() {
             .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
             .collect()
     };
-    let macs = |dir: &std::path::Path| -> u64 {
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-                .unwrap();
-        s["counters"]["macs"].as_u64().unwrap()
-    };
+    let macs = |dir: &std::path::Path| summary(dir)["counters"]["macs"].as_u64().unwrap();
     let fp32 = run("fp32", &["--format", "fp32", "--engine", "cpu"]);
     let sq6 = run("sq6", &["--format", "sq6"]);
     let all_host = run(
@@ -227,33 +226,10 @@ fn mnist_defaults_to_the_papers_weight_decay_unless_given() {
     let tmp = tempfile::tempdir().unwrap();
     let decay = |extra: &[&str]| {
         let out = tmp.path().join(format!("mnist{}", extra.len()));
-        let mut args = vec![
-            "train",
-            "grokking",
-            "--model",
-            "mnist",
-            "--format",
-            "fp32",
-            "--engine",
-            "cpu",
-            "--epochs",
-            "2",
-            "--eval-every",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let res = shiftkit(&args);
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
-        s["weight_decay"].as_f64().unwrap()
+        let base = ["train", "grokking", "--model", "mnist", "--format", "fp32"];
+        let run = ["--engine", "cpu", "--epochs", "2", "--eval-every", "1"];
+        shiftkit_ok(&[&base[..], &run, extra, &["--out", out.to_str().unwrap()]].concat());
+        summary(&out)["weight_decay"].as_f64().unwrap()
     };
     assert!(
         (decay(&[]) - 0.1).abs() < 1e-7,
