@@ -8,7 +8,7 @@ use crate::npy::write_bytes;
 use crate::workloads::grokking::train::ACC_THRESHOLD;
 use crate::workloads::grokking::{plot_runs, ModelKind};
 use crate::workloads::report::{read_summary, read_test_curve, write_json};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -101,11 +101,9 @@ fn row(
     if let Some(r) = s["ticket"]["prune_rate"].as_f64().filter(|&r| r != 0.6) {
         label.push_str(&format!(" rate {r}"));
     }
-    let default_wd = match s["model"].as_str() {
-        Some("mnist") => ModelKind::Mnist,
-        _ => ModelKind::Mlp,
-    }
-    .default_weight_decay();
+    // The model's own default, parsed from its summary name (older summaries: the MLP).
+    let model = s["model"].as_str().and_then(|m| ModelKind::from_str(m, false).ok());
+    let default_wd = model.unwrap_or(ModelKind::Mlp).default_weight_decay();
     if let Some(wd) = s["weight_decay"]
         .as_f64()
         .filter(|&w| w as f32 != default_wd)
