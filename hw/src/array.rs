@@ -45,12 +45,20 @@
 //! Cascade ports `a_east_<i>`, `ctl_east_<i>` and `b_south_<j>` carry the operands out of the east
 //! and south edges (skewed as inside the array), so arrays can be tiled.
 //!
+//! # Operand encoding
+//!
+//! The ports take two's-complement SQ-b codes. Inside, operands travel as sign-magnitude words
+//! (`crate::signmag`): one encoder per row of A and per column of B at the west and north edges,
+//! before the skew, and one decoder per cascade port, so the PEs multiply unsigned magnitudes
+//! (`crate::pe`). The code `-2^(b-1)`, which SQ-b never produces, multiplies as 0.
+//!
 //! Spacing rule: a value moving north meets the next tile's flush wave moving south, so two
 //! flushes must be at least `2R - 1` cycles apart (pad a short tile with `valid = 0` cycles). Any
 //! odd spacing is also safe (the two tiles' values then interleave), but the driver should not
 //! rely on that. Accumulator values are sign-extended from `acc_bits` to the `ACC`-bit port.
 
 use crate::pe::{PeParams, SqPe, CTL_BITS};
+use crate::signmag::{SignMagDecode, SignMagEncode};
 use rust_hdl::prelude::*;
 
 /// Cycles from a flush on `ctl_in` to the first drained value: `acc[0][0]` is on `drain_out[0]`
@@ -123,6 +131,12 @@ pub struct SqArray<const B: usize, const P: usize, const ACC: usize> {
     pub ctl_east: Vec<Signal<Out, Bits<CTL_BITS>>>,
     pub b_south: Vec<Signal<Out, Bits<B>>>,
     pes: Vec<SqPe<B, P, ACC>>,
+    /// Two's complement -> sign-magnitude, per row of A and per column of B (west/north edge).
+    a_enc: Vec<SignMagEncode<B>>,
+    b_enc: Vec<SignMagEncode<B>>,
+    /// Sign-magnitude -> two's complement, per cascade port (east/south edge).
+    a_dec: Vec<SignMagDecode<B>>,
+    b_dec: Vec<SignMagDecode<B>>,
     /// Row `i >= 1` of A delayed by `i`: `a_skew[i - 1]`.
     a_skew: Vec<DelayLine<Bits<B>>>,
     /// Column `j >= 1` of B delayed by `j`: `b_skew[j - 1]`.
@@ -148,6 +162,10 @@ impl<const B: usize, const P: usize, const ACC: usize> SqArray<B, P, ACC> {
             ctl_east: (0..rows).map(|_| Default::default()).collect(),
             b_south: (0..cols).map(|_| Default::default()).collect(),
             pes: (0..rows * cols).map(|_| SqPe::new(params)).collect(),
+            a_enc: (0..rows).map(|_| Default::default()).collect(),
+            b_enc: (0..cols).map(|_| Default::default()).collect(),
+            a_dec: (0..rows).map(|_| Default::default()).collect(),
+            b_dec: (0..cols).map(|_| Default::default()).collect(),
             a_skew: (1..rows).map(DelayLine::new).collect(),
             b_skew: (1..cols).map(DelayLine::new).collect(),
             ctl_skew: (1..rows).map(|_| Default::default()).collect(),
@@ -181,8 +199,15 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for SqArray<B, P, A
             for j in 1..self._cols {
                 self.b_skew[j - 1].clock.next = self.clock.val();
             }
+            // Edge encoders: every operand enters the array as a sign-magnitude word.
+            for i in 0..self._rows {
+                self.a_enc[i].twos.next = self.a_in[i].val();
+            }
+            for j in 0..self._cols {
+                self.b_enc[j].twos.next = self.b_in[j].val();
+            }
             // West edge: row 0 direct, row i through an i-deep delay line / i-th control tap.
-            self.pes[0].a_in.next = self.a_in[0].val();
+            self.pes[0].a_in.next = self.a_enc[0].sign_mag.val();
             self.pes[0].ctl_in.next = self.ctl_in.val();
             for _once in 0..(self._rows - 1).min(1) {
                 self.ctl_skew[0].d.next = self.ctl_in.val();
@@ -191,14 +216,14 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for SqArray<B, P, A
                 self.ctl_skew[i - 1].d.next = self.ctl_skew[i - 2].q.val();
             }
             for i in 1..self._rows {
-                self.a_skew[i - 1].d_in.next = self.a_in[i].val();
+                self.a_skew[i - 1].d_in.next = self.a_enc[i].sign_mag.val();
                 self.pes[i * cols].a_in.next = self.a_skew[i - 1].d_out.val();
                 self.pes[i * cols].ctl_in.next = self.ctl_skew[i - 1].q.val();
             }
             // North edge: column 0 direct, column j through a j-deep delay line.
-            self.pes[0].b_in.next = self.b_in[0].val();
+            self.pes[0].b_in.next = self.b_enc[0].sign_mag.val();
             for j in 1..self._cols {
-                self.b_skew[j - 1].d_in.next = self.b_in[j].val();
+                self.b_skew[j - 1].d_in.next = self.b_enc[j].sign_mag.val();
                 self.pes[j].b_in.next = self.b_skew[j - 1].d_out.val();
             }
             // A and control flow east, B flows south.
@@ -215,13 +240,15 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for SqArray<B, P, A
             }
             for i in 0..self._rows {
                 for j in (self._cols - 1)..self._cols {
-                    self.a_east[i].next = self.pes[i * cols + j].a_out.val();
+                    self.a_dec[i].sign_mag.next = self.pes[i * cols + j].a_out.val();
+                    self.a_east[i].next = self.a_dec[i].twos.val();
                     self.ctl_east[i].next = self.pes[i * cols + j].ctl_out.val();
                 }
             }
             for i in (self._rows - 1)..self._rows {
                 for j in 0..self._cols {
-                    self.b_south[j].next = self.pes[i * cols + j].b_out.val();
+                    self.b_dec[j].sign_mag.next = self.pes[i * cols + j].b_out.val();
+                    self.b_south[j].next = self.b_dec[j].twos.val();
                 }
             }
             // Drain chains run north; the bottom row's input is empty.

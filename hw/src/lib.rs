@@ -20,6 +20,7 @@ pub mod l1norm;
 pub mod mul;
 pub mod pe;
 pub mod prim;
+pub mod signmag;
 pub mod synth;
 pub mod tools;
 

@@ -14,12 +14,18 @@
 //! The control bundle [`MacCtl`] (valid, flush, per-K shift) travels east with A, so every PE sees
 //! the shift of exactly the `k` whose operands it is multiplying.
 //!
+//! Operands arrive as sign-magnitude words (the array converts its two's-complement inputs once
+//! per row and column: `crate::signmag`), so the MAC multiplies and shifts unsigned magnitudes
+//! and lets the sign ride along to the accumulator, where it selects add or subtract on the same
+//! carry chain (`prim::AddSub`). Against a two's-complement multiplier with a sign-extending
+//! shifter this saves 20 of a PE's 126 LUT6 (sq4, xc7 without DSPs; figures in `crate::signmag`).
+//!
 //! [`ShiftMac`] is a three-stage pipeline: multiply, shift, accumulate. At each clock edge,
 //!
 //! ```text
-//!   stage 1:  prod  <= valid ? qa * qb : 0                      (product register)
-//!   stage 2:  term  <= sext(prod) << shift                      (shifted-product register)
-//!   stage 3:  sum    = acc + term                               (ACC-bit two's complement)
+//!   stage 1:  prod  <= valid ? |qa| * |qb| : 0,  neg <= sign(qa) ^ sign(qb)   (product registers)
+//!   stage 2:  term  <= zext(prod) << shift                      (shifted-product register)
+//!   stage 3:  sum    = neg ? acc - term : acc + term            (ACC-bit two's complement)
 //!             acc   <= flush ? 0   : sum
 //!             drain <= flush ? sum : drain_in                   (second buffer + drain chain)
 //! ```
@@ -48,8 +54,8 @@
 //! Synthesis folds both constants, so a design pays only for `acc_bits` accumulator bits and for
 //! the shifter stages its window needs, while rust-hdl needs just one type per `(B, ACC)`.
 
-use crate::mul::SignedMul;
-use crate::prim::SignExtend;
+use crate::mul::SignMagMul;
+use crate::prim::{AddSub, ZeroExtend};
 use rust_hdl::prelude::*;
 
 /// Bits of the per-K shift amount: `2 * MAX_WINDOW = 30 < 2^5`.
@@ -142,15 +148,20 @@ pub struct ShiftMac<const B: usize, const P: usize, const ACC: usize> {
     /// This PE's drain register, to the PE to the north (the array output at the top row).
     pub drain_out: Signal<Out, Bits<ACC>>,
     pub drain_valid_out: Signal<Out, Bit>,
-    mul: SignedMul<B, P>,
-    /// Stage 1 -> 2: the product (zero in an invalid cycle), its shift and flush.
+    mul: SignMagMul<B, P>,
+    /// Stage 1 -> 2: the product's magnitude (zero in an invalid cycle) and sign, its shift
+    /// and flush.
     prod: DFF<Bits<P>>,
+    prod_neg: DFF<Bit>,
     prod_shift: DFF<Bits<SHIFT_BITS>>,
     prod_flush: DFF<Bit>,
-    /// Stage 2 -> 3: the shifted product, its flush.
+    /// Stage 2 -> 3: the shifted magnitude, its sign and flush.
     term: DFF<Bits<ACC>>,
+    term_neg: DFF<Bit>,
     term_flush: DFF<Bit>,
-    pext: SignExtend<P, ACC>,
+    pext: ZeroExtend<P, ACC>,
+    /// `acc -/+ term`.
+    addsub: AddSub<ACC>,
     sum: Signal<Local, Bits<ACC>>,
     /// `sum` wrapped to `acc_bits` and sign-extended to the container.
     sum_w: Signal<Local, Bits<ACC>>,
@@ -201,13 +212,16 @@ impl<const B: usize, const P: usize, const ACC: usize> ShiftMac<B, P, ACC> {
             drain_valid_in: Default::default(),
             drain_out: Default::default(),
             drain_valid_out: Default::default(),
-            mul: SignedMul::new(),
+            mul: SignMagMul::new(),
             prod: Default::default(),
+            prod_neg: Default::default(),
             prod_shift: Default::default(),
             prod_flush: Default::default(),
             term: Default::default(),
+            term_neg: Default::default(),
             term_flush: Default::default(),
-            pext: SignExtend::default(),
+            pext: ZeroExtend::default(),
+            addsub: AddSub::default(),
             sum: Default::default(),
             sum_w: Default::default(),
             drain_w: Default::default(),
@@ -234,9 +248,11 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for ShiftMac<B, P, 
             self,
             clock,
             prod,
+            prod_neg,
             prod_shift,
             prod_flush,
             term,
+            term_neg,
             term_flush,
             acc,
             drain,
@@ -245,10 +261,11 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for ShiftMac<B, P, 
         // Stage 1: multiply. An invalid cycle registers 0 (the flip-flops' synchronous reset).
         self.mul.a.next = self.a.val();
         self.mul.b.next = self.b.val();
-        self.prod.d.next = self.mul.p.val();
+        self.prod.d.next = self.mul.mag.val();
         if !self.ctl.val().get_bit(self.valid_bit.val().index()) {
             self.prod.d.next = self.zero_p.val();
         }
+        self.prod_neg.d.next = self.mul.neg.val();
         self.prod_shift.d.next = self
             .ctl
             .val()
@@ -258,9 +275,13 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for ShiftMac<B, P, 
         // Stage 2: shift.
         self.pext.narrow.next = self.prod.q.val();
         self.term.d.next = self.pext.wide.val() << self.prod_shift.q.val();
+        self.term_neg.d.next = self.prod_neg.q.val();
         self.term_flush.d.next = self.prod_flush.q.val();
         // Stage 3: accumulate; on flush, hand the sum to the drain register and restart.
-        self.sum.next = self.acc.q.val() + self.term.q.val();
+        self.addsub.a.next = self.acc.q.val();
+        self.addsub.b.next = self.term.q.val();
+        self.addsub.sub.next = self.term_neg.q.val();
+        self.sum.next = self.addsub.sum.val();
         self.sum_w.next = self.sum.val() & self.acc_keep.val();
         if (self.sum.val() & self.acc_sign.val()).any() {
             self.sum_w.next = self.sum.val() | self.acc_ext.val();
@@ -348,7 +369,8 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for SqPe<B, P, ACC>
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::mul::{from_twos, to_twos};
+    use crate::mul::from_twos;
+    use crate::signmag::to_sign_mag;
     use crate::testutil::Rng;
 
     /// One clock cycle: let the new inputs settle, then a rising and a falling edge.
@@ -389,8 +411,8 @@ pub(crate) mod tests {
                 if valid {
                     want += (a * b) << s;
                 }
-                uut.a.next = bits(to_twos(a, B));
-                uut.b.next = bits(to_twos(b, B));
+                uut.a.next = bits(to_sign_mag(a, B));
+                uut.b.next = bits(to_sign_mag(b, B));
                 uut.ctl.next = MacCtl::new(valid, k + 1 == k_len, s).to_bits();
                 tick(&mut uut, clk);
             }

@@ -16,39 +16,7 @@
 
 use rust_hdl::prelude::*;
 
-/// `wide = {0..., narrow}`: zero extension from `N` to `M` bits (`M > N`).
-#[derive(LogicBlock)]
-pub struct ZeroExtend<const N: usize, const M: usize> {
-    pub narrow: Signal<In, Bits<N>>,
-    pub wide: Signal<Out, Bits<M>>,
-}
-
-impl<const N: usize, const M: usize> Default for ZeroExtend<N, M> {
-    fn default() -> Self {
-        assert!(M > N && N > 0, "ZeroExtend<{N}, {M}> must widen");
-        Self {
-            narrow: Default::default(),
-            wide: Default::default(),
-        }
-    }
-}
-
-impl<const N: usize, const M: usize> Logic for ZeroExtend<N, M> {
-    fn update(&mut self) {
-        self.wide.next = bit_cast::<M, N>(self.narrow.val());
-    }
-
-    fn connect(&mut self) {
-        self.wide.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(format!(
-            "always @(*) wide = {{{{{}{{1'b0}}}}, narrow}};",
-            M - N
-        ))
-    }
-}
+pub use crate::prim::ZeroExtend;
 
 /// `y = {hi, lo}`: concatenation, `W = H + L`.
 #[derive(LogicBlock)]

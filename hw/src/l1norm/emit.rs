@@ -14,7 +14,7 @@
 //! `hs <= -(2Q + 1)` means `v < -Q` (code `-Q`); otherwise `code = (hs + c) >> 1` with
 //! `c = sticky | ip_odd`, which is round-half-even and already inside `[-Q, Q]`.
 
-use super::prim::{Narrow, Odd, ZeroExt};
+use super::prim::{Narrow, Odd, ZeroExtend};
 use super::{bit_range, LoopConst};
 use crate::prim::SignExtend;
 use rust_hdl::prelude::*;
@@ -146,9 +146,9 @@ pub struct Emit<
     code: DFF<Bits<B>>,
     vd: DFF<Bit>,
     ld: DFF<Bit>,
-    xz: ZeroExt<W, NW>,
-    muz: ZeroExt<QB, NW>,
-    ridxz: ZeroExt<A, NB>,
+    xz: ZeroExtend<W, NW>,
+    muz: ZeroExtend<QB, NW>,
+    ridxz: ZeroExtend<A, NB>,
     odd: Odd<K, K1>,
     mul: MulSU<K1, P, PW>,
     nar: Narrow<IB, B>,

@@ -21,7 +21,7 @@
 //! All products are Horner (shift-and-add, MSB first) over the bits of one operand, with the
 //! other operand or the constant on the adder input: one adder per product, no multiplier.
 
-use super::prim::ZeroExt;
+use super::prim::ZeroExtend;
 use super::{bit_range, LoopConst};
 use rust_hdl::prelude::*;
 
@@ -114,15 +114,15 @@ pub struct Engine<
     den: DFF<Bits<DW>>,
     mq: DFF<Bits<P>>,
     s: DFF<Bits<5>>,
-    rz: ZeroExt<W, SB>,
-    xpz: ZeroExt<SB, DH>,
-    sz: ZeroExt<SB, DH>,
-    daccz: ZeroExt<DH, DW>,
-    n2e: ZeroExt<N2B, EW>,
-    eaccz: ZeroExt<EW, DW>,
-    nz2: ZeroExt<NB, N2B>,
-    n2z: ZeroExt<N2B, DW>,
-    ridxz: ZeroExt<A, NB>,
+    rz: ZeroExtend<W, SB>,
+    xpz: ZeroExtend<SB, DH>,
+    sz: ZeroExtend<SB, DH>,
+    daccz: ZeroExtend<DH, DW>,
+    n2e: ZeroExtend<N2B, EW>,
+    eaccz: ZeroExtend<EW, DW>,
+    nz2: ZeroExtend<NB, N2B>,
+    n2z: ZeroExtend<N2B, DW>,
+    ridxz: ZeroExtend<A, NB>,
     nm1: Signal<Local, Bits<NB>>,
     qs: Signal<Local, Bits<W>>,
     md1: Signal<Local, Bits<DH>>,

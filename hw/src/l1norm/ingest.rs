@@ -10,7 +10,7 @@
 //!   HAND : offer {bank, n, S', MU} to stage II; when taken, move to the next bank (mod 3).
 //! ```
 
-use super::prim::ZeroExt;
+use super::prim::ZeroExtend;
 use super::{bit_range, LoopConst};
 use rust_hdl::prelude::*;
 
@@ -60,10 +60,10 @@ pub struct Ingest<
     xflip: Signal<Local, Bits<W>>,
     sum: Signal<Local, Bits<SB>>,
     rr: Signal<Local, Bits<RB>>,
-    xz: ZeroExt<W, SB>,
-    topz: ZeroExt<A, RB>,
-    idxz: ZeroExt<A, NB>,
-    nz: ZeroExt<NB, RB>,
+    xz: ZeroExtend<W, SB>,
+    topz: ZeroExtend<A, RB>,
+    idxz: ZeroExtend<A, NB>,
+    nz: ZeroExtend<NB, RB>,
     st_ing: Constant<Bits<2>>,
     st_div: Constant<Bits<2>>,
     st_hand: Constant<Bits<2>>,

@@ -68,39 +68,7 @@ end
     }
 }
 
-/// `wide = {0..., narrow}`, `M > N`.
-#[derive(LogicBlock)]
-pub struct ZeroExt<const N: usize, const M: usize> {
-    pub narrow: Signal<In, Bits<N>>,
-    pub wide: Signal<Out, Bits<M>>,
-}
-
-impl<const N: usize, const M: usize> Default for ZeroExt<N, M> {
-    fn default() -> Self {
-        assert!(M > N && N > 0, "ZeroExt<{N}, {M}> must widen");
-        Self {
-            narrow: Default::default(),
-            wide: Default::default(),
-        }
-    }
-}
-
-impl<const N: usize, const M: usize> Logic for ZeroExt<N, M> {
-    fn update(&mut self) {
-        self.wide.next = bit_cast::<M, N>(self.narrow.val());
-    }
-
-    fn connect(&mut self) {
-        self.wide.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(format!(
-            "always @(*) wide = {{{{{}{{1'b0}}}}, narrow}};",
-            M - N
-        ))
-    }
-}
+pub use crate::prim::ZeroExtend;
 
 /// `y = {x, 1'b1} = 2x + 1` (`M = N + 1`): the centre of the interval `[x, x + 1)` in units of
 /// one half.
@@ -179,7 +147,7 @@ mod tests {
 
     #[test]
     fn wiring_primitives() {
-        let mut z = ZeroExt::<3, 8>::default();
+        let mut z = ZeroExtend::<3, 8>::default();
         z.connect_all();
         z.narrow.next = bits(0b101);
         assert!(simulate(&mut z, 10));
