@@ -554,14 +554,14 @@ mod tests {
         let mut uut = bridge_echo(nb_in, nb_out, 50);
         // Two stray bytes, a silence longer than 50 cycles, then a whole beat.
         let mut input = vec![Some(0xEE), Some(0xEE)];
-        input.extend(std::iter::repeat(None).take(20));
+        input.extend(std::iter::repeat_n(None, 20));
         input.extend([1, 2, 3, 4].map(Some));
         let got = run(&mut uut, &input, 4, 1, |_| false, 100);
         assert_eq!(got, vec![1, 2, 3, 4]);
         // The same stray bytes with a short pause are taken as the start of the beat.
         let mut uut = bridge_echo(nb_in, nb_out, 50);
         let mut input = vec![Some(0xEE), Some(0xEE)];
-        input.extend(std::iter::repeat(None).take(5));
+        input.extend(std::iter::repeat_n(None, 5));
         input.extend([1, 2, 3, 4].map(Some));
         let got = run(&mut uut, &input, 4, 1, |_| false, 100);
         assert_eq!(got, vec![0xEE, 0xEE, 1, 2]);

@@ -18,7 +18,7 @@ pub fn uart_frame(byte: u8, div: usize) -> Vec<bool> {
     levels.push(true);
     levels
         .into_iter()
-        .flat_map(|l| std::iter::repeat(l).take(div))
+        .flat_map(|l| std::iter::repeat_n(l, div))
         .collect()
 }
 

@@ -351,7 +351,7 @@ mod tests {
         let slow: Vec<bool> = frame_bits(0x3C)
             .iter()
             .enumerate()
-            .flat_map(|(i, &l)| std::iter::repeat(l).take(16 + i % 2))
+            .flat_map(|(i, &l)| std::iter::repeat_n(l, 16 + i % 2))
             .collect();
         wave.extend(slow);
         wave.extend([true; 40]);
@@ -363,7 +363,7 @@ mod tests {
         let mut bad: Vec<bool> = vec![true; 20];
         for (i, l) in frame_bits(0x81).into_iter().enumerate() {
             let l = if i == 9 { false } else { l };
-            bad.extend(std::iter::repeat(l).take(div as usize));
+            bad.extend(std::iter::repeat_n(l, div as usize));
         }
         bad.extend([true; 60]);
         let (bytes, errors) = receive(&mut uut, &bad);
