@@ -16,16 +16,17 @@
 //!
 //! Operands arrive as sign-magnitude words (the array converts its two's-complement inputs once
 //! per row and column: `crate::signmag`), so the MAC multiplies and shifts unsigned magnitudes
-//! and lets the sign ride along to the accumulator, where it selects add or subtract on the same
-//! carry chain (`prim::AddSub`). Against a two's-complement multiplier with a sign-extending
-//! shifter this saves 20 of a PE's 126 LUT6 (sq4, xc7 without DSPs; figures in `crate::signmag`).
+//! and lets the sign ride along: a negative product enters the accumulator as the one's
+//! complement of its shifted magnitude plus a carry-in (`prim::AddCarry`), so the adder stays one
+//! plain carry chain. Against a two's-complement multiplier with a sign-extending shifter this
+//! saves LUTs on every target (figures in `crate::signmag`).
 //!
 //! [`ShiftMac`] is a three-stage pipeline: multiply, shift, accumulate. At each clock edge,
 //!
 //! ```text
 //!   stage 1:  prod  <= valid ? |qa| * |qb| : 0,  neg <= sign(qa) ^ sign(qb)   (product registers)
-//!   stage 2:  term  <= zext(prod) << shift                      (shifted-product register)
-//!   stage 3:  sum    = neg ? acc - term : acc + term            (ACC-bit two's complement)
+//!   stage 2:  term  <= neg ? ~(zext(prod) << shift) : zext(prod) << shift,  tneg <= neg
+//!   stage 3:  sum    = acc + term + tneg                        (ACC-bit two's complement)
 //!             acc   <= flush ? 0   : sum
 //!             drain <= flush ? sum : drain_in                   (second buffer + drain chain)
 //! ```
@@ -55,7 +56,7 @@
 //! the shifter stages its window needs, while rust-hdl needs just one type per `(B, ACC)`.
 
 use crate::mul::SignMagMul;
-use crate::prim::{AddSub, ZeroExtend};
+use crate::prim::{AddCarry, ZeroExtend};
 use rust_hdl::prelude::*;
 
 /// Bits of the per-K shift amount: `2 * MAX_WINDOW = 30 < 2^5`.
@@ -155,13 +156,13 @@ pub struct ShiftMac<const B: usize, const P: usize, const ACC: usize> {
     prod_neg: DFF<Bit>,
     prod_shift: DFF<Bits<SHIFT_BITS>>,
     prod_flush: DFF<Bit>,
-    /// Stage 2 -> 3: the shifted magnitude, its sign and flush.
+    /// Stage 2 -> 3: the shifted magnitude (inverted when negative), its sign and flush.
     term: DFF<Bits<ACC>>,
     term_neg: DFF<Bit>,
     term_flush: DFF<Bit>,
     pext: ZeroExtend<P, ACC>,
-    /// `acc -/+ term`.
-    addsub: AddSub<ACC>,
+    /// `acc + term + term_neg`.
+    add: AddCarry<ACC>,
     sum: Signal<Local, Bits<ACC>>,
     /// `sum` wrapped to `acc_bits` and sign-extended to the container.
     sum_w: Signal<Local, Bits<ACC>>,
@@ -221,7 +222,7 @@ impl<const B: usize, const P: usize, const ACC: usize> ShiftMac<B, P, ACC> {
             term_neg: Default::default(),
             term_flush: Default::default(),
             pext: ZeroExtend::default(),
-            addsub: AddSub::default(),
+            add: AddCarry::default(),
             sum: Default::default(),
             sum_w: Default::default(),
             drain_w: Default::default(),
@@ -272,16 +273,21 @@ impl<const B: usize, const P: usize, const ACC: usize> Logic for ShiftMac<B, P, 
             .get_bits::<SHIFT_BITS>(self.shift_lsb.val().index())
             & self.shift_mask.val();
         self.prod_flush.d.next = self.ctl.val().get_bit(self.flush_bit.val().index());
-        // Stage 2: shift.
+        // Stage 2: shift; a negative product's one's complement (the +1 is stage 3's carry-in).
+        // The xor costs no LUTs on iCE40 (the shifter's last 2:1 mux has an input to spare) and
+        // keeps the LUT in front of the carry chain a plain sum bit.
         self.pext.narrow.next = self.prod.q.val();
         self.term.d.next = self.pext.wide.val() << self.prod_shift.q.val();
+        if self.prod_neg.q.val() {
+            self.term.d.next = !(self.pext.wide.val() << self.prod_shift.q.val());
+        }
         self.term_neg.d.next = self.prod_neg.q.val();
         self.term_flush.d.next = self.prod_flush.q.val();
         // Stage 3: accumulate; on flush, hand the sum to the drain register and restart.
-        self.addsub.a.next = self.acc.q.val();
-        self.addsub.b.next = self.term.q.val();
-        self.addsub.sub.next = self.term_neg.q.val();
-        self.sum.next = self.addsub.sum.val();
+        self.add.a.next = self.acc.q.val();
+        self.add.b.next = self.term.q.val();
+        self.add.cin.next = self.term_neg.q.val();
+        self.sum.next = self.add.sum.val();
         self.sum_w.next = self.sum.val() & self.acc_keep.val();
         if (self.sum.val() & self.acc_sign.val()).any() {
             self.sum_w.next = self.sum.val() | self.acc_ext.val();

@@ -85,41 +85,40 @@ impl<const N: usize, const M: usize> Logic for ZeroExtend<N, M> {
     }
 }
 
-/// `sum = sub ? a - b : a + b` (mod `2^N`) on one carry chain, combinational.
+/// `sum = a + b + cin` (mod `2^N`) on one carry chain, combinational.
 ///
-/// Written as `{a, 0} - {b ^ {N{~sub}}, ~sub}`, which is `{a, 0} + {b ^ {N{sub}}, sub} + 1`: the
-/// extra low bit turns `sub` into the chain's carry-in, so `a - b = a + ~b + 1` costs the same
-/// one LUT per bit as `a + b` (the xor folds into the LUT that drives the carry chain). Why a
-/// subtraction: yosys 0.23 may swap the operands of an addition, and when the xor-ed operand
-/// lands on the carry chain's data input it needs LUTs of its own (a 1x2 sq4 array on xc7:
-/// 215 LUT6 with `{a, 1} + {b ^ {N{sub}}, sub}`, 169 with this form); a subtraction keeps `a`,
-/// a register output, there. `sub ? a - b : a + b` would map to two chains and a mux. The low
-/// bit of the sum is the one Verilog signal the design leaves unread, hence the one inline lint
-/// waiver (`tools::LINT_WAIVERS`).
+/// Written as `{a, 1} + {b, cin}`: the extra low bit turns `cin` into the chain's carry-in
+/// (yosys 0.23 maps a three-operand `a + b + cin` to more than one chain). The low bit of that
+/// sum is the one Verilog signal the design leaves unread, hence the one inline lint waiver
+/// (`tools::LINT_WAIVERS`).
 #[derive(LogicBlock)]
-pub struct AddSub<const N: usize> {
+pub struct AddCarry<const N: usize> {
     pub a: Signal<In, Bits<N>>,
     pub b: Signal<In, Bits<N>>,
-    pub sub: Signal<In, Bit>,
+    pub cin: Signal<In, Bit>,
     pub sum: Signal<Out, Bits<N>>,
 }
 
-impl<const N: usize> Default for AddSub<N> {
+impl<const N: usize> Default for AddCarry<N> {
     fn default() -> Self {
-        assert!(N > 0, "AddSub<{N}> needs a width");
+        assert!(N > 0, "AddCarry<{N}> needs a width");
         Self {
             a: Default::default(),
             b: Default::default(),
-            sub: Default::default(),
+            cin: Default::default(),
             sum: Default::default(),
         }
     }
 }
 
-impl<const N: usize> Logic for AddSub<N> {
+impl<const N: usize> Logic for AddCarry<N> {
     fn update(&mut self) {
-        let (a, b) = (self.a.val(), self.b.val());
-        self.sum.next = if self.sub.val() { a - b } else { a + b };
+        let sum = self.a.val() + self.b.val();
+        self.sum.next = if self.cin.val() {
+            sum + Bits::<N>::from(1u64)
+        } else {
+            sum
+        };
     }
 
     fn connect(&mut self) {
@@ -129,7 +128,7 @@ impl<const N: usize> Logic for AddSub<N> {
     fn hdl(&self) -> Verilog {
         Verilog::Custom(format!(
             "/* verilator lint_off UNUSED */\n\
-             wire [{n}:0] with_carry_in = {{a, 1'b0}} - {{b ^ {{{n}{{~sub}}}}, ~sub}};\n\
+             wire [{n}:0] with_carry_in = {{a, 1'b1}} + {{b, cin}};\n\
              /* verilator lint_on UNUSED */\n\
              always @(*) sum = with_carry_in[{n}:1];",
             n = N
@@ -173,18 +172,18 @@ mod tests {
     }
 
     #[test]
-    fn add_sub_wraps_like_twos_complement() {
-        let mut uut = AddSub::<5>::default();
+    fn add_carry_wraps_at_the_width() {
+        let mut uut = AddCarry::<5>::default();
         uut.connect_all();
         for a in 0u64..32 {
             for b in 0u64..32 {
-                for sub in [false, true] {
+                for cin in [false, true] {
                     uut.a.next = bits::<5>(a);
                     uut.b.next = bits::<5>(b);
-                    uut.sub.next = sub;
+                    uut.cin.next = cin;
                     assert!(simulate(&mut uut, 10));
-                    let want = if sub { a.wrapping_sub(b) } else { a + b } & 31;
-                    assert_eq!(uut.sum.val().to_u64(), want, "{a} {sub} {b}");
+                    let want = (a + b + u64::from(cin)) & 31;
+                    assert_eq!(uut.sum.val().to_u64(), want, "{a} + {b} + {cin}");
                 }
             }
         }

@@ -3,9 +3,10 @@
 //! SQ-b codes are symmetric, `-Q..=Q` with `Q = 2^(b-1) - 1` (SPEC §2), which is exactly the
 //! range of a `b`-bit sign-magnitude word `{sign, |q|}`. In that form a PE multiplies two
 //! `(b-1)`-bit magnitudes (unsigned, no sign-correction row), shifts an unsigned product, and
-//! folds the product's sign into the accumulator's carry-in (`prim::AddSub`). Yosys 0.23, xc7
-//! without DSPs: the 4x4 multiplier drops from 24 to 9 LUT6, one PE from 126 to 106, and a 4x4
-//! sq4 array from 1,800 to 1,624 (edge converters included; iCE40: 2,318 to 2,252 LUT4).
+//! folds the product's sign into the accumulator's carry-in (`prim::AddCarry`). Yosys 0.23: the
+//! 4x4 multiplier drops from 24 to 9 LUT6 (35 to 14 LUT4), and a 4x4 array, edge converters
+//! included, from 1,800 to 1,640 LUT6 on xc7 without DSPs and from 2,318 to 2,118 LUT4 on iCE40
+//! (sq4); from 2,740 to 2,458 and from 3,341 to 3,260 (sq6).
 //!
 //! The array's ports keep two's-complement codes; [`SignMagEncode`] converts each row of A and
 //! each column of B once at the array's edge, and [`SignMagDecode`] converts the cascade outputs

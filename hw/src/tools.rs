@@ -29,7 +29,7 @@ pub const YOSYS: Tool = Tool {
 };
 
 /// Lint waivers, each forced by the shape of rust-hdl's output. Nothing else is waived, except one
-/// inline `UNUSED` waiver around the carry-in bit of `prim::AddSub` (explained there).
+/// inline `UNUSED` waiver around the carry-in bit of `prim::AddCarry` (explained there).
 pub const LINT_WAIVERS: &[(&str, &str)] = &[(
     "-Wno-DECLFILENAME",
     "rust-hdl prints the whole module hierarchy (one module per block instance) as one text, so \
