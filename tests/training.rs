@@ -27,8 +27,8 @@ fn check_gradients(model: &mut dyn Model, inputs: &Inputs, labels: &[usize]) {
     model.backward(&mut ctx, &out.grad).unwrap();
     let grads: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad.data.clone()).collect();
     let h = 1e-3f32;
-    for pi in 0..grads.len() {
-        let n = grads[pi].len();
+    for (pi, grad) in grads.iter().enumerate() {
+        let n = grad.len();
         for idx in (0..n).step_by((n / 7).max(1)) {
             let orig = model.params()[pi].value.data[idx];
             model.params_mut()[pi].value.data[idx] = orig + h;
@@ -37,7 +37,7 @@ fn check_gradients(model: &mut dyn Model, inputs: &Inputs, labels: &[usize]) {
             let down = loss_of(model, inputs, labels);
             model.params_mut()[pi].value.data[idx] = orig;
             let fd = (up - down) / (2.0 * h as f64);
-            let g = grads[pi][idx] as f64;
+            let g = grad[idx] as f64;
             let name = &model.params()[pi].name;
             assert!(
                 (fd - g).abs() <= 2e-3 + 0.05 * fd.abs().max(g.abs()),

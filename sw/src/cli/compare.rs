@@ -102,7 +102,9 @@ fn row(
         label.push_str(&format!(" rate {r}"));
     }
     // The model's own default, parsed from its summary name (older summaries: the MLP).
-    let model = s["model"].as_str().and_then(|m| ModelKind::from_str(m, false).ok());
+    let model = s["model"]
+        .as_str()
+        .and_then(|m| ModelKind::from_str(m, false).ok());
     let default_wd = model.unwrap_or(ModelKind::Mlp).default_weight_decay();
     if let Some(wd) = s["weight_decay"]
         .as_f64()

@@ -461,7 +461,7 @@ fn f16_inf_and_nan_inputs() {
         -65504.0,
     ];
     let pick = |rng: &mut Rng| {
-        if rng.next() % 5 == 0 {
+        if rng.next().is_multiple_of(5) {
             specials[(rng.next() % specials.len() as u64) as usize]
         } else {
             half_value(rng)

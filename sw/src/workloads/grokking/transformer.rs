@@ -70,9 +70,9 @@ impl GrokTransformer {
         let (b, d) = (tokens.len(), self.d);
         let mut x = Matrix::zeros(2 * b, d);
         for (i, t) in tokens.iter().enumerate() {
-            for pos in 0..2 {
+            for (pos, &tok) in t.iter().enumerate() {
                 x.data[(pos * b + i) * d..(pos * b + i + 1) * d]
-                    .copy_from_slice(self.embed.value.row(t[pos]));
+                    .copy_from_slice(self.embed.value.row(tok));
             }
         }
         x
@@ -133,7 +133,7 @@ impl Model for GrokTransformer {
         let act = Activation::Relu.forward(&pre);
         let r2 = add(&r1, &self.w_out.forward(ctx, &act)?);
         let logits = self.unembed.forward(ctx, &r2)?;
-        self.cache = train.then(|| Cache {
+        self.cache = train.then_some(Cache {
             tokens,
             x,
             k,
@@ -194,8 +194,8 @@ impl Model for GrokTransformer {
             *o += g;
         }
         for (i, t) in c.tokens.iter().enumerate() {
-            for pos in 0..2 {
-                let g = &mut self.embed.grad.data[t[pos] * d..(t[pos] + 1) * d];
+            for (pos, &tok) in t.iter().enumerate() {
+                let g = &mut self.embed.grad.data[tok * d..(tok + 1) * d];
                 g.iter_mut()
                     .zip(dx.row(pos * b + i))
                     .for_each(|(gi, v)| *gi += v);
