@@ -70,6 +70,49 @@ pub fn fp16_gemm(a: &HalfMatrix, b: &HalfMatrix) -> Result<Matrix> {
     Matrix::new(m, n, c)
 }
 
+/// `x` rounded to binary16 (RNE) and back to f32, in one pass on all threads: the FP16 array's
+/// operands as the sequential kernel takes them, without a `HalfMatrix` in between. Errors are
+/// exactly `to_half`'s (a non-finite value or an overflow sends the tensor through it).
+pub fn round_to_half(x: &Matrix, name: &str) -> Result<Vec<f32>> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 4096;
+    let mut out = vec![0.0f32; x.data.len()];
+    // F16C converts both ways (through `half`'s slice conversions); a non-finite result means a
+    // non-finite input or an overflow to infinity.
+    let round = |(src, dst): (&[f32], &mut [f32])| -> bool {
+        let mut half = [f16::ZERO; CHUNK];
+        let half = &mut half[..src.len()];
+        half.convert_from_f32_slice(src);
+        half.convert_to_f32_slice(dst);
+        dst.iter().all(|v| v.is_finite())
+    };
+    let ok = if x.data.len() >= 1 << 16 {
+        x.data
+            .par_chunks(CHUNK)
+            .zip(out.par_chunks_mut(CHUNK))
+            .map(round)
+            .reduce(|| true, |a, b| a && b)
+    } else {
+        x.data.chunks(CHUNK).zip(out.chunks_mut(CHUNK)).all(round)
+    };
+    if !ok {
+        to_half(x, name)?; // names the first bad value
+    }
+    Ok(out)
+}
+
+/// C = A x B on the FP16 reference datapath, from f32 operands (rounded to binary16 first):
+/// `fp16_gemm(to_half(A), to_half(B))` with one pass over each operand instead of three.
+pub fn fp16_gemm_f32(a: &Matrix, b: &Matrix) -> Result<Matrix> {
+    crate::matrix::check_gemm_shapes(a, b)?;
+    let ra = round_to_half(a, "A")?;
+    let rb = round_to_half(b, "B")?;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let mut c = vec![0.0f32; m * n];
+    kernels::gemm_f16_seq(m, n, k, &ra, &rb, &mut c);
+    Matrix::new(m, n, c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod nn;
 pub mod npy;
 pub mod rng;
 pub mod sq;
+pub mod sq_fused;
 pub mod sq_gemm;
 pub mod workloads;
 

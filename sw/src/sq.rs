@@ -70,69 +70,124 @@ pub fn quantize(
     rounding: Rounding,
 ) -> Result<SqMatrix> {
     let (rows, cols) = (x.rows, x.cols);
-    let (maxima, finite) = channel_maxima(x, axis);
-    if !finite {
-        x.check_finite(name)?; // names the first bad position
-    }
-    let r_max = maxima.iter().copied().fold(0.0f32, f32::max);
-    let n_channels = maxima.len();
-    if r_max == 0.0 {
-        return Ok(SqMatrix {
-            rows,
-            cols,
-            params,
-            axis,
-            scale: 1.0,
-            exps: vec![0; n_channels],
-            codes: vec![0; rows * cols],
-        });
-    }
-    let q = params.q() as f64;
-    let scale = r_max as f64 / (q * pow2(params.window));
-    let q_scale = q * scale; // rounded once, as the spec says
-    let exps: Vec<u8> = maxima
-        .iter()
-        .map(|&r| {
-            (0..=params.window)
-                .find(|&e| r as f64 <= q_scale * pow2(e))
-                .unwrap_or(params.window) as u8
-        })
-        .collect();
-    // Step of each channel, s * 2^e: exact (a power-of-two multiple of s).
-    let steps: Vec<f64> = exps.iter().map(|&e| scale * pow2(e as u32)).collect();
+    let plan = ChannelPlan::new(x, name, params, axis)?;
     let mut codes = vec![0i8; rows * cols];
-    let quantize_row = |(r, out): (usize, &mut [i8])| {
-        let row_steps = match axis {
-            Axis::Rows => Steps::Uniform(steps[r]),
-            Axis::Cols => Steps::PerColumn(&steps),
-        };
-        let first = (r * cols) as u64;
-        rows_kernel::quantize_row(x.row(r), row_steps, q, rounding, first, out);
-    };
-    if rows * cols >= PAR_ROWS_MIN_ELEMS {
-        codes
-            .par_chunks_mut(cols)
-            .enumerate()
-            .for_each(quantize_row);
-    } else {
-        codes.chunks_mut(cols).enumerate().for_each(quantize_row);
+    if !plan.is_zero() {
+        let quantize_row =
+            |(r, out): (usize, &mut [i8])| plan.row_codes(x.row(r), r, 0, rounding, out);
+        if rows * cols >= PAR_ROWS_MIN_ELEMS {
+            codes
+                .par_chunks_mut(cols)
+                .enumerate()
+                .for_each(quantize_row);
+        } else {
+            codes.chunks_mut(cols).enumerate().for_each(quantize_row);
+        }
     }
     Ok(SqMatrix {
         rows,
         cols,
         params,
         axis,
-        scale,
-        exps,
+        scale: plan.scale,
+        exps: plan.exps,
         codes,
     })
 }
 
+/// The per-tensor half of SPEC §2 quantization: the base scale and every channel's exponent
+/// and step, from one pass over the tensor. `quantize` and the fused golden path
+/// (`sq_fused`) both build their codes from it, so they cannot disagree.
+#[derive(Clone, Debug)]
+pub struct ChannelPlan {
+    pub params: SqParams,
+    pub axis: Axis,
+    /// Base scale s (1.0 for an all-zero tensor).
+    pub scale: f64,
+    /// One exponent in 0..=E per channel.
+    pub exps: Vec<u8>,
+    /// Step of each channel, s * 2^e (exact: a power-of-two multiple of s); empty when the
+    /// tensor is all zero (every code is 0).
+    steps: Vec<f64>,
+    /// `1 / step` of each channel (rounded once), for the fast loop.
+    invs: Vec<f64>,
+    /// Row-major width of the tensor (for the stochastic stream's flat index).
+    cols: usize,
+}
+
+impl ChannelPlan {
+    /// Channel maxima, scale and exponents of `x` (named `name` in errors): non-finite values
+    /// are an error naming the first bad position.
+    pub fn new(x: &Matrix, name: &str, params: SqParams, axis: Axis) -> Result<ChannelPlan> {
+        let (maxima, finite) = channel_maxima(x, axis);
+        if !finite {
+            x.check_finite(name)?; // names the first bad position
+        }
+        let r_max = maxima.iter().copied().fold(0.0f32, f32::max);
+        let n_channels = maxima.len();
+        if r_max == 0.0 {
+            return Ok(ChannelPlan {
+                params,
+                axis,
+                scale: 1.0,
+                exps: vec![0; n_channels],
+                steps: Vec::new(),
+                invs: Vec::new(),
+                cols: x.cols,
+            });
+        }
+        let q = params.q() as f64;
+        let scale = r_max as f64 / (q * pow2(params.window));
+        let q_scale = q * scale; // rounded once, as the spec says
+        let exps: Vec<u8> = maxima
+            .iter()
+            .map(|&r| {
+                (0..=params.window)
+                    .find(|&e| r as f64 <= q_scale * pow2(e))
+                    .unwrap_or(params.window) as u8
+            })
+            .collect();
+        let steps: Vec<f64> = exps.iter().map(|&e| scale * pow2(e as u32)).collect();
+        let invs = steps.iter().map(|s| 1.0 / s).collect();
+        Ok(ChannelPlan {
+            params,
+            axis,
+            scale,
+            exps,
+            steps,
+            invs,
+            cols: x.cols,
+        })
+    }
+
+    /// Whether every code is 0 (an all-zero tensor).
+    pub fn is_zero(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Codes of `xs` = columns `c0..c0 + xs.len()` of row `r` of the tensor, into `out`.
+    pub fn row_codes(&self, xs: &[f32], r: usize, c0: usize, rounding: Rounding, out: &mut [i8]) {
+        if self.is_zero() {
+            out[..xs.len()].fill(0);
+            return;
+        }
+        let cols = c0..c0 + xs.len();
+        let steps = match self.axis {
+            Axis::Rows => Steps::Uniform(self.steps[r], self.invs[r]),
+            Axis::Cols => Steps::PerColumn(&self.steps[cols.clone()], &self.invs[cols]),
+        };
+        let first = (r * self.cols + c0) as u64;
+        let q = self.params.q() as f64;
+        rows_kernel::quantize_row(xs, steps, q, rounding, first, out);
+    }
+}
+
 /// The step (s * 2^e) of every element of one row.
+/// Each comes with its reciprocal `1 / step` (rounded), which the fast loop multiplies by.
 #[derive(Clone, Copy)]
 enum Steps<'a> {
-    Uniform(f64),
-    PerColumn(&'a [f64]),
+    Uniform(f64, f64),
+    PerColumn(&'a [f64], &'a [f64]),
 }
 
 /// The per-element loop, compiled twice: for the baseline target and with AVX2 (where
@@ -152,15 +207,65 @@ mod rows_kernel {
         unsafe { t.to_int_unchecked::<i32>() as i8 }
     }
 
+    /// The spec's quotient `v / step` is what rounds; multiplying by `1 / step` instead is within
+    /// 2^-44 of it (|v / step| <= Q(1 + 2^-52) <= 128, and three roundings of 2^-53 each), so the
+    /// rounded code can differ only where the product lies that close to a rounding boundary
+    /// (a half-integer for nearest-even, an integer after adding u for stochastic rounding).
+    /// `fast` flags any element within `NEAR` of one; the row is then redone by `exact`, which
+    /// divides. Data with exact ties (small integers over power-of-two scales) takes that path;
+    /// random data practically never does.
+    const NEAR: f64 = 1.0 / (1u64 << 40) as f64;
+
     #[inline(always)]
-    fn body(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
+    fn fast(
+        xs: &[f32],
+        steps: Steps,
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) -> bool {
+        let mut near = 0u32;
         match (steps, rounding) {
-            (Steps::Uniform(step), Rounding::NearestEven) => {
+            (Steps::Uniform(_, inv), Rounding::NearestEven) => {
+                for (o, &v) in out.iter_mut().zip(xs) {
+                    let t = v as f64 * inv;
+                    near |= (((t - t.floor()) - 0.5).abs() < NEAR) as u32;
+                    *o = code(t.round_ties_even(), q);
+                }
+            }
+            (Steps::PerColumn(_, invs), Rounding::NearestEven) => {
+                for ((o, &v), &inv) in out.iter_mut().zip(xs).zip(invs) {
+                    let t = v as f64 * inv;
+                    near |= (((t - t.floor()) - 0.5).abs() < NEAR) as u32;
+                    *o = code(t.round_ties_even(), q);
+                }
+            }
+            (steps, Rounding::Stochastic { seed }) => {
+                for (c, (o, &v)) in out.iter_mut().zip(xs).enumerate() {
+                    let inv = match steps {
+                        Steps::Uniform(_, i) => i,
+                        Steps::PerColumn(_, i) => i[c],
+                    };
+                    let t = v as f64 * inv + uniform_at(seed, first + c as u64);
+                    near |= ((t - t.round_ties_even()).abs() < NEAR) as u32;
+                    *o = code(t.floor(), q);
+                }
+            }
+        }
+        near == 0
+    }
+
+    /// SPEC §2 to the letter: the f64 quotient, then the rounding.
+    #[inline(always)]
+    fn exact(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
+        match (steps, rounding) {
+            (Steps::Uniform(step, _), Rounding::NearestEven) => {
                 for (o, &v) in out.iter_mut().zip(xs) {
                     *o = code((v as f64 / step).round_ties_even(), q);
                 }
             }
-            (Steps::PerColumn(steps), Rounding::NearestEven) => {
+            (Steps::PerColumn(steps, _), Rounding::NearestEven) => {
                 for ((o, &v), &step) in out.iter_mut().zip(xs).zip(steps) {
                     *o = code((v as f64 / step).round_ties_even(), q);
                 }
@@ -168,8 +273,8 @@ mod rows_kernel {
             (steps, Rounding::Stochastic { seed }) => {
                 for (c, (o, &v)) in out.iter_mut().zip(xs).enumerate() {
                     let step = match steps {
-                        Steps::Uniform(s) => s,
-                        Steps::PerColumn(s) => s[c],
+                        Steps::Uniform(s, _) => s,
+                        Steps::PerColumn(s, _) => s[c],
                     };
                     *o = code(
                         (v as f64 / step + uniform_at(seed, first + c as u64)).floor(),
@@ -178,6 +283,26 @@ mod rows_kernel {
                 }
             }
         }
+    }
+
+    #[inline(always)]
+    fn body(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
+        if !fast(xs, steps, q, rounding, first, out) {
+            exact(xs, steps, q, rounding, first, out);
+        }
+    }
+
+    /// The exact loop alone (tests hold the fast one against it).
+    #[cfg(test)]
+    pub(super) fn quantize_row_exact(
+        xs: &[f32],
+        steps: Steps,
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
+        exact(xs, steps, q, rounding, first, out)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -244,30 +369,104 @@ fn all_finite(xs: &[f32]) -> bool {
     }) == 0
 }
 
-/// max |x| over each channel, and whether every value is finite.
+/// max |x| over each channel, and whether every value is finite. Large tensors are scanned on
+/// all threads: max is exact in any order, so the result does not depend on the split.
 fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
-    let mut finite = true;
-    let maxima = match axis {
-        Axis::Rows => (0..x.rows)
-            .map(|r| {
-                let row = x.row(r);
-                finite &= all_finite(row);
-                row.iter().fold(0.0f32, |m, v| m.max(v.abs()))
-            })
-            .collect(),
-        Axis::Cols => {
-            let mut m = vec![0.0f32; x.cols];
-            for r in 0..x.rows {
-                let row = x.row(r);
-                finite &= all_finite(row);
-                for (mc, v) in m.iter_mut().zip(row) {
-                    *mc = mc.max(v.abs());
-                }
-            }
-            m
+    let cols = x.cols.max(1);
+    let par = x.data.len() >= PAR_ROWS_MIN_ELEMS;
+    match axis {
+        Axis::Rows => {
+            let row_max = |row: &[f32]| (maxima_kernel::abs_max(row), all_finite(row));
+            let per_row: Vec<(f32, bool)> = if par {
+                x.data.par_chunks(cols).map(row_max).collect()
+            } else {
+                x.data.chunks(cols).map(row_max).collect()
+            };
+            let finite = per_row.iter().all(|&(_, f)| f);
+            (per_row.into_iter().map(|(m, _)| m).collect(), finite)
         }
-    };
-    (maxima, finite)
+        Axis::Cols => {
+            let block = |rows: &[f32]| {
+                let mut m = vec![0.0f32; x.cols];
+                let mut finite = true;
+                for row in rows.chunks(cols) {
+                    finite &= all_finite(row);
+                    maxima_kernel::fold_abs_max(&mut m, row);
+                }
+                (m, finite)
+            };
+            if !par || x.rows < 2 {
+                return block(&x.data);
+            }
+            let parts = 2 * rayon::current_num_threads().max(1);
+            let rows_per = x.rows.div_ceil(parts);
+            x.data
+                .par_chunks(rows_per * cols)
+                .map(block)
+                .reduce_with(|(mut m, fa), (o, fb)| {
+                    maxima_kernel::fold_abs_max(&mut m, &o);
+                    (m, fa && fb)
+                })
+                .unwrap_or_else(|| (vec![0.0; x.cols], true))
+        }
+    }
+}
+
+/// The max-|x| loops, also compiled with AVX2 (LLVM vectorizes them there).
+mod maxima_kernel {
+    #[inline(always)]
+    fn abs_max_body(xs: &[f32]) -> f32 {
+        xs.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+    }
+
+    #[inline(always)]
+    fn fold_body(m: &mut [f32], row: &[f32]) {
+        for (mc, v) in m.iter_mut().zip(row) {
+            *mc = mc.max(v.abs());
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn abs_max_avx2(xs: &[f32]) -> f32 {
+        abs_max_body(xs)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fold_avx2(m: &mut [f32], row: &[f32]) {
+        fold_body(m, row)
+    }
+
+    fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// max |x| over `xs` (0 for an empty slice; NaNs are skipped: finiteness is checked apart).
+    pub(super) fn abs_max(xs: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: AVX2 and FMA were detected just above.
+            return unsafe { abs_max_avx2(xs) };
+        }
+        abs_max_body(xs)
+    }
+
+    /// m[c] = max(m[c], |row[c]|).
+    pub(super) fn fold_abs_max(m: &mut [f32], row: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: AVX2 and FMA were detected just above.
+            return unsafe { fold_avx2(m, row) };
+        }
+        fold_body(m, row)
+    }
 }
 
 #[inline]
@@ -295,6 +494,45 @@ impl SqMatrix {
 
 #[cfg(test)]
 mod tests {
+
+    /// The reciprocal loop (with its fallback) against the dividing one, on data built to sit on
+    /// and next to rounding boundaries: v = fl32((n + 1/2 + tiny) * step) for random steps.
+    #[test]
+    fn reciprocal_quantization_equals_division() {
+        let mut g = crate::rng::SplitMix64::new(11);
+        for trial in 0..400 {
+            let len = 1 + (g.next_u64() % 300) as usize;
+            let steps: Vec<f64> = (0..len)
+                .map(|_| (0.5 + g.uniform()) * 2f64.powi((g.next_u64() % 40) as i32 - 20))
+                .collect();
+            let invs: Vec<f64> = steps.iter().map(|s| 1.0 / s).collect();
+            let xs: Vec<f32> = steps
+                .iter()
+                .map(|&st| {
+                    let n = (g.next_u64() % 63) as f64 - 31.0;
+                    let off = match g.next_u64() % 3 {
+                        0 => 0.5,
+                        1 => 0.5 + (g.uniform() - 0.5) * 1e-7,
+                        _ => g.uniform(),
+                    };
+                    ((n + off) * st) as f32
+                })
+                .collect();
+            let q = 31.0;
+            for rounding in [Rounding::NearestEven, Rounding::Stochastic { seed: trial }] {
+                for steps in [
+                    Steps::PerColumn(&steps, &invs),
+                    Steps::Uniform(steps[0], invs[0]),
+                ] {
+                    let (mut fast, mut exact) = (vec![0i8; len], vec![0i8; len]);
+                    rows_kernel::quantize_row(&xs, steps, q, rounding, 7, &mut fast);
+                    rows_kernel::quantize_row_exact(&xs, steps, q, rounding, 7, &mut exact);
+                    assert_eq!(fast, exact, "trial {trial}");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     fn p(bits: u32, window: u32) -> SqParams {

@@ -4,11 +4,13 @@
 
 use super::cost::gemm_cost;
 use super::l1norm_op::{L1NormCodes, L1NormOp, L1NormStream};
-use super::offload::{accel_geometry, half_operands, quantize_operands, sq_stream_chunk, K_MAX};
+use super::offload::{accel_geometry, quantize_operands, sq_stream_chunk, K_MAX};
 use super::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
 use crate::error::{Error, Result};
-use crate::fp16::fp16_gemm;
+use crate::fp16::fp16_gemm_f32;
 use crate::matrix::Matrix;
+use crate::sq::SqParams;
+use crate::sq_fused;
 use crate::sq_gemm::{accumulate, scale_out};
 use shiftkit_hw::l1norm;
 use shiftkit_hw::Datapath;
@@ -38,16 +40,26 @@ impl Engine for GoldenEngine {
         let shape = (a.rows, a.cols, b.cols);
         let (c, cost) = match config.datapath {
             Datapath::Sq { bits } => {
-                let (qa, qb) = quantize_operands(a, b, op, bits)?;
-                let chunk = sq_stream_chunk(&config, &qa, &qb)?;
-                let acc = accumulate(&qa, &qb)?;
-                let cost = gemm_cost(&geom, shape, chunk)?;
-                (scale_out(&acc, &qa, &qb), cost)
+                let params = SqParams::new(bits, op.window)?;
+                let side = |axis, rounding| sq_fused::Side { axis, rounding };
+                let fast = sq_fused::gemm(
+                    a,
+                    b,
+                    params,
+                    side(op.a_axis.axis(), op.a_rounding),
+                    side(op.b_axis.axis(), op.b_rounding),
+                )?;
+                let c = match fast {
+                    Some(c) => c,
+                    None => {
+                        let (qa, qb) = quantize_operands(a, b, op, bits)?;
+                        scale_out(&accumulate(&qa, &qb)?, &qa, &qb)
+                    }
+                };
+                let chunk = sq_stream_chunk(&config, op)?;
+                (c, gemm_cost(&geom, shape, chunk)?)
             }
-            Datapath::Fp16 => {
-                let (ha, hb) = half_operands(a, b)?;
-                (fp16_gemm(&ha, &hb)?, gemm_cost(&geom, shape, K_MAX)?)
-            }
+            Datapath::Fp16 => (fp16_gemm_f32(a, b)?, gemm_cost(&geom, shape, K_MAX)?),
         };
         self.counters += cost;
         Ok(c)

@@ -4,10 +4,11 @@
 
 use super::GemmOp;
 use crate::error::{Error, Result};
+use crate::format::Axis;
 use crate::fp16::{to_half, HalfMatrix};
 use crate::matrix::{check_gemm_shapes, Matrix};
 use crate::sq::{quantize, SqMatrix, SqParams};
-use crate::sq_gemm::{k_chunk, per_k_flags};
+use crate::sq_gemm::k_chunk;
 use shiftkit_hw::accel::AccelGeometry;
 use shiftkit_hw::ArrayConfig;
 
@@ -43,7 +44,9 @@ pub fn accel_geometry(config: &ArrayConfig) -> Result<AccelGeometry> {
 /// The K chunk the accelerator's command stream uses for a ShiftQuant GEMM: the longest run whose
 /// partial sums fit the declared accumulator (`sq_gemm::k_chunk`), at most `K_MAX`. (FP16 chains
 /// chunks of `K_MAX` in the array: pass `K_MAX`.)
-pub fn sq_stream_chunk(config: &ArrayConfig, qa: &SqMatrix, qb: &SqMatrix) -> Result<usize> {
-    let (a_k, b_k) = per_k_flags(qa, qb);
+pub fn sq_stream_chunk(config: &ArrayConfig, op: &GemmOp) -> Result<usize> {
+    // A's channel axis is K when it has one exponent per column, B's when one per row.
+    let a_k = op.a_axis.axis() == Axis::Cols;
+    let b_k = op.b_axis.axis() == Axis::Rows;
     Ok(k_chunk(config, a_k, b_k)?.min(K_MAX))
 }

@@ -123,7 +123,7 @@ impl RtlEngine {
     ) -> Result<(Matrix, AccelRun, Counters)> {
         let geom = accel_geometry(config)?;
         let (qa, qb) = quantize_operands(a, b, op, bits)?;
-        let chunk = sq_stream_chunk(config, &qa, &qb)?;
+        let chunk = sq_stream_chunk(config, op)?;
         let (a_k, b_k) = per_k_flags(&qa, &qb);
         let (ca, cb) = (widen(&qa), widen(&qb));
         let plan = plan_gemm(

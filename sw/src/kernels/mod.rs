@@ -35,6 +35,7 @@ mod int32;
 mod scalar;
 #[cfg(test)]
 mod tests;
+pub mod vnni8;
 
 /// Instruction-set variant of a kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,7 +102,7 @@ impl Isa {
 /// AVX-512 path: two threads lose at 128^3, break even near 192^3, win by 1.3x at 256^3.
 const PAR_MIN_MACS: usize = 1 << 23;
 
-fn want_threads(m: usize, n: usize, k: usize) -> bool {
+pub(crate) fn want_threads(m: usize, n: usize, k: usize) -> bool {
     let macs = m.saturating_mul(n).saturating_mul(k);
     macs >= PAR_MIN_MACS && rayon::current_num_threads() > 1
 }

@@ -1,0 +1,426 @@
+//! Exact ShiftQuant GEMM on 8-bit codes: `vpdpbusd` (u8 x i8 -> i32, four products per lane) on
+//! AVX-512 VNNI, with the per-K shifts taken out of the operands and the f32 scaling done in the
+//! kernel's store. Built for the golden engine's fast path (`sq_fused`), which packs the operands.
+//!
+//! Why 8-bit codes and not the i16 path's folded `code << e`: a folded operand needs 16 bits, and
+//! `vpdpwssd` does half the multiply-adds of `vpdpbusd` per instruction (measured on the 2-core
+//! Zen 4 target: 32 vs 64 MACs per cycle per core; fp32 FMA does 16). So the shift leaves the
+//! operands and goes into the order of the sum instead:
+//!
+//! - **Exponent groups.** Each k has one shift `e_k` (the per-K exponent of A, of B, or their sum).
+//!   The packer orders K by descending `e_k` and pads every group of equal `e_k` to a multiple of
+//!   four (one `vpdpbusd` step, a "quad"). The kernel sums a group in i32 and moves to the next,
+//!   smaller, exponent by shifting its accumulators left by the difference (Horner's rule), so
+//!   the accumulator always holds the exact partial sum in units of `2^e_cur`.
+//! - **Unsigned A.** `vpdpbusd` multiplies an unsigned byte by a signed one. A's codes are stored
+//!   as `u = a + Q` in `0..=2Q`; the kernel computes `S_j = sum_k u_k b_kj 2^e_k` and the store
+//!   subtracts `Q * cs_j` with `cs_j = sum_k b_kj 2^e_k` (the packer computes it per column).
+//! - **The i32 bound.** Every quad adds at most `4 * 2Q * Q` in magnitude, and a shift by `s`
+//!   multiplies what is there by `2^s`. [`KPlan`] follows that bound along K and, where the next
+//!   step could pass `i32::MAX`, flushes the accumulators into i64 (`acc64 += acc32 << e_cur`) and
+//!   restarts them from zero. For sq6 with window 7 that first happens beyond K = 8,700 (all of
+//!   K at the top shift), for sq4 beyond K = 43,800, for sq8 beyond K = 520; everything else
+//!   accumulates in i32 from the first k to the last.
+//! - **Fused store.** The exact sum `acc = acc64 + (acc32 << e_cur) - Q cs_j` (i64) becomes
+//!   `f32((((acc as f64 * sA) * sB) * rp_i) * cp_j)`, the evaluation order of `sq_gemm::scale_out`
+//!   (SPEC §8), so the result is bit-identical to the reference path.
+//!
+//! Layouts: A is row-major `m_pad x kp` bytes (`m_pad` a multiple of [`MR`], `kp` of 4), read in
+//! place; B is column panels of [`NR`] columns, `panel[q*4*NR + j*4 + t] = b[k(4q+t)][j0+j]`.
+//! Threading: one rayon region over rectangles of C (bands of B panels, or of rows when B has few
+//! panels). Each tile runs the whole K with its accumulators in registers: a B panel is `kp*NR`
+//! bytes (16 KiB at K = 512, 96 KiB at K = 3072: L1/L2) and is reused by every A panel of the band.
+
+use rayon::prelude::*;
+
+/// Rows of a micro-tile.
+pub const MR: usize = 6;
+/// Columns of a micro-tile (one B panel).
+pub const NR: usize = 32;
+
+/// Whether this CPU runs the kernel (AVX-512 F, BW, VL, DQ and VNNI).
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        has!("avx512f")
+            && has!("avx512bw")
+            && has!("avx512vl")
+            && has!("avx512dq")
+            && has!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// One step of the accumulation schedule along K.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Multiply-accumulate this many quads at the current exponent.
+    Run(u32),
+    /// Shift the accumulators left by this many bits (the exponent drops by as much).
+    Shift(u32),
+    /// `acc64 += acc32 << e_cur`, then `acc32 = 0`.
+    Flush,
+}
+
+/// The accumulation schedule of one GEMM: which quads run at which exponent, and where the
+/// i32 accumulators must be flushed to stay exact.
+#[derive(Clone, Debug)]
+pub struct KPlan {
+    pub ops: Vec<Op>,
+    /// Exponent of the accumulators after the last op (the unit of the final `acc32`).
+    pub e_end: u32,
+    /// Whether any `Flush` occurs (else the i64 part is zero).
+    pub flushes: bool,
+}
+
+impl KPlan {
+    /// The schedule for quads whose exponents are `quad_exps` (non-increasing), with codes of
+    /// magnitude at most `q` (A stored as `u = a + q`).
+    pub fn new(quad_exps: &[u32], q: u32) -> KPlan {
+        debug_assert!(quad_exps.windows(2).all(|w| w[0] >= w[1]));
+        let per_quad = 4 * 2 * u64::from(q) * u64::from(q);
+        let limit = i32::MAX as u64;
+        let mut ops = Vec::new();
+        let mut flushes = false;
+        let mut bound = 0u64; // largest |acc32| so far, in units of 2^e_cur
+        let mut e_cur = quad_exps.first().copied().unwrap_or(0);
+        let mut run = 0u32;
+        for &e in quad_exps {
+            if e < e_cur {
+                if run > 0 {
+                    ops.push(Op::Run(run));
+                    run = 0;
+                }
+                let s = e_cur - e;
+                if bound != 0 && (s >= 32 || bound << s > limit) {
+                    ops.push(Op::Flush);
+                    flushes = true;
+                    bound = 0;
+                }
+                ops.push(Op::Shift(s));
+                bound <<= s.min(31);
+                e_cur = e;
+            }
+            if bound + per_quad > limit {
+                if run > 0 {
+                    ops.push(Op::Run(run));
+                    run = 0;
+                }
+                ops.push(Op::Flush);
+                flushes = true;
+                bound = 0;
+            }
+            bound += per_quad;
+            run += 1;
+        }
+        if run > 0 {
+            ops.push(Op::Run(run));
+        }
+        KPlan {
+            ops,
+            e_end: e_cur,
+            flushes,
+        }
+    }
+}
+
+/// Everything the store needs to turn `S_j` into C (see the module docs).
+pub struct Epilogue<'a> {
+    /// Q: A is stored as `u = a + q`.
+    pub q: i64,
+    /// `cs[j] = sum_k b_kj 2^e_k` over the real (unpadded) k, one per column of C.
+    pub cs: &'a [i64],
+    pub sa: f64,
+    pub sb: f64,
+    /// Per-row factor (2^ea_m, or 1), one per row of C.
+    pub row_pow: &'a [f64],
+    /// Per-column factor (2^eb_n, or 1), one per column of C.
+    pub col_pow: &'a [f64],
+}
+
+/// The packed operands of one product.
+pub struct Operands<'a> {
+    pub m: usize,
+    pub n: usize,
+    /// Packed depth in bytes (a multiple of 4).
+    pub kp: usize,
+    /// `m_pad x kp`, row-major, `m_pad = m.div_ceil(MR) * MR`.
+    pub a: &'a [u8],
+    /// `n.div_ceil(NR)` panels of `kp * NR` bytes.
+    pub b: &'a [i8],
+}
+
+/// Output pointer shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint rectangles of C (see `gemm`), which `gemm` borrows mutably for the
+// whole region.
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
+
+/// C (m x n, row-major f32, overwritten) from the packed operands. `par`: use every rayon thread.
+///
+/// # Panics
+/// If the buffers are shorter than the shapes say, or the CPU lacks the kernel's features.
+pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bool) {
+    assert!(available(), "vnni8::gemm needs AVX-512 F/BW/VL/DQ/VNNI");
+    let (m, n, kp) = (ops.m, ops.n, ops.kp);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (apanels, bpanels) = (m.div_ceil(MR), n.div_ceil(NR));
+    assert!(kp % 4 == 0 && ops.a.len() >= apanels * MR * kp && ops.b.len() >= bpanels * NR * kp);
+    assert!(c.len() >= m * n && epi.cs.len() >= n && epi.col_pow.len() >= n);
+    assert!(epi.row_pow.len() >= m);
+    let quads: u64 = plan
+        .ops
+        .iter()
+        .map(|op| {
+            if let Op::Run(q) = op {
+                u64::from(*q)
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert_eq!(
+        quads as usize * 4,
+        kp,
+        "vnni8::gemm: the plan does not cover K"
+    );
+    let threads = if par {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let want = if threads > 1 { 2 * threads } else { 1 };
+    // (first A panel, end A panel, first B panel, end B panel)
+    let rects: Vec<(usize, usize, usize, usize)> = if bpanels >= want || apanels < want {
+        let t = want.min(bpanels);
+        (0..t)
+            .map(|i| (0, apanels, i * bpanels / t, (i + 1) * bpanels / t))
+            .collect()
+    } else {
+        (0..want)
+            .map(|i| (i * apanels / want, (i + 1) * apanels / want, 0, bpanels))
+            .collect()
+    };
+    let out = OutPtr(c.as_mut_ptr());
+    let task = |(ip0, ip1, jp0, jp1): (usize, usize, usize, usize)| {
+        for jp in jp0..jp1 {
+            let panel = &ops.b[jp * NR * kp..][..NR * kp];
+            for ip in ip0..ip1 {
+                let a = &ops.a[ip * MR * kp..][..MR * kp];
+                // SAFETY: features checked above; `a` holds MR rows of kp bytes and `panel`
+                // kp*NR bytes (asserted), and the plan's quads sum to kp/4; the tile
+                // (rows ip*MR.., columns jp*NR..) belongs to this task alone.
+                unsafe { tile(ops, plan, epi, a, panel, out, ip * MR, jp * NR) };
+            }
+        }
+    };
+    if rects.len() > 1 {
+        rects.into_par_iter().for_each(task);
+    } else {
+        rects.into_iter().for_each(task);
+    }
+}
+
+/// One MR x NR tile: accumulate over K, then the fused store of its valid part.
+///
+/// # Safety
+/// AVX-512 F/BW/VL/DQ/VNNI present; `a`: MR rows of `ops.kp` bytes; `panel`: `kp * NR` bytes;
+/// rows `i0..`, columns `j0..` of C (clipped to m x n) are owned by the caller.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")]
+unsafe fn tile(
+    ops: &Operands,
+    plan: &KPlan,
+    epi: &Epilogue,
+    a: &[u8],
+    panel: &[i8],
+    out: OutPtr,
+    i0: usize,
+    j0: usize,
+) {
+    let mut acc = [[0i32; NR]; MR];
+    let mut acc64 = [[0i64; NR]; MR];
+    // SAFETY: forwarded from the caller's contract.
+    unsafe {
+        x86::accumulate(
+            &plan.ops,
+            plan.e_end,
+            a.as_ptr(),
+            ops.kp,
+            panel.as_ptr(),
+            &mut acc,
+            &mut acc64,
+        )
+    };
+    let h = MR.min(ops.m - i0);
+    let w = NR.min(ops.n - j0);
+    let e_end = plan.e_end;
+    for r in 0..h {
+        let i = i0 + r;
+        let rp = epi.row_pow[i];
+        // SAFETY: row i, columns j0..j0+w of the m x n C belong to this tile.
+        let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * ops.n + j0), w) };
+        let cs = &epi.cs[j0..j0 + w];
+        let cp = &epi.col_pow[j0..j0 + w];
+        let (a32, a64) = (&acc[r][..w], &acc64[r][..w]);
+        // The order of `sq_gemm::scale_out`: ((((acc * sa) * sb) * rp) * cp), in f64.
+        for j in 0..w {
+            let exact = ((i64::from(a32[j])) << e_end) + a64[j] - epi.q * cs[j];
+            row[j] = ((((exact as f64 * epi.sa) * epi.sb) * rp) * cp[j]) as f32;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Op, MR, NR};
+    use crate::kernels::driver::unroll;
+    use std::arch::x86_64::*;
+
+    /// Runs the plan for one MR x NR tile: `acc` gets the final i32 accumulators (in units of
+    /// `2^e_end`), `acc64` what the flushes moved out (absolute units; untouched without flushes).
+    ///
+    /// 24 ymm accumulators (6 rows x 4 vectors of 8 columns) + 4 B vectors + 1 broadcast: 29 of
+    /// the 32 registers AVX-512VL gives 256-bit code. ymm rather than zmm: on the Zen 4 target
+    /// both issue the same multiply-adds per cycle, and 32 columns per panel keep narrow layers'
+    /// padding small.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/VNNI present; `a`: MR rows of `lda` bytes; `b`: `lda * NR` bytes; the
+    /// plan's quads sum to `lda / 4`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
+    pub(super) unsafe fn accumulate(
+        ops: &[Op],
+        e_end: u32,
+        a: *const u8,
+        lda: usize,
+        b: *const i8,
+        acc_out: &mut [[i32; NR]; MR],
+        acc64: &mut [[i64; NR]; MR],
+    ) {
+        let mut acc = [[_mm256_setzero_si256(); 4]; MR];
+        // The exponent the accumulators are in, to place a flush (starts at the first group's).
+        let mut e_cur = e_end
+            + ops
+                .iter()
+                .map(|op| if let Op::Shift(s) = op { *s } else { 0 })
+                .sum::<u32>();
+        let mut q = 0usize;
+        for &op in ops {
+            match op {
+                Op::Run(count) => {
+                    let end = q + count as usize;
+                    while q < end {
+                        // SAFETY: q < lda/4, so B's quad q (NR*4 bytes) and A's 4-byte word
+                        // at column 4q of each of the MR rows are in bounds.
+                        let bq = unsafe { b.add(q * 4 * NR) };
+                        let (b0, b1, b2, b3) = unsafe {
+                            (
+                                _mm256_loadu_si256(bq.cast()),
+                                _mm256_loadu_si256(bq.add(32).cast()),
+                                _mm256_loadu_si256(bq.add(64).cast()),
+                                _mm256_loadu_si256(bq.add(96).cast()),
+                            )
+                        };
+                        unroll!(R in [0, 1, 2, 3, 4, 5] {
+                            // SAFETY: see above; the word may be unaligned.
+                            let av = _mm256_set1_epi32(unsafe {
+                                a.add(R * lda + 4 * q).cast::<i32>().read_unaligned()
+                            });
+                            acc[R][0] = _mm256_dpbusd_epi32(acc[R][0], av, b0);
+                            acc[R][1] = _mm256_dpbusd_epi32(acc[R][1], av, b1);
+                            acc[R][2] = _mm256_dpbusd_epi32(acc[R][2], av, b2);
+                            acc[R][3] = _mm256_dpbusd_epi32(acc[R][3], av, b3);
+                        });
+                        q += 1;
+                    }
+                }
+                Op::Shift(s) => {
+                    let cnt = _mm_cvtsi32_si128(s as i32);
+                    unroll!(R in [0, 1, 2, 3, 4, 5] {
+                        unroll!(V in [0, 1, 2, 3] {
+                            acc[R][V] = _mm256_sll_epi32(acc[R][V], cnt);
+                        });
+                    });
+                    e_cur -= s;
+                }
+                Op::Flush => {
+                    let cnt = _mm_cvtsi32_si128(e_cur as i32);
+                    unroll!(R in [0, 1, 2, 3, 4, 5] {
+                        unroll!(V in [0, 1, 2, 3] {
+                            let wide = _mm512_sll_epi64(_mm512_cvtepi32_epi64(acc[R][V]), cnt);
+                            // SAFETY: row R < MR, columns 8V..8V+8 < NR of the i64 tile.
+                            unsafe {
+                                let d = acc64[R].as_mut_ptr().add(8 * V).cast::<__m512i>();
+                                _mm512_storeu_si512(d, _mm512_add_epi64(_mm512_loadu_si512(d), wide));
+                            }
+                            acc[R][V] = _mm256_setzero_si256();
+                        });
+                    });
+                }
+            }
+        }
+        unroll!(R in [0, 1, 2, 3, 4, 5] {
+            unroll!(V in [0, 1, 2, 3] {
+                // SAFETY: row R < MR, columns 8V..8V+8 < NR.
+                unsafe { _mm256_storeu_si256(acc_out[R].as_mut_ptr().add(8 * V).cast(), acc[R][V]) };
+            });
+        });
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod x86 {
+    use super::{Op, MR, NR};
+    pub(super) unsafe fn accumulate(
+        _: &[Op],
+        _: u32,
+        _: *const u8,
+        _: usize,
+        _: *const i8,
+        _: &mut [[i32; NR]; MR],
+        _: &mut [[i64; NR]; MR],
+    ) {
+        unreachable!("vnni8 is x86-64 only (available() is false)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_shifts_between_groups_and_flushes_before_overflow() {
+        // sq6 (Q = 31): 7,688 per quad; shifting by 7 multiplies the bound by 128.
+        let plan = KPlan::new(&[7, 7, 3, 3, 0], 31);
+        assert_eq!(
+            plan.ops,
+            vec![
+                Op::Run(2),
+                Op::Shift(4),
+                Op::Run(2),
+                Op::Shift(3),
+                Op::Run(1)
+            ]
+        );
+        assert_eq!((plan.e_end, plan.flushes), (0, false));
+        // sq8 (Q = 127): 129,032 per quad; 16,643 quads fit 2^31 - 1, so a long run flushes.
+        let long = vec![0u32; 20_000];
+        let plan = KPlan::new(&long, 127);
+        assert_eq!(plan.ops, vec![Op::Run(16_643), Op::Flush, Op::Run(3_357)]);
+        assert!(plan.flushes);
+        // A shift that would overflow flushes first.
+        let plan = KPlan::new(&[30, 0], 127);
+        assert_eq!(
+            plan.ops,
+            vec![Op::Run(1), Op::Flush, Op::Shift(30), Op::Run(1)]
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! The golden engine's fast path for ShiftQuant GEMMs: f32 operands are quantized (SPEC §2)
+//! straight into the packed layouts of the 8-bit VNNI kernel (`kernels::vnni8`), one pass over
+//! each operand after its channel scan, and the kernel's store scales the exact sums to f32.
+//! The result is bit-identical to `sq_gemm(quantize(A), quantize(B))`, the reference path, which
+//! still serves CPUs without AVX-512 VNNI and accumulators beyond i64's reach.
+//!
+//! Codes come from the same `ChannelPlan` (scale, exponents, rounding) as `quantize`; only
+//! where they are written differs: A's row `i` goes to packed row `i` as `code + Q`, with its
+//! columns reordered by descending per-K shift (`KOrder`), B's row `k` to byte `t` of quad
+//! `pos(k)/4` of every column panel. Both passes, the two channel scans and the kernel run on
+//! all threads.
+
+use crate::error::Result;
+use crate::format::Axis;
+use crate::kernels::vnni8::{self, Epilogue, KPlan, Operands, MR, NR};
+use crate::matrix::{check_gemm_shapes, Matrix};
+use crate::sq::{pow2, ChannelPlan, Rounding, SqParams};
+use rayon::prelude::*;
+
+/// How one operand is quantized.
+#[derive(Clone, Copy, Debug)]
+pub struct Side {
+    pub axis: Axis,
+    pub rounding: Rounding,
+}
+
+/// Below this many elements an operand is packed on the calling thread.
+const PAR_MIN_ELEMS: usize = 1 << 15;
+
+/// C = A x B in SQ-b with the given quantization of each side, exactly as the reference path
+/// computes it; `Ok(None)` where this path does not apply (the caller then takes the reference
+/// path, which also reports any error this one would not have reached).
+pub fn gemm(
+    a: &Matrix,
+    b: &Matrix,
+    params: SqParams,
+    a_side: Side,
+    b_side: Side,
+) -> Result<Option<Matrix>> {
+    check_gemm_shapes(a, b)?;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if !vnni8::available() || m == 0 || n == 0 || k == 0 {
+        return Ok(None);
+    }
+    let big = |x: &Matrix| x.data.len() >= PAR_MIN_ELEMS;
+    let (pa, pb) = if big(a) || big(b) {
+        rayon::join(
+            || ChannelPlan::new(a, "A", params, a_side.axis),
+            || ChannelPlan::new(b, "B", params, b_side.axis),
+        )
+    } else {
+        (
+            ChannelPlan::new(a, "A", params, a_side.axis),
+            ChannelPlan::new(b, "B", params, b_side.axis),
+        )
+    };
+    let (pa, pb) = (pa?, pb?);
+    // A's channel axis is K when it has one exponent per column; B's when per row.
+    let (a_k, b_k) = (a_side.axis == Axis::Cols, b_side.axis == Axis::Rows);
+    let shift_of = |kk: usize| {
+        u32::from(if a_k { pa.exps[kk] } else { 0 }) + u32::from(if b_k { pb.exps[kk] } else { 0 })
+    };
+    let q = params.q();
+    if !within_reach(k, q, &pa, &pb, a_k, b_k, shift_of) {
+        return Ok(None);
+    }
+    let order = KOrder::new(k, shift_of);
+    let kp = order.src.len();
+    let plan = KPlan::new(&order.quad_exps, q as u32);
+    let par = big(a) || big(b);
+    let a_pack = pack_a(a, &pa, a_side.rounding, &order, q, par);
+    let b_pack = pack_b(b, &pb, b_side.rounding, &order, par);
+    let cs = column_sums(&b_pack, n, kp, &order.quad_exps, par);
+    let row_pow: Vec<f64> = (0..m)
+        .map(|i| if a_k { 1.0 } else { pow2(pa.exps[i].into()) })
+        .collect();
+    let col_pow: Vec<f64> = (0..n)
+        .map(|j| if b_k { 1.0 } else { pow2(pb.exps[j].into()) })
+        .collect();
+    let epi = Epilogue {
+        q: q.into(),
+        cs: &cs,
+        sa: pa.scale,
+        sb: pb.scale,
+        row_pow: &row_pow,
+        col_pow: &col_pow,
+    };
+    let ops = Operands {
+        m,
+        n,
+        kp,
+        a: &a_pack,
+        b: &b_pack,
+    };
+    let mut c = vec![0.0f32; m * n];
+    vnni8::gemm(
+        &ops,
+        &plan,
+        &epi,
+        &mut c,
+        crate::kernels::want_threads(m, n, k),
+    );
+    Ok(Some(Matrix {
+        rows: m,
+        cols: n,
+        data: c,
+    }))
+}
+
+/// Whether every partial sum fits i64 (|S| <= sum_k 2Q^2 2^e_k < 2^62), and the reference path
+/// would not have refused the product (its wide fallback rejects K |A| |B| >= 2^63 with the
+/// largest shifts, see `sq_gemm::accumulate`): there the reference path must answer.
+fn within_reach(
+    k: usize,
+    q: i32,
+    pa: &ChannelPlan,
+    pb: &ChannelPlan,
+    a_k: bool,
+    b_k: bool,
+    shift_of: impl Fn(usize) -> u32,
+) -> bool {
+    let q2 = 2 * (q as u128) * (q as u128);
+    let total: u128 = (0..k).map(|kk| q2 << shift_of(kk)).sum();
+    if total >= 1 << 62 {
+        return false;
+    }
+    let max_shift = |p: &ChannelPlan, per_k: bool| {
+        if per_k {
+            p.exps.iter().copied().max().unwrap_or(0) as u32
+        } else {
+            0
+        }
+    };
+    let (fa, fb) = (
+        (q as u128) << max_shift(pa, a_k),
+        (q as u128) << max_shift(pb, b_k),
+    );
+    let fits_i16 = fa <= i16::MAX as u128 && fb <= i16::MAX as u128;
+    fits_i16 || (k as u128) * fa * fb < 1 << 63
+}
+
+/// K reordered by descending shift, each group of equal shift padded to whole quads.
+struct KOrder {
+    /// Packed position of each k.
+    pos: Vec<usize>,
+    /// Source k of each packed position (`usize::MAX` for padding).
+    src: Vec<usize>,
+    /// Shift of each quad (non-increasing).
+    quad_exps: Vec<u32>,
+    /// Whether `pos[k] == k` for every k (one group: the rows copy straight).
+    identity: bool,
+}
+
+impl KOrder {
+    fn new(k: usize, shift_of: impl Fn(usize) -> u32) -> KOrder {
+        let shifts: Vec<u32> = (0..k).map(&shift_of).collect();
+        let top = shifts.iter().copied().max().unwrap_or(0) as usize;
+        let mut count = vec![0usize; top + 1];
+        for &s in &shifts {
+            count[s as usize] += 1;
+        }
+        // Group start positions, highest shift first.
+        let mut start = vec![0usize; top + 1];
+        let mut quad_exps = Vec::new();
+        let mut at = 0;
+        for e in (0..=top).rev() {
+            start[e] = at;
+            let quads = count[e].div_ceil(4);
+            quad_exps.extend(std::iter::repeat_n(e as u32, quads));
+            at += 4 * quads;
+        }
+        let mut src = vec![usize::MAX; at];
+        let mut pos = vec![0usize; k];
+        let mut next = start;
+        for (kk, &s) in shifts.iter().enumerate() {
+            let p = next[s as usize];
+            next[s as usize] += 1;
+            pos[kk] = p;
+            src[p] = kk;
+        }
+        let identity = pos.iter().enumerate().all(|(kk, &p)| kk == p);
+        KOrder {
+            pos,
+            src,
+            quad_exps,
+            identity,
+        }
+    }
+}
+
+/// A as `m_pad x kp` bytes: row i, packed column pos(k) = code(i, k) + Q; padding 0.
+fn pack_a(
+    a: &Matrix,
+    plan: &ChannelPlan,
+    rounding: Rounding,
+    order: &KOrder,
+    q: i32,
+    par: bool,
+) -> Vec<u8> {
+    let (m, k) = (a.rows, a.cols);
+    let kp = order.src.len();
+    let mut out = vec![0u8; m.div_ceil(MR) * MR * kp];
+    let row = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
+        plan.row_codes(a.row(i), i, 0, rounding, tmp);
+        // Codes are in -Q..=Q, so code + Q is in 0..=2Q <= 254.
+        if order.identity {
+            for (d, &c) in dst.iter_mut().zip(tmp.iter()) {
+                *d = (i32::from(c) + q) as u8;
+            }
+        } else {
+            for (&p, &c) in order.pos.iter().zip(tmp.iter()) {
+                dst[p] = (i32::from(c) + q) as u8;
+            }
+        }
+    };
+    if par {
+        out[..m * kp]
+            .par_chunks_mut(kp)
+            .enumerate()
+            .for_each_init(|| vec![0i8; k], row);
+    } else {
+        let mut tmp = vec![0i8; k];
+        out[..m * kp]
+            .chunks_mut(kp)
+            .enumerate()
+            .for_each(|r| row(&mut tmp, r));
+    }
+    out
+}
+
+/// B as column panels: `panel[q*4*NR + j*4 + t] = code(src(4q+t), j0 + j)`; padding 0.
+fn pack_b(
+    b: &Matrix,
+    plan: &ChannelPlan,
+    rounding: Rounding,
+    order: &KOrder,
+    par: bool,
+) -> Vec<i8> {
+    let n = b.cols;
+    let kp = order.src.len();
+    let quads = kp / 4;
+    let panels = n.div_ceil(NR);
+    let mut out = vec![0i8; panels * NR * kp];
+    // Tasks: (panel, a range of its quads); about 8 per thread so both cores stay busy.
+    let chunk_quads = if par {
+        let want = 8 * rayon::current_num_threads().max(1);
+        quads.div_ceil(want.div_ceil(panels)).max(16)
+    } else {
+        quads.max(1)
+    };
+    let fill = |tmp: &mut Vec<i8>, (jp, q0, dst): (usize, usize, &mut [i8])| {
+        let j0 = jp * NR;
+        let w = NR.min(n - j0);
+        for (dq, quad) in dst.chunks_exact_mut(4 * NR).enumerate() {
+            for t in 0..4 {
+                let kk = order.src[4 * (q0 + dq) + t];
+                if kk == usize::MAX {
+                    continue; // padding stays 0
+                }
+                plan.row_codes(&b.row(kk)[j0..j0 + w], kk, j0, rounding, tmp);
+                for (j, &c) in tmp[..w].iter().enumerate() {
+                    quad[j * 4 + t] = c;
+                }
+            }
+        }
+    };
+    let tasks: Vec<(usize, usize, &mut [i8])> = out
+        .chunks_mut(NR * kp)
+        .enumerate()
+        .flat_map(|(jp, panel)| {
+            panel
+                .chunks_mut(chunk_quads * 4 * NR)
+                .enumerate()
+                .map(move |(c, dst)| (jp, c * chunk_quads, dst))
+        })
+        .collect();
+    if par && tasks.len() > 1 {
+        tasks.into_par_iter().for_each_init(|| vec![0i8; NR], fill);
+    } else {
+        let mut tmp = vec![0i8; NR];
+        tasks.into_iter().for_each(|t| fill(&mut tmp, t));
+    }
+    out
+}
+
+/// `cs[j] = sum_k b_kj 2^e_k` from the packed panels (padding contributes 0).
+fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool) -> Vec<i64> {
+    let panel_sums = |(jp, panel): (usize, &[i8])| {
+        let mut sums = [0i64; 4 * NR];
+        let mut q = 0;
+        while q < quad_exps.len() {
+            // One group at a time: sum its bytes in i32 (|b| <= 127, fewer than 2^24 quads),
+            // then add the sum once at the group's weight.
+            let e = quad_exps[q];
+            let end = q + quad_exps[q..].iter().take_while(|&&x| x == e).count();
+            let mut group = [0i32; 4 * NR];
+            for quad in panel[q * 4 * NR..end * 4 * NR].chunks_exact(4 * NR) {
+                for (g, &v) in group.iter_mut().zip(quad) {
+                    *g += i32::from(v);
+                }
+            }
+            for (s, &g) in sums.iter_mut().zip(&group) {
+                *s += i64::from(g) << e;
+            }
+            q = end;
+        }
+        let w = NR.min(n - jp * NR);
+        (0..w)
+            .map(|j| sums[4 * j..4 * j + 4].iter().sum::<i64>())
+            .collect::<Vec<i64>>()
+    };
+    if par {
+        packed
+            .par_chunks(NR * kp)
+            .enumerate()
+            .flat_map_iter(panel_sums)
+            .collect()
+    } else {
+        packed
+            .chunks(NR * kp)
+            .enumerate()
+            .flat_map(panel_sums)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::sq::quantize;
+    use crate::sq_gemm::sq_gemm;
+
+    fn reference(a: &Matrix, b: &Matrix, p: SqParams, sa: Side, sb: Side) -> Matrix {
+        let qa = quantize(a, "A", p, sa.axis, sa.rounding).unwrap();
+        let qb = quantize(b, "B", p, sb.axis, sb.rounding).unwrap();
+        sq_gemm(&qa, &qb).unwrap()
+    }
+
+    /// Operands with a few outlier channels on both axes, so exponents spread over the window.
+    fn operand(rows: usize, cols: usize, g: &mut SplitMix64) -> Matrix {
+        Matrix::from_fn(rows, cols, |r, c| {
+            let s = if c % 7 == 3 {
+                40.0
+            } else if r % 11 == 5 {
+                9.0
+            } else {
+                1.0
+            };
+            (s * g.normal()) as f32
+        })
+    }
+
+    fn check(m: usize, k: usize, n: usize, bits: u32, window: u32, seed: u64) {
+        if !vnni8::available() {
+            return;
+        }
+        let mut g = SplitMix64::new(seed);
+        let (a, b) = (operand(m, k, &mut g), operand(k, n, &mut g));
+        let p = SqParams::new(bits, window).unwrap();
+        let ne = Rounding::NearestEven;
+        let st = |s| Rounding::Stochastic { seed: s };
+        // The three training roles, plus both-per-K and neither-per-K.
+        let cases = [
+            (
+                Side {
+                    axis: Axis::Cols,
+                    rounding: ne,
+                },
+                Side {
+                    axis: Axis::Cols,
+                    rounding: ne,
+                },
+            ),
+            (
+                Side {
+                    axis: Axis::Cols,
+                    rounding: st(seed),
+                },
+                Side {
+                    axis: Axis::Cols,
+                    rounding: ne,
+                },
+            ),
+            (
+                Side {
+                    axis: Axis::Rows,
+                    rounding: ne,
+                },
+                Side {
+                    axis: Axis::Rows,
+                    rounding: st(seed + 1),
+                },
+            ),
+            (
+                Side {
+                    axis: Axis::Cols,
+                    rounding: ne,
+                },
+                Side {
+                    axis: Axis::Rows,
+                    rounding: ne,
+                },
+            ),
+            (
+                Side {
+                    axis: Axis::Rows,
+                    rounding: st(3),
+                },
+                Side {
+                    axis: Axis::Cols,
+                    rounding: st(4),
+                },
+            ),
+        ];
+        for (sa, sb) in cases {
+            let want = reference(&a, &b, p, sa, sb);
+            let got = gemm(&a, &b, p, sa, sb).unwrap().expect("fast path applies");
+            let same = want
+                .data
+                .iter()
+                .zip(&got.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{m}x{k}x{n} sq{bits} E{window} {sa:?} {sb:?}");
+        }
+    }
+
+    #[test]
+    fn matches_the_reference_path_bit_for_bit() {
+        for (i, &(m, k, n)) in [
+            (1, 1, 1),
+            (5, 3, 7),
+            (6, 4, 32),
+            (7, 9, 33),
+            (13, 64, 70),
+            (64, 129, 65),
+            (100, 37, 16),
+            (33, 300, 95),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for bits in [4, 6, 8] {
+                check(m, k, n, bits, 7, i as u64 * 10 + bits as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn wide_windows_and_long_k_flush_exactly() {
+        // sq8 flushes its i32 accumulators beyond ~520 k at shift 7; window 15 both per-K sums
+        // to shifts of 30 (a flush before the shift).
+        check(9, 2100, 40, 8, 7, 1);
+        check(7, 700, 20, 8, 15, 2);
+        check(5, 9000, 8, 6, 7, 3);
+    }
+
+    #[test]
+    fn all_zero_operands_and_window_zero() {
+        if !vnni8::available() {
+            return;
+        }
+        let p = SqParams::new(6, 0).unwrap();
+        let s = Side {
+            axis: Axis::Cols,
+            rounding: Rounding::NearestEven,
+        };
+        let a = Matrix::zeros(4, 5);
+        let mut g = SplitMix64::new(5);
+        let b = operand(5, 6, &mut g);
+        let got = gemm(&a, &b, p, s, s).unwrap().unwrap();
+        assert_eq!(got, reference(&a, &b, p, s, s));
+        check(20, 30, 40, 4, 0, 9);
+    }
+}
