@@ -70,16 +70,18 @@ pub fn gemm(
     let par = big(a) || big(b);
     let a_pack = pack_a(a, &pa, a_side.rounding, &order, q, par);
     let b_pack = pack_b(b, &pb, b_side.rounding, &order, par);
-    let cs = column_sums(&b_pack, n, kp, &order.quad_exps, par);
+    let cols = n.div_ceil(NR) * NR; // the kernel reads whole panels' worth of these
+    let mut q_cs = column_sums(&b_pack, n, kp, &order.quad_exps, par);
+    q_cs.iter_mut().for_each(|v| *v *= i64::from(q));
+    q_cs.resize(cols, 0);
     let row_pow: Vec<f64> = (0..m)
         .map(|i| if a_k { 1.0 } else { pow2(pa.exps[i].into()) })
         .collect();
-    let col_pow: Vec<f64> = (0..n)
-        .map(|j| if b_k { 1.0 } else { pow2(pb.exps[j].into()) })
+    let col_pow: Vec<f64> = (0..cols)
+        .map(|j| if b_k || j >= n { 1.0 } else { pow2(pb.exps[j].into()) })
         .collect();
     let epi = Epilogue {
-        q: q.into(),
-        cs: &cs,
+        q_cs: &q_cs,
         sa: pa.scale,
         sb: pb.scale,
         row_pow: &row_pow,

@@ -126,17 +126,18 @@ impl KPlan {
     }
 }
 
-/// Everything the store needs to turn `S_j` into C (see the module docs).
+/// Everything the store needs to turn `S_j` into C (see the module docs). The per-column
+/// slices cover every column of every panel (`n.div_ceil(NR) * NR`; padding columns are never
+/// stored, so their values do not matter).
 pub struct Epilogue<'a> {
-    /// Q: A is stored as `u = a + q`.
-    pub q: i64,
-    /// `cs[j] = sum_k b_kj 2^e_k` over the real (unpadded) k, one per column of C.
-    pub cs: &'a [i64],
+    /// `Q * cs_j` with `cs_j = sum_k b_kj 2^e_k` over the real (unpadded) k; A is stored as
+    /// `u = a + Q`.
+    pub q_cs: &'a [i64],
     pub sa: f64,
     pub sb: f64,
     /// Per-row factor (2^ea_m, or 1), one per row of C.
     pub row_pow: &'a [f64],
-    /// Per-column factor (2^eb_n, or 1), one per column of C.
+    /// Per-column factor (2^eb_n, or 1).
     pub col_pow: &'a [f64],
 }
 
@@ -173,7 +174,8 @@ pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bo
     }
     let (apanels, bpanels) = (m.div_ceil(MR), n.div_ceil(NR));
     assert!(kp % 4 == 0 && ops.a.len() >= apanels * MR * kp && ops.b.len() >= bpanels * NR * kp);
-    assert!(c.len() >= m * n && epi.cs.len() >= n && epi.col_pow.len() >= n);
+    let cols = bpanels * NR;
+    assert!(c.len() >= m * n && epi.q_cs.len() >= cols && epi.col_pow.len() >= cols);
     assert!(epi.row_pow.len() >= m);
     let quads: u64 = plan
         .ops
@@ -234,7 +236,6 @@ pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bo
 /// AVX-512 F/BW/VL/DQ/VNNI present; `a`: MR rows of `ops.kp` bytes; `panel`: `kp * NR` bytes;
 /// rows `i0..`, columns `j0..` of C (clipped to m x n) are owned by the caller.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")]
 unsafe fn tile(
     ops: &Operands,
     plan: &KPlan,
@@ -245,37 +246,24 @@ unsafe fn tile(
     i0: usize,
     j0: usize,
 ) {
-    let mut acc = [[0i32; NR]; MR];
-    let mut acc64 = [[0i64; NR]; MR];
-    // SAFETY: forwarded from the caller's contract.
-    unsafe {
-        x86::accumulate(
-            &plan.ops,
-            plan.e_end,
-            a.as_ptr(),
-            ops.kp,
-            panel.as_ptr(),
-            &mut acc,
-            &mut acc64,
-        )
+    let rows = MR.min(ops.m - i0);
+    let cols = NR.min(ops.n - j0);
+    let store = x86::Store {
+        c: out.0,
+        ldc: ops.n,
+        i0,
+        j0,
+        rows,
+        cols,
+        q_cs: &epi.q_cs[j0..j0 + NR],
+        col_pow: &epi.col_pow[j0..j0 + NR],
+        row_pow: &epi.row_pow[i0..i0 + rows],
+        sa: epi.sa,
+        sb: epi.sb,
+        e_end: plan.e_end,
     };
-    let h = MR.min(ops.m - i0);
-    let w = NR.min(ops.n - j0);
-    let e_end = plan.e_end;
-    for r in 0..h {
-        let i = i0 + r;
-        let rp = epi.row_pow[i];
-        // SAFETY: row i, columns j0..j0+w of the m x n C belong to this tile.
-        let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * ops.n + j0), w) };
-        let cs = &epi.cs[j0..j0 + w];
-        let cp = &epi.col_pow[j0..j0 + w];
-        let (a32, a64) = (&acc[r][..w], &acc64[r][..w]);
-        // The order of `sq_gemm::scale_out`: ((((acc * sa) * sb) * rp) * cp), in f64.
-        for j in 0..w {
-            let exact = ((i64::from(a32[j])) << e_end) + a64[j] - epi.q * cs[j];
-            row[j] = ((((exact as f64 * epi.sa) * epi.sb) * rp) * cp[j]) as f32;
-        }
-    }
+    // SAFETY: forwarded from the caller's contract (slices sized above).
+    unsafe { x86::run(&plan.ops, plan.flushes, a.as_ptr(), ops.kp, panel.as_ptr(), &store) };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -284,8 +272,26 @@ mod x86 {
     use crate::kernels::driver::unroll;
     use std::arch::x86_64::*;
 
-    /// Runs the plan for one MR x NR tile: `acc` gets the final i32 accumulators (in units of
-    /// `2^e_end`), `acc64` what the flushes moved out (absolute units; untouched without flushes).
+    /// Where and how one tile is stored: the valid `rows x cols` part of the tile at (i0, j0)
+    /// of the row-major C (row stride `ldc`); the per-column slices hold NR entries.
+    pub(super) struct Store<'a> {
+        pub(super) c: *mut f32,
+        pub(super) ldc: usize,
+        pub(super) i0: usize,
+        pub(super) j0: usize,
+        pub(super) rows: usize,
+        pub(super) cols: usize,
+        pub(super) q_cs: &'a [i64],
+        pub(super) col_pow: &'a [f64],
+        pub(super) row_pow: &'a [f64],
+        pub(super) sa: f64,
+        pub(super) sb: f64,
+        pub(super) e_end: u32,
+    }
+
+    /// Runs the plan for one MR x NR tile, then stores it: per 8 columns, the i32 sums are
+    /// widened to i64, shifted to absolute units, joined with what flushes moved out, corrected
+    /// by `Q cs_j`, converted to f64 and scaled in `scale_out`'s order, then rounded to f32.
     ///
     /// 24 ymm accumulators (6 rows x 4 vectors of 8 columns) + 4 B vectors + 1 broadcast: 29 of
     /// the 32 registers AVX-512VL gives 256-bit code. ymm rather than zmm: on the Zen 4 target
@@ -295,17 +301,18 @@ mod x86 {
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI present; `a`: MR rows of `lda` bytes; `b`: `lda * NR` bytes; the
     /// plan's quads sum to `lda / 4`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2")]
-    pub(super) unsafe fn accumulate(
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2")]
+    pub(super) unsafe fn run(
         ops: &[Op],
-        e_end: u32,
+        flushes: bool,
         a: *const u8,
         lda: usize,
         b: *const i8,
-        acc_out: &mut [[i32; NR]; MR],
-        acc64: &mut [[i64; NR]; MR],
+        st: &Store,
     ) {
         let mut acc = [[_mm256_setzero_si256(); 4]; MR];
+        let mut acc64 = [[0i64; NR]; MR];
+        let e_end = st.e_end;
         // The exponent the accumulators are in, to place a flush (starts at the first group's).
         let mut e_cur = e_end
             + ops
@@ -367,27 +374,66 @@ mod x86 {
                 }
             }
         }
-        unroll!(R in [0, 1, 2, 3, 4, 5] {
-            unroll!(V in [0, 1, 2, 3] {
-                // SAFETY: row R < MR, columns 8V..8V+8 < NR.
-                unsafe { _mm256_storeu_si256(acc_out[R].as_mut_ptr().add(8 * V).cast(), acc[R][V]) };
-            });
+        let cnt = _mm_cvtsi32_si128(e_end as i32);
+        let (sa, sb) = (_mm512_set1_pd(st.sa), _mm512_set1_pd(st.sb));
+        unroll!(V in [0, 1, 2, 3] {
+            let lo = 8 * V;
+            if lo < st.cols {
+                // Columns lo..lo+8 of the tile; the mask keeps the store inside C.
+                let mask: __mmask8 = if st.cols - lo >= 8 { 0xFF } else { (1u8 << (st.cols - lo)) - 1 };
+                // SAFETY: the per-column slices hold NR entries.
+                let (qcs, cp) = unsafe {
+                    (
+                        _mm512_loadu_si512(st.q_cs.as_ptr().add(lo).cast()),
+                        _mm512_loadu_pd(st.col_pow.as_ptr().add(lo)),
+                    )
+                };
+                unroll!(R in [0, 1, 2, 3, 4, 5] {
+                    if R < st.rows {
+                        let mut exact = _mm512_sll_epi64(_mm512_cvtepi32_epi64(acc[R][V]), cnt);
+                        if flushes {
+                            // SAFETY: row R < MR, columns lo..lo+8 <= NR of the i64 tile.
+                            exact = _mm512_add_epi64(exact, unsafe {
+                                _mm512_loadu_si512(acc64[R].as_ptr().add(lo).cast())
+                            });
+                        }
+                        exact = _mm512_sub_epi64(exact, qcs);
+                        // ((((acc * sa) * sb) * rp) * cp), each an f64 multiply (`scale_out`).
+                        let mut v = _mm512_mul_pd(_mm512_cvtepi64_pd(exact), sa);
+                        v = _mm512_mul_pd(v, sb);
+                        v = _mm512_mul_pd(v, _mm512_set1_pd(st.row_pow[R]));
+                        v = _mm512_mul_pd(v, cp);
+                        let f = _mm512_cvtpd_ps(v);
+                        // SAFETY: row i0+R < m, and the mask limits the columns to j0+lo.. < n.
+                        unsafe {
+                            let dst = st.c.add((st.i0 + R) * st.ldc + st.j0 + lo);
+                            _mm256_mask_storeu_ps(dst, mask, f);
+                        }
+                    }
+                });
+            }
         });
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod x86 {
-    use super::{Op, MR, NR};
-    pub(super) unsafe fn accumulate(
-        _: &[Op],
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *const i8,
-        _: &mut [[i32; NR]; MR],
-        _: &mut [[i64; NR]; MR],
-    ) {
+    use super::Op;
+    pub(super) struct Store<'a> {
+        pub(super) c: *mut f32,
+        pub(super) ldc: usize,
+        pub(super) i0: usize,
+        pub(super) j0: usize,
+        pub(super) rows: usize,
+        pub(super) cols: usize,
+        pub(super) q_cs: &'a [i64],
+        pub(super) col_pow: &'a [f64],
+        pub(super) row_pow: &'a [f64],
+        pub(super) sa: f64,
+        pub(super) sb: f64,
+        pub(super) e_end: u32,
+    }
+    pub(super) unsafe fn run(_: &[Op], _: bool, _: *const u8, _: usize, _: *const i8, _: &Store) {
         unreachable!("vnni8 is x86-64 only (available() is false)")
     }
 }
