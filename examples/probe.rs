@@ -20,7 +20,14 @@ fn main() {
     let b = Matrix::from_fn(k, n, |_, _| g.normal() as f32);
     let kind = EngineKind::default_for(format);
     let mut e = engine::create(kind, ArrayShape::default()).unwrap();
-    let op = GemmOp::new(format);
+    let mut op = GemmOp::new(format);
+    use shiftkit::format::{AAxis, BAxis};
+    use shiftkit::sq::Rounding;
+    match args.get(6).map(|s| s.as_str()) {
+        Some("ig") => { op.a_rounding = Rounding::Stochastic { seed: 3 }; }
+        Some("wg") => { (op.a_axis, op.b_axis) = (AAxis::M, BAxis::K); op.b_rounding = Rounding::Stochastic { seed: 3 }; }
+        _ => {}
+    }
     for _ in 0..3 { e.gemm(&a, &b, &op).unwrap(); }
     let t0 = cpu_s();
     let w0 = std::time::Instant::now();

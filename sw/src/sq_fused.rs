@@ -231,58 +231,71 @@ fn pack_a(
 }
 
 /// B as column panels: `panel[q*4*NR + j*4 + t] = code(src(4q+t), j0 + j)`; padding 0.
-fn pack_b(
-    b: &Matrix,
-    plan: &ChannelPlan,
-    rounding: Rounding,
-    order: &KOrder,
-    par: bool,
-) -> Vec<i8> {
+///
+/// Tasks are ranges of quads: each quantizes the four rows of a quad whole (one call per row,
+/// not one per panel) and writes each column's four codes as one 4-byte word into every panel.
+fn pack_b(b: &Matrix, plan: &ChannelPlan, rounding: Rounding, order: &KOrder, par: bool) -> Vec<i8> {
     let n = b.cols;
     let kp = order.src.len();
     let quads = kp / 4;
     let panels = n.div_ceil(NR);
     let mut out = vec![0i8; panels * NR * kp];
-    // Tasks: (panel, a range of its quads); about 8 per thread so both cores stay busy.
-    let chunk_quads = if par {
-        let want = 8 * rayon::current_num_threads().max(1);
-        quads.div_ceil(want.div_ceil(panels)).max(16)
-    } else {
-        quads.max(1)
-    };
-    let fill = |tmp: &mut Vec<i8>, (jp, q0, dst): (usize, usize, &mut [i8])| {
-        let j0 = jp * NR;
-        let w = NR.min(n - j0);
-        for (dq, quad) in dst.chunks_exact_mut(4 * NR).enumerate() {
+    let dst = SharedOut(out.as_mut_ptr());
+    let fill = |rows: &mut Vec<i8>, (q0, q1): (usize, usize)| {
+        for q in q0..q1 {
             for t in 0..4 {
-                let kk = order.src[4 * (q0 + dq) + t];
-                if kk == usize::MAX {
-                    continue; // padding stays 0
+                let row = &mut rows[t * n..(t + 1) * n];
+                match order.src[4 * q + t] {
+                    usize::MAX => row.fill(0), // padding
+                    kk => plan.row_codes(b.row(kk), kk, 0, rounding, row),
                 }
-                plan.row_codes(&b.row(kk)[j0..j0 + w], kk, j0, rounding, tmp);
-                for (j, &c) in tmp[..w].iter().enumerate() {
-                    quad[j * 4 + t] = c;
+            }
+            let (r0, rest) = rows.split_at(n);
+            let (r1, rest) = rest.split_at(n);
+            let (r2, r3) = rest.split_at(n);
+            for jp in 0..panels {
+                let j0 = jp * NR;
+                let w = NR.min(n - j0);
+                // SAFETY: quad q of panel jp is `4 * NR` bytes inside `out`, and only the task
+                // that owns quad q writes it.
+                let quad = unsafe {
+                    std::slice::from_raw_parts_mut(dst.at(jp * NR * kp + q * 4 * NR), 4 * NR)
+                };
+                for j in 0..w {
+                    let c = j0 + j;
+                    let word = u32::from_le_bytes([r0[c] as u8, r1[c] as u8, r2[c] as u8, r3[c] as u8]);
+                    quad[4 * j..4 * j + 4].copy_from_slice(&(word as i32).to_le_bytes().map(|x| x as i8));
                 }
             }
         }
     };
-    let tasks: Vec<(usize, usize, &mut [i8])> = out
-        .chunks_mut(NR * kp)
-        .enumerate()
-        .flat_map(|(jp, panel)| {
-            panel
-                .chunks_mut(chunk_quads * 4 * NR)
-                .enumerate()
-                .map(move |(c, dst)| (jp, c * chunk_quads, dst))
-        })
+    let tasks = if par { 8 * rayon::current_num_threads().max(1) } else { 1 };
+    let ranges: Vec<(usize, usize)> = (0..tasks.min(quads))
+        .map(|i| (i * quads / tasks.min(quads), (i + 1) * quads / tasks.min(quads)))
         .collect();
-    if par && tasks.len() > 1 {
-        tasks.into_par_iter().for_each_init(|| vec![0i8; NR], fill);
+    if ranges.len() > 1 {
+        ranges.into_par_iter().for_each_init(|| vec![0i8; 4 * n], fill);
     } else {
-        let mut tmp = vec![0i8; NR];
-        tasks.into_iter().for_each(|t| fill(&mut tmp, t));
+        let mut rows = vec![0i8; 4 * n];
+        ranges.into_iter().for_each(|r| fill(&mut rows, r));
     }
     out
+}
+
+/// The packed B buffer, written by tasks that own disjoint quads.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut i8);
+// SAFETY: only used inside `pack_b`, whose tasks write disjoint byte ranges of a buffer that
+// outlives them.
+unsafe impl Send for SharedOut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    fn at(self, offset: usize) -> *mut i8 {
+        // SAFETY (for callers): the offset stays inside the buffer; see `pack_b`.
+        self.0.wrapping_add(offset)
+    }
 }
 
 /// `cs[j] = sum_k b_kj 2^e_k` from the packed panels (padding contributes 0).

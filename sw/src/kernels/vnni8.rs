@@ -141,6 +141,36 @@ pub struct Epilogue<'a> {
     pub col_pow: &'a [f64],
 }
 
+/// The per-column values the store reads, in the form of its path (see `x86::run`).
+struct Derived {
+    q_cs: Vec<i64>,
+    q_cs_units: Vec<i32>,
+    col_fac: Vec<f64>,
+}
+
+impl Derived {
+    fn new(epi: &Epilogue, plan: &KPlan, cols: usize) -> Derived {
+        let e = plan.e_end;
+        let (q_cs_units, col_fac) = if plan.flushes {
+            (vec![0; cols], epi.col_pow[..cols].to_vec())
+        } else {
+            // Every k's shift is >= e_end, so Q cs_j is a multiple of 2^e_end.
+            let units = epi.q_cs[..cols].iter().map(|&v| (v >> e) as i32).collect();
+            let scale = pow2(e);
+            (units, epi.col_pow[..cols].iter().map(|&p| p * scale).collect())
+        };
+        Derived {
+            q_cs: epi.q_cs[..cols].to_vec(),
+            q_cs_units,
+            col_fac,
+        }
+    }
+}
+
+fn pow2(e: u32) -> f64 {
+    f64::from_bits(u64::from(1023 + e) << 52)
+}
+
 /// The packed operands of one product.
 pub struct Operands<'a> {
     pub m: usize,
@@ -210,6 +240,7 @@ pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bo
             .map(|i| (i * apanels / want, (i + 1) * apanels / want, 0, bpanels))
             .collect()
     };
+    let derived = Derived::new(epi, plan, cols);
     let out = OutPtr(c.as_mut_ptr());
     let task = |(ip0, ip1, jp0, jp1): (usize, usize, usize, usize)| {
         for jp in jp0..jp1 {
@@ -219,7 +250,7 @@ pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bo
                 // SAFETY: features checked above; `a` holds MR rows of kp bytes and `panel`
                 // kp*NR bytes (asserted), and the plan's quads sum to kp/4; the tile
                 // (rows ip*MR.., columns jp*NR..) belongs to this task alone.
-                unsafe { tile(ops, plan, epi, a, panel, out, ip * MR, jp * NR) };
+                unsafe { tile(ops, plan, epi, &derived, a, panel, out, ip * MR, jp * NR) };
             }
         }
     };
@@ -240,6 +271,7 @@ unsafe fn tile(
     ops: &Operands,
     plan: &KPlan,
     epi: &Epilogue,
+    derived: &Derived,
     a: &[u8],
     panel: &[i8],
     out: OutPtr,
@@ -255,8 +287,9 @@ unsafe fn tile(
         j0,
         rows,
         cols,
-        q_cs: &epi.q_cs[j0..j0 + NR],
-        col_pow: &epi.col_pow[j0..j0 + NR],
+        q_cs: &derived.q_cs[j0..j0 + NR],
+        q_cs_units: &derived.q_cs_units[j0..j0 + NR],
+        col_fac: &derived.col_fac[j0..j0 + NR],
         row_pow: &epi.row_pow[i0..i0 + rows],
         sa: epi.sa,
         sb: epi.sb,
@@ -281,8 +314,12 @@ mod x86 {
         pub(super) j0: usize,
         pub(super) rows: usize,
         pub(super) cols: usize,
+        /// Q cs_j, absolute (the flush path).
         pub(super) q_cs: &'a [i64],
-        pub(super) col_pow: &'a [f64],
+        /// Q cs_j / 2^e_end (the i32 path).
+        pub(super) q_cs_units: &'a [i32],
+        /// cp_j, times 2^e_end on the i32 path.
+        pub(super) col_fac: &'a [f64],
         pub(super) row_pow: &'a [f64],
         pub(super) sa: f64,
         pub(super) sb: f64,
@@ -374,35 +411,43 @@ mod x86 {
                 }
             }
         }
-        let cnt = _mm_cvtsi32_si128(e_end as i32);
         let (sa, sb) = (_mm512_set1_pd(st.sa), _mm512_set1_pd(st.sb));
         unroll!(V in [0, 1, 2, 3] {
             let lo = 8 * V;
             if lo < st.cols {
                 // Columns lo..lo+8 of the tile; the mask keeps the store inside C.
                 let mask: __mmask8 = if st.cols - lo >= 8 { 0xFF } else { (1u8 << (st.cols - lo)) - 1 };
-                // SAFETY: the per-column slices hold NR entries.
-                let (qcs, cp) = unsafe {
-                    (
-                        _mm512_loadu_si512(st.q_cs.as_ptr().add(lo).cast()),
-                        _mm512_loadu_pd(st.col_pow.as_ptr().add(lo)),
-                    )
-                };
                 unroll!(R in [0, 1, 2, 3, 4, 5] {
                     if R < st.rows {
-                        let mut exact = _mm512_sll_epi64(_mm512_cvtepi32_epi64(acc[R][V]), cnt);
-                        if flushes {
-                            // SAFETY: row R < MR, columns lo..lo+8 <= NR of the i64 tile.
-                            exact = _mm512_add_epi64(exact, unsafe {
-                                _mm512_loadu_si512(acc64[R].as_ptr().add(lo).cast())
-                            });
-                        }
-                        exact = _mm512_sub_epi64(exact, qcs);
-                        // ((((acc * sa) * sb) * rp) * cp), each an f64 multiply (`scale_out`).
-                        let mut v = _mm512_mul_pd(_mm512_cvtepi64_pd(exact), sa);
+                        let exact = if flushes {
+                            // i64: (acc32 << e_end) + flushed - Q cs, in absolute units.
+                            let cnt = _mm_cvtsi32_si128(e_end as i32);
+                            // SAFETY: row R < MR, columns lo..lo+8 <= NR of the i64 tile and of
+                            // the NR-entry per-column slices.
+                            let (flushed, qcs) = unsafe {
+                                (
+                                    _mm512_loadu_si512(acc64[R].as_ptr().add(lo).cast()),
+                                    _mm512_loadu_si512(st.q_cs.as_ptr().add(lo).cast()),
+                                )
+                            };
+                            let wide = _mm512_sll_epi64(_mm512_cvtepi32_epi64(acc[R][V]), cnt);
+                            _mm512_cvtepi64_pd(_mm512_sub_epi64(_mm512_add_epi64(wide, flushed), qcs))
+                        } else {
+                            // i32, in units of 2^e_end: acc32 - Q cs / 2^e_end (an integer, since
+                            // every k's shift is >= e_end; the difference is the exact sum over
+                            // 2^e_end, below 2^31). The 2^e_end goes into the column factor.
+                            // SAFETY: the per-column slices hold NR entries.
+                            let qcs = unsafe { _mm256_loadu_si256(st.q_cs_units.as_ptr().add(lo).cast()) };
+                            _mm512_cvtepi32_pd(_mm256_sub_epi32(acc[R][V], qcs))
+                        };
+                        // SAFETY: the per-column slices hold NR entries.
+                        let cf = unsafe { _mm512_loadu_pd(st.col_fac.as_ptr().add(lo)) };
+                        // `scale_out`'s ((((acc * sa) * sb) * rp) * cp): the two rounding
+                        // multiplies in order, then the powers of two, which scale exactly.
+                        let mut v = _mm512_mul_pd(exact, sa);
                         v = _mm512_mul_pd(v, sb);
                         v = _mm512_mul_pd(v, _mm512_set1_pd(st.row_pow[R]));
-                        v = _mm512_mul_pd(v, cp);
+                        v = _mm512_mul_pd(v, cf);
                         let f = _mm512_cvtpd_ps(v);
                         // SAFETY: row i0+R < m, and the mask limits the columns to j0+lo.. < n.
                         unsafe {
@@ -426,8 +471,12 @@ mod x86 {
         pub(super) j0: usize,
         pub(super) rows: usize,
         pub(super) cols: usize,
+        /// Q cs_j, absolute (the flush path).
         pub(super) q_cs: &'a [i64],
-        pub(super) col_pow: &'a [f64],
+        /// Q cs_j / 2^e_end (the i32 path).
+        pub(super) q_cs_units: &'a [i32],
+        /// cp_j, times 2^e_end on the i32 path.
+        pub(super) col_fac: &'a [f64],
         pub(super) row_pow: &'a [f64],
         pub(super) sa: f64,
         pub(super) sb: f64,
