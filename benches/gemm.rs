@@ -214,29 +214,73 @@ mod peak {
     }
 
     #[cfg(target_arch = "x86_64")]
-    twelve!(add_chain, "avx2", "add rax, 1", "add rax, 1", "add rax, 1", "add rax, 1",
-        "add rax, 1", "add rax, 1", "add rax, 1", "add rax, 1", "add rax, 1", "add rax, 1",
-        "add rax, 1", "add rax, 1");
+    twelve!(
+        add_chain,
+        "avx2",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1",
+        "add rax, 1"
+    );
     #[cfg(target_arch = "x86_64")]
-    twelve!(fma_ps, "avx2,fma", "vfmadd231ps ymm0, ymm14, ymm15", "vfmadd231ps ymm1, ymm14, ymm15",
-        "vfmadd231ps ymm2, ymm14, ymm15", "vfmadd231ps ymm3, ymm14, ymm15",
-        "vfmadd231ps ymm4, ymm14, ymm15", "vfmadd231ps ymm5, ymm14, ymm15",
-        "vfmadd231ps ymm6, ymm14, ymm15", "vfmadd231ps ymm7, ymm14, ymm15",
-        "vfmadd231ps ymm8, ymm14, ymm15", "vfmadd231ps ymm9, ymm14, ymm15",
-        "vfmadd231ps ymm10, ymm14, ymm15", "vfmadd231ps ymm11, ymm14, ymm15");
+    twelve!(
+        fma_ps,
+        "avx2,fma",
+        "vfmadd231ps ymm0, ymm14, ymm15",
+        "vfmadd231ps ymm1, ymm14, ymm15",
+        "vfmadd231ps ymm2, ymm14, ymm15",
+        "vfmadd231ps ymm3, ymm14, ymm15",
+        "vfmadd231ps ymm4, ymm14, ymm15",
+        "vfmadd231ps ymm5, ymm14, ymm15",
+        "vfmadd231ps ymm6, ymm14, ymm15",
+        "vfmadd231ps ymm7, ymm14, ymm15",
+        "vfmadd231ps ymm8, ymm14, ymm15",
+        "vfmadd231ps ymm9, ymm14, ymm15",
+        "vfmadd231ps ymm10, ymm14, ymm15",
+        "vfmadd231ps ymm11, ymm14, ymm15"
+    );
     #[cfg(target_arch = "x86_64")]
-    twelve!(madd_epi16, "avx2", "vpmaddwd ymm0, ymm14, ymm15", "vpmaddwd ymm1, ymm14, ymm15",
-        "vpmaddwd ymm2, ymm14, ymm15", "vpmaddwd ymm3, ymm14, ymm15",
-        "vpmaddwd ymm4, ymm14, ymm15", "vpmaddwd ymm5, ymm14, ymm15",
-        "vpmaddwd ymm6, ymm14, ymm15", "vpmaddwd ymm7, ymm14, ymm15",
-        "vpmaddwd ymm8, ymm14, ymm15", "vpmaddwd ymm9, ymm14, ymm15",
-        "vpmaddwd ymm10, ymm14, ymm15", "vpmaddwd ymm11, ymm14, ymm15");
+    twelve!(
+        madd_epi16,
+        "avx2",
+        "vpmaddwd ymm0, ymm14, ymm15",
+        "vpmaddwd ymm1, ymm14, ymm15",
+        "vpmaddwd ymm2, ymm14, ymm15",
+        "vpmaddwd ymm3, ymm14, ymm15",
+        "vpmaddwd ymm4, ymm14, ymm15",
+        "vpmaddwd ymm5, ymm14, ymm15",
+        "vpmaddwd ymm6, ymm14, ymm15",
+        "vpmaddwd ymm7, ymm14, ymm15",
+        "vpmaddwd ymm8, ymm14, ymm15",
+        "vpmaddwd ymm9, ymm14, ymm15",
+        "vpmaddwd ymm10, ymm14, ymm15",
+        "vpmaddwd ymm11, ymm14, ymm15"
+    );
     #[cfg(target_arch = "x86_64")]
-    twelve!(dpbusd, "avx512f,avx512vl,avx512vnni", "vpdpbusd ymm0, ymm14, ymm15",
-        "vpdpbusd ymm1, ymm14, ymm15", "vpdpbusd ymm2, ymm14, ymm15", "vpdpbusd ymm3, ymm14, ymm15",
-        "vpdpbusd ymm4, ymm14, ymm15", "vpdpbusd ymm5, ymm14, ymm15", "vpdpbusd ymm6, ymm14, ymm15",
-        "vpdpbusd ymm7, ymm14, ymm15", "vpdpbusd ymm8, ymm14, ymm15", "vpdpbusd ymm9, ymm14, ymm15",
-        "vpdpbusd ymm10, ymm14, ymm15", "vpdpbusd ymm11, ymm14, ymm15");
+    twelve!(
+        dpbusd,
+        "avx512f,avx512vl,avx512vnni",
+        "vpdpbusd ymm0, ymm14, ymm15",
+        "vpdpbusd ymm1, ymm14, ymm15",
+        "vpdpbusd ymm2, ymm14, ymm15",
+        "vpdpbusd ymm3, ymm14, ymm15",
+        "vpdpbusd ymm4, ymm14, ymm15",
+        "vpdpbusd ymm5, ymm14, ymm15",
+        "vpdpbusd ymm6, ymm14, ymm15",
+        "vpdpbusd ymm7, ymm14, ymm15",
+        "vpdpbusd ymm8, ymm14, ymm15",
+        "vpdpbusd ymm9, ymm14, ymm15",
+        "vpdpbusd ymm10, ymm14, ymm15",
+        "vpdpbusd ymm11, ymm14, ymm15"
+    );
 
     /// Per-core rate (instructions/s) of `f` with every core running it at once; best of 3.
     fn rate(f: unsafe fn() -> f64, cores: usize) -> f64 {
@@ -247,7 +291,9 @@ mod peak {
                         // SAFETY: callers pass only functions whose features were detected.
                         .map(|_| s.spawn(|| unsafe { f() }))
                         .collect();
-                    hs.into_iter().map(|h| h.join().expect("peak thread")).fold(0.0, f64::max)
+                    hs.into_iter()
+                        .map(|h| h.join().expect("peak thread"))
+                        .fold(0.0, f64::max)
                 })
             })
             .map(|secs| 12.0 * ITERS as f64 / secs)
@@ -302,7 +348,9 @@ mod peak {
 
 /// Criterion's median estimate (ns) of one benchmark, from its output folder.
 fn median_ns(group: &str, id: &str) -> Option<f64> {
-    let dir = std::path::Path::new("target/criterion").join(group).join(id);
+    let dir = std::path::Path::new("target/criterion")
+        .join(group)
+        .join(id);
     let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["median"]["point_estimate"].as_f64()
@@ -313,13 +361,7 @@ fn summary(peaks: Option<&peak::Peaks>) {
     let mut rows = Vec::new();
     let mut cases: Vec<(String, String, u64)> = SIZES
         .iter()
-        .map(|&n| {
-            (
-                format!("{n}x{n}x{n}"),
-                n.to_string(),
-                (n * n * n) as u64,
-            )
-        })
+        .map(|&n| (format!("{n}x{n}x{n}"), n.to_string(), (n * n * n) as u64))
         .collect();
     for (label, role, m, k, n) in workload_shapes() {
         let id = format!("{label}/{}/{m}x{k}x{n}", role.name());
@@ -336,7 +378,13 @@ fn summary(peaks: Option<&peak::Peaks>) {
             median_ns("shapes", &format!("fp32/{id}"))
         };
         for format in ["fp32", "fp16", "sq4", "sq6", "sq8"] {
-            let group = if square && format != "fp32" { "engine" } else if square { "gemm" } else { "shapes" };
+            let group = if square && format != "fp32" {
+                "engine"
+            } else if square {
+                "gemm"
+            } else {
+                "shapes"
+            };
             let Some(ns) = median_ns(group, &format!("{format}/{id}")) else {
                 continue;
             };
@@ -357,7 +405,12 @@ fn summary(peaks: Option<&peak::Peaks>) {
     }
     let json = serde_json::json!({ "peaks": peaks, "results": rows });
     let path = std::path::Path::new("target/criterion/gemm-summary.json");
-    if std::fs::write(path, serde_json::to_string_pretty(&json).unwrap_or_default()).is_ok() {
+    if std::fs::write(
+        path,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )
+    .is_ok()
+    {
         println!("\nwrote {}", path.display());
     }
 }
@@ -374,9 +427,11 @@ fn main() {
             p.fp32_gflops_peak,
             p.int16_mac_per_cycle,
             p.int16_gops_peak,
-            p.int8_mac_per_cycle.zip(p.int8_gops_peak).map_or("absent".into(), |(c, g)| format!(
-                "{c:.1}/cycle/core = {g:.0} GOPS"
-            )),
+            p.int8_mac_per_cycle
+                .zip(p.int8_gops_peak)
+                .map_or("absent".into(), |(c, g)| format!(
+                    "{c:.1}/cycle/core = {g:.0} GOPS"
+                )),
         );
     }
     let mut c = Criterion::default().configure_from_args();

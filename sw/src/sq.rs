@@ -241,12 +241,16 @@ mod rows_kernel {
                     *o = code(t.round_ties_even(), q);
                 }
             }
-            (steps, Rounding::Stochastic { seed }) => {
+            // One loop per step kind: a `match` inside the loop kept LLVM from vectorizing it.
+            (Steps::Uniform(_, inv), Rounding::Stochastic { seed }) => {
                 for (c, (o, &v)) in out.iter_mut().zip(xs).enumerate() {
-                    let inv = match steps {
-                        Steps::Uniform(_, i) => i,
-                        Steps::PerColumn(_, i) => i[c],
-                    };
+                    let t = v as f64 * inv + uniform_at(seed, first + c as u64);
+                    near |= ((t - t.round_ties_even()).abs() < NEAR) as u32;
+                    *o = code(t.floor(), q);
+                }
+            }
+            (Steps::PerColumn(_, invs), Rounding::Stochastic { seed }) => {
+                for (c, ((o, &v), &inv)) in out.iter_mut().zip(xs).zip(invs).enumerate() {
                     let t = v as f64 * inv + uniform_at(seed, first + c as u64);
                     near |= ((t - t.round_ties_even()).abs() < NEAR) as u32;
                     *o = code(t.floor(), q);

@@ -78,7 +78,13 @@ pub fn gemm(
         .map(|i| if a_k { 1.0 } else { pow2(pa.exps[i].into()) })
         .collect();
     let col_pow: Vec<f64> = (0..cols)
-        .map(|j| if b_k || j >= n { 1.0 } else { pow2(pb.exps[j].into()) })
+        .map(|j| {
+            if b_k || j >= n {
+                1.0
+            } else {
+                pow2(pb.exps[j].into())
+            }
+        })
         .collect();
     let epi = Epilogue {
         q_cs: &q_cs,
@@ -234,7 +240,13 @@ fn pack_a(
 ///
 /// Tasks are ranges of quads: each quantizes the four rows of a quad whole (one call per row,
 /// not one per panel) and writes each column's four codes as one 4-byte word into every panel.
-fn pack_b(b: &Matrix, plan: &ChannelPlan, rounding: Rounding, order: &KOrder, par: bool) -> Vec<i8> {
+fn pack_b(
+    b: &Matrix,
+    plan: &ChannelPlan,
+    rounding: Rounding,
+    order: &KOrder,
+    par: bool,
+) -> Vec<i8> {
     let n = b.cols;
     let kp = order.src.len();
     let quads = kp / 4;
@@ -263,18 +275,31 @@ fn pack_b(b: &Matrix, plan: &ChannelPlan, rounding: Rounding, order: &KOrder, pa
                 };
                 for j in 0..w {
                     let c = j0 + j;
-                    let word = u32::from_le_bytes([r0[c] as u8, r1[c] as u8, r2[c] as u8, r3[c] as u8]);
-                    quad[4 * j..4 * j + 4].copy_from_slice(&(word as i32).to_le_bytes().map(|x| x as i8));
+                    let word =
+                        u32::from_le_bytes([r0[c] as u8, r1[c] as u8, r2[c] as u8, r3[c] as u8]);
+                    quad[4 * j..4 * j + 4]
+                        .copy_from_slice(&(word as i32).to_le_bytes().map(|x| x as i8));
                 }
             }
         }
     };
-    let tasks = if par { 8 * rayon::current_num_threads().max(1) } else { 1 };
+    let tasks = if par {
+        8 * rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
     let ranges: Vec<(usize, usize)> = (0..tasks.min(quads))
-        .map(|i| (i * quads / tasks.min(quads), (i + 1) * quads / tasks.min(quads)))
+        .map(|i| {
+            (
+                i * quads / tasks.min(quads),
+                (i + 1) * quads / tasks.min(quads),
+            )
+        })
         .collect();
     if ranges.len() > 1 {
-        ranges.into_par_iter().for_each_init(|| vec![0i8; 4 * n], fill);
+        ranges
+            .into_par_iter()
+            .for_each_init(|| vec![0i8; 4 * n], fill);
     } else {
         let mut rows = vec![0i8; 4 * n];
         ranges.into_iter().for_each(|r| fill(&mut rows, r));

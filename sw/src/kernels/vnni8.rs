@@ -157,7 +157,10 @@ impl Derived {
             // Every k's shift is >= e_end, so Q cs_j is a multiple of 2^e_end.
             let units = epi.q_cs[..cols].iter().map(|&v| (v >> e) as i32).collect();
             let scale = pow2(e);
-            (units, epi.col_pow[..cols].iter().map(|&p| p * scale).collect())
+            (
+                units,
+                epi.col_pow[..cols].iter().map(|&p| p * scale).collect(),
+            )
         };
         Derived {
             q_cs: epi.q_cs[..cols].to_vec(),
@@ -296,7 +299,16 @@ unsafe fn tile(
         e_end: plan.e_end,
     };
     // SAFETY: forwarded from the caller's contract (slices sized above).
-    unsafe { x86::run(&plan.ops, plan.flushes, a.as_ptr(), ops.kp, panel.as_ptr(), &store) };
+    unsafe {
+        x86::run(
+            &plan.ops,
+            plan.flushes,
+            a.as_ptr(),
+            ops.kp,
+            panel.as_ptr(),
+            &store,
+        )
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
