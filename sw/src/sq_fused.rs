@@ -39,7 +39,7 @@ pub fn gemm(
 ) -> Result<Option<Matrix>> {
     check_gemm_shapes(a, b)?;
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if !vnni8::available() || m == 0 || n == 0 || k == 0 {
+    if !vnni8::available() || m == 0 || n == 0 || k == 0 || k >= u32::MAX as usize {
         return Ok(None);
     }
     let big = |x: &Matrix| x.data.len() >= PAR_MIN_ELEMS;
@@ -149,10 +149,8 @@ fn within_reach(
 
 /// K reordered by descending shift, each group of equal shift padded to whole quads.
 struct KOrder {
-    /// Packed position of each k.
-    pos: Vec<usize>,
-    /// Source k of each packed position (`usize::MAX` for padding).
-    src: Vec<usize>,
+    /// Source k of each packed position (`k` itself for padding).
+    src: Vec<u32>,
     /// Shift of each quad (non-increasing).
     quad_exps: Vec<u32>,
     /// Whether `pos[k] == k` for every k (one group: the rows copy straight).
@@ -177,18 +175,16 @@ impl KOrder {
             quad_exps.extend(std::iter::repeat_n(e as u32, quads));
             at += 4 * quads;
         }
-        let mut src = vec![usize::MAX; at];
-        let mut pos = vec![0usize; k];
+        let mut src = vec![k as u32; at];
         let mut next = start;
+        let mut identity = true;
         for (kk, &s) in shifts.iter().enumerate() {
             let p = next[s as usize];
             next[s as usize] += 1;
-            pos[kk] = p;
-            src[p] = kk;
+            identity &= p == kk;
+            src[p] = kk as u32;
         }
-        let identity = pos.iter().enumerate().all(|(kk, &p)| kk == p);
         KOrder {
-            pos,
             src,
             quad_exps,
             identity,
@@ -216,18 +212,24 @@ fn pack_a(
                 *d = (i32::from(c) + q) as u8;
             }
         } else {
-            for (&p, &c) in order.pos.iter().zip(tmp.iter()) {
-                dst[p] = (i32::from(c) + q) as u8;
+            // A gather (sequential writes); padding reads tmp[k] = -Q, which stores 0.
+            for (d, &kk) in dst.iter_mut().zip(&order.src) {
+                *d = (i32::from(tmp[kk as usize]) + q) as u8;
             }
         }
+    };
+    let scratch = || {
+        let mut tmp = vec![0i8; k + 1];
+        tmp[k] = -(q as i8);
+        tmp
     };
     if par {
         out[..m * kp]
             .par_chunks_mut(kp)
             .enumerate()
-            .for_each_init(|| vec![0i8; k], row);
+            .for_each_init(scratch, row);
     } else {
-        let mut tmp = vec![0i8; k];
+        let mut tmp = scratch();
         out[..m * kp]
             .chunks_mut(kp)
             .enumerate()
@@ -257,8 +259,8 @@ fn pack_b(
         for q in q0..q1 {
             for t in 0..4 {
                 let row = &mut rows[t * n..(t + 1) * n];
-                match order.src[4 * q + t] {
-                    usize::MAX => row.fill(0), // padding
+                match order.src[4 * q + t] as usize {
+                    kk if kk == b.rows => row.fill(0), // padding
                     kk => plan.row_codes(b.row(kk), kk, 0, rounding, row),
                 }
             }
