@@ -74,9 +74,14 @@ pub fn fp16_gemm(a: &HalfMatrix, b: &HalfMatrix) -> Result<Matrix> {
 /// operands as the sequential kernel takes them, without a `HalfMatrix` in between. Errors are
 /// exactly `to_half`'s (a non-finite value or an overflow sends the tensor through it).
 pub fn round_to_half(x: &Matrix, name: &str) -> Result<Vec<f32>> {
+    round_to_half_into(x, name, Vec::new())
+}
+
+/// [`round_to_half`] into a reused buffer (its old contents are overwritten).
+fn round_to_half_into(x: &Matrix, name: &str, mut out: Vec<f32>) -> Result<Vec<f32>> {
     use rayon::prelude::*;
     const CHUNK: usize = 4096;
-    let mut out = vec![0.0f32; x.data.len()];
+    out.resize(x.data.len(), 0.0);
     // F16C converts both ways (through `half`'s slice conversions); a non-finite result means a
     // non-finite input or an overflow to infinity.
     let round = |(src, dst): (&[f32], &mut [f32])| -> bool {
@@ -104,12 +109,29 @@ pub fn round_to_half(x: &Matrix, name: &str) -> Result<Vec<f32>> {
 /// C = A x B on the FP16 reference datapath, from f32 operands (rounded to binary16 first):
 /// `fp16_gemm(to_half(A), to_half(B))` with one pass over each operand instead of three.
 pub fn fp16_gemm_f32(a: &Matrix, b: &Matrix) -> Result<Matrix> {
+    use std::cell::RefCell;
+    thread_local! {
+        // The rounded operands, kept by the calling thread: training repeats the same shapes.
+        static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
     crate::matrix::check_gemm_shapes(a, b)?;
-    let ra = round_to_half(a, "A")?;
-    let rb = round_to_half(b, "B")?;
+    let (ba, bb) = BUFS.with(|c| {
+        c.try_borrow_mut()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    });
+    let ra = round_to_half_into(a, "A", ba)?;
+    let rb = round_to_half_into(b, "B", bb)?;
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let mut c = vec![0.0f32; m * n];
     kernels::gemm_f16_seq(m, n, k, &ra, &rb, &mut c);
+    if (ra.capacity() + rb.capacity()) * 4 <= 64 << 20 {
+        BUFS.with(|c| {
+            if let Ok(mut slot) = c.try_borrow_mut() {
+                *slot = (ra, rb);
+            }
+        });
+    }
     Matrix::new(m, n, c)
 }
 

@@ -57,7 +57,11 @@ impl Matrix {
         let (rows, cols) = (self.rows, self.cols);
         let mut out = vec![0.0f32; rows * cols];
         if rows == 0 || cols == 0 {
-            return Matrix { rows: cols, cols: rows, data: out };
+            return Matrix {
+                rows: cols,
+                cols: rows,
+                data: out,
+            };
         }
         let src = &self.data;
         // One band = output rows c0..c0+B (input columns), all input rows in blocks of B.
@@ -232,7 +236,15 @@ mod tests {
 
     #[test]
     fn transpose_matches_the_definition_at_every_edge() {
-        for (rows, cols) in [(0, 3), (1, 1), (7, 9), (8, 8), (17, 33), (40, 65), (300, 260)] {
+        for (rows, cols) in [
+            (0, 3),
+            (1, 1),
+            (7, 9),
+            (8, 8),
+            (17, 33),
+            (40, 65),
+            (300, 260),
+        ] {
             let x = Matrix::from_fn(rows, cols, |r, c| (r * 1000 + c) as f32);
             let t = x.transpose();
             assert_eq!((t.rows, t.cols), (cols, rows));

@@ -68,8 +68,16 @@ pub fn gemm(
     let kp = order.src.len();
     let plan = KPlan::new(&order.quad_exps, q as u32);
     let par = big(a) || big(b);
-    let a_pack = pack_a(a, &pa, a_side.rounding, &order, q, par);
-    let b_pack = pack_b(b, &pb, b_side.rounding, &order, par);
+    let a_pack = pack_a(
+        a,
+        &pa,
+        a_side.rounding,
+        &order,
+        q,
+        par,
+        reuse::take(&reuse::A),
+    );
+    let b_pack = pack_b(b, &pb, b_side.rounding, &order, par, reuse::take(&reuse::B));
     let cols = n.div_ceil(NR) * NR; // the kernel reads whole panels' worth of these
     let mut q_cs = column_sums(&b_pack, n, kp, &order.quad_exps, par);
     q_cs.iter_mut().for_each(|v| *v *= i64::from(q));
@@ -200,10 +208,14 @@ fn pack_a(
     order: &KOrder,
     q: i32,
     par: bool,
+    mut out: Vec<u8>,
 ) -> Vec<u8> {
     let (m, k) = (a.rows, a.cols);
     let kp = order.src.len();
-    let mut out = vec![0u8; m.div_ceil(MR) * MR * kp];
+    // Every byte the kernel uses is written below, except the padding rows m..m_pad (whose
+    // results are never stored) and, in the identity order, the padding columns k..kp (which
+    // meet B's zero padding): a reused buffer needs no clearing.
+    out.resize(m.div_ceil(MR) * MR * kp, 0);
     let row = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
         plan.row_codes(a.row(i), i, 0, rounding, tmp);
         // Codes are in -Q..=Q, so code + Q is in 0..=2Q <= 254.
@@ -248,12 +260,16 @@ fn pack_b(
     rounding: Rounding,
     order: &KOrder,
     par: bool,
+    mut out: Vec<i8>,
 ) -> Vec<i8> {
     let n = b.cols;
     let kp = order.src.len();
     let quads = kp / 4;
     let panels = n.div_ceil(NR);
-    let mut out = vec![0i8; panels * NR * kp];
+    // Every quad of every panel is written below (padding quads as zeros) except the columns
+    // past n of the last panel, whose results are never stored: a reused buffer needs no
+    // clearing.
+    out.resize(panels * NR * kp, 0);
     let dst = SharedOut(out.as_mut_ptr());
     let fill = |rows: &mut Vec<i8>, (q0, q1): (usize, usize)| {
         for q in q0..q1 {
@@ -307,6 +323,38 @@ fn pack_b(
         ranges.into_iter().for_each(|r| fill(&mut rows, r));
     }
     out
+}
+
+/// Packing buffers kept by the calling thread between GEMMs: training repeats the same shapes,
+/// and a fresh megabyte per operand per call was measurable in page faults.
+mod reuse {
+    use std::cell::RefCell;
+
+    thread_local! {
+        pub(super) static A: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        pub(super) static B: RefCell<Vec<i8>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Buffers larger than this are not kept.
+    const KEEP_MAX: usize = 64 << 20;
+
+    pub(super) fn take<T>(key: &'static std::thread::LocalKey<RefCell<Vec<T>>>) -> Vec<T> {
+        key.with(|c| {
+            c.try_borrow_mut()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        })
+    }
+
+    pub(super) fn give<T>(key: &'static std::thread::LocalKey<RefCell<Vec<T>>>, v: Vec<T>) {
+        if v.capacity() * std::mem::size_of::<T>() <= KEEP_MAX {
+            key.with(|c| {
+                if let Ok(mut slot) = c.try_borrow_mut() {
+                    *slot = v;
+                }
+            });
+        }
+    }
 }
 
 /// The packed B buffer, written by tasks that own disjoint quads.
