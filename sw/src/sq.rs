@@ -230,15 +230,17 @@ mod rows_kernel {
             (Steps::Uniform(_, inv), Rounding::NearestEven) => {
                 for (o, &v) in out.iter_mut().zip(xs) {
                     let t = v as f64 * inv;
-                    near |= (((t - t.floor()) - 0.5).abs() < NEAR) as u32;
-                    *o = code(t.round_ties_even(), q);
+                    let r = t.round_ties_even();
+                    near |= ((t - r).abs() > 0.5 - NEAR) as u32;
+                    *o = code(r, q);
                 }
             }
             (Steps::PerColumn(_, invs), Rounding::NearestEven) => {
                 for ((o, &v), &inv) in out.iter_mut().zip(xs).zip(invs) {
                     let t = v as f64 * inv;
-                    near |= (((t - t.floor()) - 0.5).abs() < NEAR) as u32;
-                    *o = code(t.round_ties_even(), q);
+                    let r = t.round_ties_even();
+                    near |= ((t - r).abs() > 0.5 - NEAR) as u32;
+                    *o = code(r, q);
                 }
             }
             // One loop per step kind: a `match` inside the loop kept LLVM from vectorizing it.

@@ -108,14 +108,13 @@ pub fn gemm(
         a: &a_pack,
         b: &b_pack,
     };
-    let mut c = vec![0.0f32; m * n];
-    vnni8::gemm(
-        &ops,
-        &plan,
-        &epi,
-        &mut c,
-        crate::kernels::want_threads(m, n, k),
-    );
+    let mut c = Vec::with_capacity(m * n);
+    let par = crate::kernels::want_threads(m, n, k);
+    vnni8::gemm(&ops, &plan, &epi, &mut c.spare_capacity_mut()[..m * n], par);
+    // SAFETY: `vnni8::gemm` stores every element of the m x n C (its tiles cover it).
+    unsafe { c.set_len(m * n) };
+    reuse::give(&reuse::A, a_pack);
+    reuse::give(&reuse::B, b_pack);
     Ok(Some(Matrix {
         rows: m,
         cols: n,
@@ -225,8 +224,11 @@ fn pack_a(
             }
         } else {
             // A gather (sequential writes); padding reads tmp[k] = -Q, which stores 0.
+            assert!(tmp.len() > k && order.src.len() <= dst.len());
             for (d, &kk) in dst.iter_mut().zip(&order.src) {
-                *d = (i32::from(tmp[kk as usize]) + q) as u8;
+                debug_assert!(kk as usize <= k);
+                // SAFETY: every source index is at most k (`KOrder::new`), and tmp has k + 1.
+                *d = (i32::from(unsafe { *tmp.get_unchecked(kk as usize) }) + q) as u8;
             }
         }
     };

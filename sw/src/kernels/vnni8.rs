@@ -195,11 +195,18 @@ unsafe impl Send for OutPtr {}
 // SAFETY: as above.
 unsafe impl Sync for OutPtr {}
 
-/// C (m x n, row-major f32, overwritten) from the packed operands. `par`: use every rayon thread.
+/// C (m x n, row-major f32) from the packed operands: every element of `c[..m * n]` is
+/// stored, so it may start uninitialized. `par`: use every rayon thread.
 ///
 /// # Panics
 /// If the buffers are shorter than the shapes say, or the CPU lacks the kernel's features.
-pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bool) {
+pub fn gemm(
+    ops: &Operands,
+    plan: &KPlan,
+    epi: &Epilogue,
+    c: &mut [std::mem::MaybeUninit<f32>],
+    par: bool,
+) {
     assert!(available(), "vnni8::gemm needs AVX-512 F/BW/VL/DQ/VNNI");
     let (m, n, kp) = (ops.m, ops.n, ops.kp);
     if m == 0 || n == 0 {
@@ -244,7 +251,7 @@ pub fn gemm(ops: &Operands, plan: &KPlan, epi: &Epilogue, c: &mut [f32], par: bo
             .collect()
     };
     let derived = Derived::new(epi, plan, cols);
-    let out = OutPtr(c.as_mut_ptr());
+    let out = OutPtr(c.as_mut_ptr().cast::<f32>());
     let task = |(ip0, ip1, jp0, jp1): (usize, usize, usize, usize)| {
         for jp in jp0..jp1 {
             let panel = &ops.b[jp * NR * kp..][..NR * kp];
