@@ -1,19 +1,20 @@
 //! GEMM throughput of every format, square and at the shapes training runs.
 //!
-//! - `gemm/{fp32,fp16,sq4,sq6,sq8}/{n}` (n = 256, 512, 1024): the GEMM itself. fp32 is
+//! - `gemm/{fp32,fp16,sq4,sq6,sq8}/{n}x{n}x{n}` (n = 256, 512, 1024): the GEMM itself. fp32 is
 //!   `matrixmultiply` on both cores; fp16 and sq* are the golden models of the arrays (SPEC §3,
 //!   §4) on operands already in the array's format (binary16; SQ-b codes and exponents), C scaled
 //!   back to f32 included.
-//! - `engine/{fp16,sq4,sq6,sq8}/{n}`: the `golden` engine's whole call from f32 operands
-//!   (quantization or rounding to binary16 included), which is what one training GEMM costs.
-//! - `shapes/{fp32,fp16,sq4,sq6}/{role}/{m}x{k}x{n}`: the engine call (fp32: the `cpu` engine) at
-//!   the GEMM shapes of the workloads: the grokking MLP's three roles (batch 1,795), the
-//!   data-diet CNN's im2col GEMMs at batch 128, a ViT-B/32 block at batch 8 (400 tokens), with the
-//!   quantization axes and rounding of each role (`nn::offload`).
+//! - `engine/{fp16,sq4,sq6,sq8}/{m}x{k}x{n}`: the `golden` engine's whole call from f32 operands
+//!   (quantization or rounding to binary16 included), which is what one training GEMM costs, at
+//!   the square sizes and at the GEMM shapes of the workloads (next to `gemm/fp32/{m}x{k}x{n}`):
+//!   the grokking MLP's three roles (batch 1,795), the data-diet CNN's im2col GEMMs at batch 128,
+//!   a ViT-B/32 block at batch 8 (400 tokens), each with the quantization axes and rounding of
+//!   its role (`nn::offload`).
 //!
 //! After the runs, a table of GOPS (2 ops per MAC), the ratio to fp32 of the same shape and the
 //! fraction of the machine's int16 multiply-add peak is printed and written to
-//! `target/criterion/gemm-summary.json`; the peak is measured first (`peak` below).
+//! `target/criterion/gemm-summary.json`; the peaks are measured first (`peak` below). A run
+//! filtered to some benchmarks lists the others from their last run, if any.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use shiftkit::engine::{self, ArrayShape, Engine, EngineKind, GemmOp};
@@ -53,14 +54,15 @@ fn gemm(c: &mut Criterion) {
     for n in SIZES {
         let (a, b) = operands(n);
         group.throughput(Throughput::Elements((n * n * n) as u64)); // MACs
-        group.bench_with_input(BenchmarkId::new("fp32", n), &n, |bench, _| {
+        let id = format!("{n}x{n}x{n}");
+        group.bench_with_input(BenchmarkId::new("fp32", &id), &n, |bench, _| {
             bench.iter(|| shiftkit::engine::cpu::sgemm(&a, &b))
         });
         let (ha, hb) = (
             to_half(&a, "A").expect("finite"),
             to_half(&b, "B").expect("finite"),
         );
-        group.bench_with_input(BenchmarkId::new("fp16", n), &n, |bench, _| {
+        group.bench_with_input(BenchmarkId::new("fp16", &id), &n, |bench, _| {
             bench.iter(|| fp16_gemm(&ha, &hb).expect("shapes agree"))
         });
         for (format, bits) in [(Format::Sq4, 4), (Format::Sq6, 6), (Format::Sq8, 8)] {
@@ -68,7 +70,7 @@ fn gemm(c: &mut Criterion) {
             // The SPEC §7 default axes: A per-K (shift in the PE), B per-N (on drain).
             let qa = quantize(&a, "A", p, Axis::Cols, Rounding::NearestEven).expect("finite");
             let qb = quantize(&b, "B", p, Axis::Cols, Rounding::NearestEven).expect("finite");
-            group.bench_with_input(BenchmarkId::new(format.name(), n), &n, |bench, _| {
+            group.bench_with_input(BenchmarkId::new(format.name(), &id), &n, |bench, _| {
                 bench.iter(|| sq_gemm(&qa, &qb).expect("shapes agree"))
             });
         }
@@ -85,7 +87,8 @@ fn engine_calls(c: &mut Criterion) {
             let mut engine =
                 engine::create(EngineKind::Golden, ArrayShape::default()).expect("valid shape");
             let op = GemmOp::new(format);
-            group.bench_with_input(BenchmarkId::new(format.name(), n), &n, |bench, _| {
+            let id = format!("{n}x{n}x{n}");
+            group.bench_with_input(BenchmarkId::new(format.name(), id), &n, |bench, _| {
                 bench.iter(|| engine.gemm(&a, &b, &op).expect("finite inputs"))
             });
         }
@@ -158,18 +161,31 @@ fn workload_shapes() -> Vec<(&'static str, Role, usize, usize, usize)> {
 }
 
 fn shapes(c: &mut Criterion) {
-    let mut group = configure(c, "shapes");
-    for (i, (label, role, m, k, n)) in workload_shapes().into_iter().enumerate() {
-        let (a, b) = (random(m, k, 100 + i as u64), random(k, n, 200 + i as u64));
+    let shapes = workload_shapes();
+    let operands: Vec<(Matrix, Matrix)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, _, m, k, n))| (random(m, k, 100 + i as u64), random(k, n, 200 + i as u64)))
+        .collect();
+    let mut group = configure(c, "gemm");
+    for (&(_, _, m, k, n), (a, b)) in shapes.iter().zip(&operands) {
         group.throughput(Throughput::Elements((m * k * n) as u64));
-        let id = format!("{label}/{}/{m}x{k}x{n}", role.name());
-        for format in [Format::Fp32, Format::Fp16, Format::Sq4, Format::Sq6] {
-            let kind = EngineKind::default_for(format);
+        let id = format!("{m}x{k}x{n}");
+        group.bench_with_input(BenchmarkId::new("fp32", &id), &id, |bench, _| {
+            bench.iter(|| shiftkit::engine::cpu::sgemm(a, b))
+        });
+    }
+    group.finish();
+    let mut group = configure(c, "engine");
+    for (&(_, role, m, k, n), (a, b)) in shapes.iter().zip(&operands) {
+        group.throughput(Throughput::Elements((m * k * n) as u64));
+        let id = format!("{m}x{k}x{n}");
+        for format in [Format::Fp16, Format::Sq4, Format::Sq6] {
             let mut engine: Box<dyn Engine> =
-                engine::create(kind, ArrayShape::default()).expect("valid shape");
+                engine::create(EngineKind::Golden, ArrayShape::default()).expect("valid shape");
             let op = role.op(format);
             group.bench_with_input(BenchmarkId::new(format.name(), &id), &id, |bench, _| {
-                bench.iter(|| engine.gemm(&a, &b, &op).expect("finite inputs"))
+                bench.iter(|| engine.gemm(a, b, &op).expect("finite inputs"))
             });
         }
     }
@@ -358,33 +374,31 @@ fn median_ns(group: &str, id: &str) -> Option<f64> {
 
 /// The table of GOPS, ratios to fp32 and fractions of the int16 peak, printed and saved.
 fn summary(peaks: Option<&peak::Peaks>) {
-    let mut rows = Vec::new();
-    let mut cases: Vec<(String, String, u64)> = SIZES
+    let mut cases: Vec<(String, String, usize)> = SIZES
         .iter()
-        .map(|&n| (format!("{n}x{n}x{n}"), n.to_string(), (n * n * n) as u64))
+        .map(|&n| ("square".to_string(), format!("{n}x{n}x{n}"), n * n * n))
         .collect();
     for (label, role, m, k, n) in workload_shapes() {
-        let id = format!("{label}/{}/{m}x{k}x{n}", role.name());
-        cases.push((id.clone(), id, (m * k * n) as u64));
+        cases.push((
+            format!("{label} {}", role.name()),
+            format!("{m}x{k}x{n}"),
+            m * k * n,
+        ));
     }
+    let mut rows = Vec::new();
     println!();
-    println!("| shape | format | median | GOPS | x fp32 | of int16 peak |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
-    for (i, (shape, id, macs)) in cases.iter().enumerate() {
-        let square = i < SIZES.len();
-        let fp32 = if square {
-            median_ns("gemm", &format!("fp32/{id}"))
-        } else {
-            median_ns("shapes", &format!("fp32/{id}"))
-        };
-        for format in ["fp32", "fp16", "sq4", "sq6", "sq8"] {
-            let group = if square && format != "fp32" {
-                "engine"
-            } else if square {
-                "gemm"
-            } else {
-                "shapes"
-            };
+    println!("| GEMM | m x k x n | bench | median | GOPS | x gemm/fp32 | of int16 peak |");
+    println!("| --- | --- | --- | ---: | ---: | ---: | ---: |");
+    for (what, id, macs) in &cases {
+        let fp32 = median_ns("gemm", &format!("fp32/{id}"));
+        let benches = [
+            ("gemm", "fp32"),
+            ("engine", "fp16"),
+            ("engine", "sq4"),
+            ("engine", "sq6"),
+            ("engine", "sq8"),
+        ];
+        for (group, format) in benches {
             let Some(ns) = median_ns(group, &format!("{format}/{id}")) else {
                 continue;
             };
@@ -392,14 +406,14 @@ fn summary(peaks: Option<&peak::Peaks>) {
             let ratio = fp32.map(|f| f / ns);
             let of_peak = peaks.map(|p| gops / p.int16_gops_peak);
             println!(
-                "| {shape} | {group}/{format} | {:.3} ms | {gops:.1} | {} | {} |",
+                "| {what} | {id} | {group}/{format} | {:.3} ms | {gops:.1} | {} | {} |",
                 ns / 1e6,
                 ratio.map_or("-".into(), |r| format!("{r:.2}x")),
                 of_peak.map_or("-".into(), |f| format!("{:.0}%", 100.0 * f)),
             );
             rows.push(serde_json::json!({
-                "shape": shape, "bench": format!("{group}/{format}/{id}"), "median_ns": ns,
-                "gops": gops, "vs_fp32": ratio, "of_int16_peak": of_peak,
+                "gemm": what, "shape": id, "bench": format!("{group}/{format}/{id}"),
+                "median_ns": ns, "gops": gops, "vs_gemm_fp32": ratio, "of_int16_peak": of_peak,
             }));
         }
     }

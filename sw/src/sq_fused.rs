@@ -539,6 +539,14 @@ mod tests {
     }
 
     #[test]
+    fn large_products_on_all_threads_match() {
+        // Past the thresholds of the parallel packers (32,768 elements) and of the parallel
+        // kernel (8M MACs), with edges in every dimension.
+        check(301, 517, 70, 6, 7, 21);
+        check(70, 1100, 131, 4, 7, 22);
+    }
+
+    #[test]
     fn wide_windows_and_long_k_flush_exactly() {
         // sq8 flushes its i32 accumulators beyond ~520 k at shift 7; window 15 both per-K sums
         // to shifts of 30 (a flush before the shift).

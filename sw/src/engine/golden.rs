@@ -1,6 +1,12 @@
 //! The `golden` engine: the bit-exact functional model of the accelerator, fast enough to train
 //! on. Its counters are those of the command stream the `rtl` engine sends for the same GEMM
 //! (`cost`), so `golden` and `rtl` agree on cycles as well as on bits.
+//!
+//! ShiftQuant GEMMs take the fused path (`sq_fused`: quantize straight into the packed layout of
+//! the 8-bit VNNI kernel, scale in its store) where the CPU has AVX-512 VNNI, and the reference
+//! path (`quantize`, `accumulate`, `scale_out`) elsewhere; the two are bit-identical
+//! (`sq_fused::tests`, and every golden-vs-rtl test runs on the fused path). FP16 GEMMs round
+//! both operands through binary16 in one pass (`fp16::fp16_gemm_f32`).
 
 use super::cost::gemm_cost;
 use super::l1norm_op::{L1NormCodes, L1NormOp, L1NormStream};

@@ -1,5 +1,10 @@
 //! Hot-path GEMM kernels.
 //!
+//! The golden engine's ShiftQuant GEMMs run on [`vnni8`] (u8 x i8 `vpdpbusd` with the per-K
+//! shifts applied between groups of K and the f32 scaling in the store; `sq_fused` packs its
+//! operands). The entry points below serve the reference path (`sq_gemm`, also CPUs without
+//! AVX-512 VNNI), the FP16 datapath and the wide fallback.
+//!
 //! Three entry points, all row-major, all exact or bit-reproducible:
 //! - [`gemm_i16`]: exact i16 x i16 -> i64 GEMM (the ShiftQuant integer datapath), built on
 //!   `vpmaddwd` / `vpdpwssd` with i32 lanes that are widened into i64 before they can overflow;
@@ -20,6 +25,7 @@
 //! - `int32.rs`: the blocked i32 path;
 //! - `f16seq.rs`: the sequential-order f32 path;
 //! - `scalar.rs`: portable reference kernels (the fallback, and the tests' oracle);
+//! - `vnni8.rs`: the 8-bit VNNI kernel with its accumulation schedule and fused store;
 //! - `tests.rs`: exactness tests.
 
 // Off x86-64 only the scalar paths are reachable; the blocked driver stays compiled (and tested
