@@ -111,6 +111,8 @@ pub struct ChannelPlan {
     steps: Vec<f64>,
     /// `1 / step` of each channel (rounded once), for the fast loop.
     invs: Vec<f64>,
+    /// The same rounded to f32, when every one is a usable f32 (`inv32`).
+    invs32: Option<Vec<f32>>,
     /// Row-major width of the tensor (for the stochastic stream's flat index).
     cols: usize,
 }
@@ -133,6 +135,7 @@ impl ChannelPlan {
                 exps: vec![0; n_channels],
                 steps: Vec::new(),
                 invs: Vec::new(),
+                invs32: None,
                 cols: x.cols,
             });
         }
@@ -148,7 +151,8 @@ impl ChannelPlan {
             })
             .collect();
         let steps: Vec<f64> = exps.iter().map(|&e| scale * pow2(e as u32)).collect();
-        let invs = steps.iter().map(|s| 1.0 / s).collect();
+        let invs: Vec<f64> = steps.iter().map(|s| 1.0 / s).collect();
+        let invs32 = invs.iter().map(|&i| inv32(i)).collect::<Option<Vec<f32>>>();
         Ok(ChannelPlan {
             params,
             axis,
@@ -156,6 +160,7 @@ impl ChannelPlan {
             exps,
             steps,
             invs,
+            invs32,
             cols: x.cols,
         })
     }
@@ -173,8 +178,12 @@ impl ChannelPlan {
         }
         let cols = c0..c0 + xs.len();
         let steps = match self.axis {
-            Axis::Rows => Steps::Uniform(self.steps[r], self.invs[r]),
-            Axis::Cols => Steps::PerColumn(&self.steps[cols.clone()], &self.invs[cols]),
+            Axis::Rows => Steps::Uniform(self.steps[r], self.invs[r], inv32(self.invs[r])),
+            Axis::Cols => Steps::PerColumn(
+                &self.steps[cols.clone()],
+                &self.invs[cols.clone()],
+                self.invs32.as_ref().map(|v| &v[cols]),
+            ),
         };
         let first = (r * self.cols + c0) as u64;
         let q = self.params.q() as f64;
@@ -183,11 +192,19 @@ impl ChannelPlan {
 }
 
 /// The step (s * 2^e) of every element of one row.
-/// Each comes with its reciprocal `1 / step` (rounded), which the fast loop multiplies by.
+/// Each comes with its reciprocal `1 / step` (rounded), which the fast loops multiply by, and,
+/// where it is a normal f32, that reciprocal rounded to f32 (the nearest-even loop's f32 path).
 #[derive(Clone, Copy)]
 enum Steps<'a> {
-    Uniform(f64, f64),
-    PerColumn(&'a [f64], &'a [f64]),
+    Uniform(f64, f64, Option<f32>),
+    PerColumn(&'a [f64], &'a [f64], Option<&'a [f32]>),
+}
+
+/// `inv` as an f32 the f32 loop may use: normal, and small enough that no product of a finite
+/// code-range input overflows.
+fn inv32(inv: f64) -> Option<f32> {
+    let r = inv as f32;
+    (r.is_normal() && r < 1e30).then_some(r)
 }
 
 /// The per-element loop, compiled twice: for the baseline target and with AVX2 (where
@@ -216,6 +233,23 @@ mod rows_kernel {
     /// random data practically never does.
     const NEAR: f64 = 1.0 / (1u64 << 40) as f64;
 
+    /// The nearest-even loop in f32 (twice the lanes): with `inv32 = f32(1 / step)` and
+    /// `t32 = f32(v * inv32)`, |t32 - v / step| <= |v / step| (2^-24 + 2^-53 + 2^-24) < 2^-16
+    /// (|v / step| <= 128), so away from `NEAR32 = 2^-14` of a half-integer t32 rounds as the
+    /// spec's f64 quotient does. About 1 element in 8,000 is that close, and sends its row through
+    /// `exact`.
+    const NEAR32: f32 = 1.0 / (1u32 << 14) as f32;
+
+    #[inline(always)]
+    fn code32(t: f32, q: f32) -> i8 {
+        // t is finite (finite input times a normal f32 below 1e30, and |t| <= 128 for inputs in
+        // their channel's range), so after the clamp it is an integer in [-127, 127].
+        let t = t.clamp(-q, q);
+        debug_assert!(t.is_finite());
+        // SAFETY: t is finite and within i32 range (see above).
+        unsafe { t.to_int_unchecked::<i32>() as i8 }
+    }
+
     #[inline(always)]
     fn fast(
         xs: &[f32],
@@ -227,7 +261,23 @@ mod rows_kernel {
     ) -> bool {
         let mut near = 0u32;
         match (steps, rounding) {
-            (Steps::Uniform(_, inv), Rounding::NearestEven) => {
+            (Steps::Uniform(_, _, Some(inv)), Rounding::NearestEven) => {
+                for (o, &v) in out.iter_mut().zip(xs) {
+                    let t = v * inv;
+                    let r = t.round_ties_even();
+                    near |= ((t - r).abs() > 0.5 - NEAR32) as u32;
+                    *o = code32(r, q as f32);
+                }
+            }
+            (Steps::PerColumn(_, _, Some(invs)), Rounding::NearestEven) => {
+                for ((o, &v), &inv) in out.iter_mut().zip(xs).zip(invs) {
+                    let t = v * inv;
+                    let r = t.round_ties_even();
+                    near |= ((t - r).abs() > 0.5 - NEAR32) as u32;
+                    *o = code32(r, q as f32);
+                }
+            }
+            (Steps::Uniform(_, inv, None), Rounding::NearestEven) => {
                 for (o, &v) in out.iter_mut().zip(xs) {
                     let t = v as f64 * inv;
                     let r = t.round_ties_even();
@@ -235,7 +285,7 @@ mod rows_kernel {
                     *o = code(r, q);
                 }
             }
-            (Steps::PerColumn(_, invs), Rounding::NearestEven) => {
+            (Steps::PerColumn(_, invs, None), Rounding::NearestEven) => {
                 for ((o, &v), &inv) in out.iter_mut().zip(xs).zip(invs) {
                     let t = v as f64 * inv;
                     let r = t.round_ties_even();
@@ -244,14 +294,14 @@ mod rows_kernel {
                 }
             }
             // One loop per step kind: a `match` inside the loop kept LLVM from vectorizing it.
-            (Steps::Uniform(_, inv), Rounding::Stochastic { seed }) => {
+            (Steps::Uniform(_, inv, _), Rounding::Stochastic { seed }) => {
                 for (c, (o, &v)) in out.iter_mut().zip(xs).enumerate() {
                     let t = v as f64 * inv + uniform_at(seed, first + c as u64);
                     near |= ((t - t.round_ties_even()).abs() < NEAR) as u32;
                     *o = code(t.floor(), q);
                 }
             }
-            (Steps::PerColumn(_, invs), Rounding::Stochastic { seed }) => {
+            (Steps::PerColumn(_, invs, _), Rounding::Stochastic { seed }) => {
                 for (c, ((o, &v), &inv)) in out.iter_mut().zip(xs).zip(invs).enumerate() {
                     let t = v as f64 * inv + uniform_at(seed, first + c as u64);
                     near |= ((t - t.round_ties_even()).abs() < NEAR) as u32;
@@ -266,12 +316,12 @@ mod rows_kernel {
     #[inline(always)]
     fn exact(xs: &[f32], steps: Steps, q: f64, rounding: Rounding, first: u64, out: &mut [i8]) {
         match (steps, rounding) {
-            (Steps::Uniform(step, _), Rounding::NearestEven) => {
+            (Steps::Uniform(step, _, _), Rounding::NearestEven) => {
                 for (o, &v) in out.iter_mut().zip(xs) {
                     *o = code((v as f64 / step).round_ties_even(), q);
                 }
             }
-            (Steps::PerColumn(steps, _), Rounding::NearestEven) => {
+            (Steps::PerColumn(steps, _, _), Rounding::NearestEven) => {
                 for ((o, &v), &step) in out.iter_mut().zip(xs).zip(steps) {
                     *o = code((v as f64 / step).round_ties_even(), q);
                 }
@@ -279,8 +329,8 @@ mod rows_kernel {
             (steps, Rounding::Stochastic { seed }) => {
                 for (c, (o, &v)) in out.iter_mut().zip(xs).enumerate() {
                     let step = match steps {
-                        Steps::Uniform(s, _) => s,
-                        Steps::PerColumn(s, _) => s[c],
+                        Steps::Uniform(s, _, _) => s,
+                        Steps::PerColumn(s, _, _) => s[c],
                     };
                     *o = code(
                         (v as f64 / step + uniform_at(seed, first + c as u64)).floor(),
@@ -512,6 +562,7 @@ mod tests {
                 .map(|_| (0.5 + g.uniform()) * 2f64.powi((g.next_u64() % 40) as i32 - 20))
                 .collect();
             let invs: Vec<f64> = steps.iter().map(|s| 1.0 / s).collect();
+            let invs32: Vec<f32> = invs.iter().map(|&i| inv32(i).unwrap()).collect();
             let xs: Vec<f32> = steps
                 .iter()
                 .map(|&st| {
@@ -527,8 +578,10 @@ mod tests {
             let q = 31.0;
             for rounding in [Rounding::NearestEven, Rounding::Stochastic { seed: trial }] {
                 for steps in [
-                    Steps::PerColumn(&steps, &invs),
-                    Steps::Uniform(steps[0], invs[0]),
+                    Steps::PerColumn(&steps, &invs, None),
+                    Steps::Uniform(steps[0], invs[0], None),
+                    Steps::PerColumn(&steps, &invs, Some(&invs32)),
+                    Steps::Uniform(steps[0], invs[0], Some(invs32[0])),
                 ] {
                     let (mut fast, mut exact) = (vec![0i8; len], vec![0i8; len]);
                     rows_kernel::quantize_row(&xs, steps, q, rounding, 7, &mut fast);
