@@ -65,8 +65,6 @@ pub fn gemm(
         return Ok(None);
     }
     let order = KOrder::new(k, shift_of);
-    let kp = order.src.len();
-    let plan = KPlan::new(&order.quad_exps, q as u32);
     let par = big(a) || big(b);
     let a_pack = pack_a(
         a,
@@ -78,27 +76,163 @@ pub fn gemm(
         reuse::take(&reuse::A),
     );
     let b_pack = pack_b(b, &pb, b_side.rounding, &order, par, reuse::take(&reuse::B));
+    let row_pow = channel_pows(&pa, !a_k, m);
+    let col_pow = channel_pows(&pb, !b_k, n);
+    let c = product(
+        m,
+        k,
+        n,
+        q,
+        &order,
+        a_pack,
+        b_pack,
+        (pa.scale, pb.scale),
+        &row_pow,
+        &col_pow,
+        par,
+    );
+    Ok(Some(Matrix {
+        rows: m,
+        cols: n,
+        data: c,
+    }))
+}
+
+/// C = A x B with A given as its transpose `a_t` (K x M), exactly as `gemm(a_t^T, b, ..)`:
+/// the weight gradient `X^T dY` without materializing `X^T`. `Ok(None)` where this path does
+/// not apply, including any input the reference path must reject (its error names positions in
+/// A, which only the transposed matrix has).
+///
+/// Computed as `C^T = B^T A^T`: `A^T = a_t` is read row by row straight into the B panels (the
+/// packer's K order costs nothing there: it picks rows), and `B^T` becomes the small A side. A's
+/// rounding must be nearest-even (its stochastic stream is indexed in A's layout). The store
+/// keeps `scale_out`'s order `(acc * sA) * sB` whatever side each operand is on.
+pub fn gemm_at(
+    a_t: &Matrix,
+    b: &Matrix,
+    params: SqParams,
+    a_side: Side,
+    b_side: Side,
+) -> Result<Option<Matrix>> {
+    let (k, m, n) = (a_t.rows, a_t.cols, b.cols);
+    if !vnni8::available()
+        || a_side.rounding != Rounding::NearestEven
+        || b.rows != k
+        || m == 0
+        || n == 0
+        || k == 0
+        || k >= u32::MAX as usize
+    {
+        return Ok(None);
+    }
+    // A's channels are its rows (per-M) or columns (per-K): columns or rows of a_t.
+    let a_t_axis = match a_side.axis {
+        Axis::Rows => Axis::Cols,
+        Axis::Cols => Axis::Rows,
+    };
+    let big = |x: &Matrix| x.data.len() >= PAR_MIN_ELEMS;
+    let (pa, pb) = rayon::join(
+        || ChannelPlan::new(a_t, "A", params, a_t_axis),
+        || ChannelPlan::new(b, "B", params, b_side.axis),
+    );
+    let (Ok(pa), Ok(pb)) = (pa, pb) else {
+        return Ok(None); // the reference path names the bad value
+    };
+    let (a_k, b_k) = (a_side.axis == Axis::Cols, b_side.axis == Axis::Rows);
+    let shift_of = |kk: usize| {
+        u32::from(if a_k { pa.exps[kk] } else { 0 }) + u32::from(if b_k { pb.exps[kk] } else { 0 })
+    };
+    let q = params.q();
+    if !within_reach(k, q, &pa, &pb, a_k, b_k, shift_of) {
+        return Ok(None);
+    }
+    let order = KOrder::new(k, shift_of);
+    let par = big(a_t) || big(b);
+    // The product C^T (n x m): A' = B^T, B' = a_t.
+    let a_pack = pack_transposed(
+        b,
+        &pb,
+        b_side.rounding,
+        &order,
+        q,
+        par,
+        reuse::take(&reuse::A),
+    );
+    let b_pack = pack_b(
+        a_t,
+        &pa,
+        a_side.rounding,
+        &order,
+        par,
+        reuse::take(&reuse::B),
+    );
+    let row_pow = channel_pows(&pb, !b_k, n);
+    let col_pow = channel_pows(&pa, !a_k, m);
+    let ct = product(
+        n,
+        k,
+        m,
+        q,
+        &order,
+        a_pack,
+        b_pack,
+        (pa.scale, pb.scale),
+        &row_pow,
+        &col_pow,
+        par,
+    );
+    Ok(Some(
+        Matrix {
+            rows: n,
+            cols: m,
+            data: ct,
+        }
+        .transpose(),
+    ))
+}
+
+/// Each channel's power of two `2^e` where the exponent is applied on drain (`on_drain`), else 1.
+fn channel_pows(plan: &ChannelPlan, on_drain: bool, len: usize) -> Vec<f64> {
+    (0..len)
+        .map(|i| {
+            if on_drain {
+                pow2(plan.exps[i].into())
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
+/// The kernel over packed operands (returned to the thread's reuse slots afterwards): C is
+/// m x n; `(sa, sb)` are the original A's and B's scales, applied in that order.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    m: usize,
+    k: usize,
+    n: usize,
+    q: i32,
+    order: &KOrder,
+    a_pack: Vec<u8>,
+    b_pack: Vec<i8>,
+    (sa, sb): (f64, f64),
+    row_pow: &[f64],
+    col_pow: &[f64],
+    par: bool,
+) -> Vec<f32> {
+    let kp = order.src.len();
+    let plan = KPlan::new(&order.quad_exps, q as u32);
     let cols = n.div_ceil(NR) * NR; // the kernel reads whole panels' worth of these
     let mut q_cs = column_sums(&b_pack, n, kp, &order.quad_exps, par);
     q_cs.iter_mut().for_each(|v| *v *= i64::from(q));
     q_cs.resize(cols, 0);
-    let row_pow: Vec<f64> = (0..m)
-        .map(|i| if a_k { 1.0 } else { pow2(pa.exps[i].into()) })
-        .collect();
-    let col_pow: Vec<f64> = (0..cols)
-        .map(|j| {
-            if b_k || j >= n {
-                1.0
-            } else {
-                pow2(pb.exps[j].into())
-            }
-        })
-        .collect();
+    let mut col_pow = col_pow.to_vec();
+    col_pow.resize(cols, 1.0);
     let epi = Epilogue {
         q_cs: &q_cs,
-        sa: pa.scale,
-        sb: pb.scale,
-        row_pow: &row_pow,
+        sa,
+        sb,
+        row_pow,
         col_pow: &col_pow,
     };
     let ops = Operands {
@@ -115,11 +249,48 @@ pub fn gemm(
     unsafe { c.set_len(m * n) };
     reuse::give(&reuse::A, a_pack);
     reuse::give(&reuse::B, b_pack);
-    Ok(Some(Matrix {
-        rows: m,
-        cols: n,
-        data: c,
-    }))
+    c
+}
+
+/// `B^T` as the kernel's A (n x kp bytes, row j, packed column pos(k) = code(k, j) + Q): B's
+/// codes row by row (its own layout, so its stochastic stream is indexed as the reference
+/// path's), then gathered in K order.
+#[allow(clippy::too_many_arguments)]
+fn pack_transposed(
+    b: &Matrix,
+    plan: &ChannelPlan,
+    rounding: Rounding,
+    order: &KOrder,
+    q: i32,
+    par: bool,
+    mut out: Vec<u8>,
+) -> Vec<u8> {
+    let (k, n) = (b.rows, b.cols);
+    let kp = order.src.len();
+    // Row k (the padding source) holds -Q, which stores 0.
+    let mut codes = vec![-(q as i8); (k + 1) * n];
+    let fill = |(kk, row): (usize, &mut [i8])| plan.row_codes(b.row(kk), kk, 0, rounding, row);
+    if par {
+        codes[..k * n].par_chunks_mut(n).enumerate().for_each(fill);
+    } else {
+        codes[..k * n].chunks_mut(n).enumerate().for_each(fill);
+    }
+    // Padding rows n..n_pad are never stored: a reused buffer needs no clearing there.
+    out.resize(n.div_ceil(MR) * MR * kp, 0);
+    let gather = |(j, dst): (usize, &mut [u8])| {
+        for (d, &kk) in dst.iter_mut().zip(&order.src) {
+            *d = (i32::from(codes[kk as usize * n + j]) + q) as u8;
+        }
+    };
+    if par {
+        out[..n * kp]
+            .par_chunks_mut(kp)
+            .enumerate()
+            .for_each(gather);
+    } else {
+        out[..n * kp].chunks_mut(kp).enumerate().for_each(gather);
+    }
+    out
 }
 
 /// Whether every partial sum fits i64 (|S| <= sum_k 2Q^2 2^e_k < 2^62), and the reference path
@@ -534,6 +705,98 @@ mod tests {
         {
             for bits in [4, 6, 8] {
                 check(m, k, n, bits, 7, i as u64 * 10 + bits as u64);
+            }
+        }
+    }
+
+    /// `gemm_at(A^T, B)` against the reference on A, for the roles with a nearest-even A.
+    fn check_at(m: usize, k: usize, n: usize, bits: u32, seed: u64) {
+        if !vnni8::available() {
+            return;
+        }
+        let mut g = SplitMix64::new(seed);
+        let (a, b) = (operand(m, k, &mut g), operand(k, n, &mut g));
+        let a_t = a.transpose();
+        let p = SqParams::new(bits, 7).unwrap();
+        let ne = Rounding::NearestEven;
+        let st = Rounding::Stochastic { seed };
+        let cases = [
+            // The weight gradient: X^T per-M, dY per-K stochastic.
+            (
+                Side {
+                    axis: Axis::Rows,
+                    rounding: ne,
+                },
+                Side {
+                    axis: Axis::Rows,
+                    rounding: st,
+                },
+            ),
+            (
+                Side {
+                    axis: Axis::Cols,
+                    rounding: ne,
+                },
+                Side {
+                    axis: Axis::Cols,
+                    rounding: st,
+                },
+            ),
+            (
+                Side {
+                    axis: Axis::Cols,
+                    rounding: ne,
+                },
+                Side {
+                    axis: Axis::Rows,
+                    rounding: ne,
+                },
+            ),
+        ];
+        for (sa, sb) in cases {
+            let want = reference(&a, &b, p, sa, sb);
+            let got = gemm_at(&a_t, &b, p, sa, sb)
+                .unwrap()
+                .expect("fast path applies");
+            let same = want
+                .data
+                .iter()
+                .zip(&got.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same && got.rows == m && got.cols == n,
+                "{m}x{k}x{n} sq{bits} {sa:?} {sb:?}"
+            );
+        }
+        // A stochastic A, a shape mismatch and a NaN are left to the reference path.
+        let sa = Side {
+            axis: Axis::Rows,
+            rounding: st,
+        };
+        assert!(gemm_at(&a_t, &b, p, sa, sa).unwrap().is_none());
+        let mut bad = a_t.clone();
+        bad.data[0] = f32::NAN;
+        let s = Side {
+            axis: Axis::Rows,
+            rounding: ne,
+        };
+        assert!(gemm_at(&bad, &b, p, s, s).unwrap().is_none());
+    }
+
+    #[test]
+    fn transposed_a_matches_the_reference_path() {
+        for (i, &(m, k, n)) in [
+            (1, 1, 1),
+            (7, 9, 33),
+            (48, 300, 40),
+            (65, 130, 5),
+            (301, 517, 70),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for bits in [4, 6, 8] {
+                check_at(m, k, n, bits, 100 + i as u64 * 10 + bits as u64);
             }
         }
     }

@@ -13,10 +13,27 @@ pub struct CpuEngine {
 
 /// C = A x B in fp32 (row-major, no checks).
 pub fn sgemm(a: &Matrix, b: &Matrix) -> Matrix {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+    sgemm_strided(a, false, b)
+}
+
+/// C = A x B in fp32 with A given as its transpose when `a_transposed` (row-major, no checks):
+/// matrixmultiply takes A's strides, so the transpose costs nothing.
+fn sgemm_strided(a: &Matrix, a_transposed: bool, b: &Matrix) -> Matrix {
+    let (m, k) = if a_transposed {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    let n = b.cols;
+    // Element (i, kk) of A: a[i * k + kk], or a_t[kk * m + i].
+    let (rsa, csa) = if a_transposed {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
     let mut c = Matrix::zeros(m, n);
     // SAFETY: the pointers and strides describe the three row-major buffers exactly:
-    // a is m x k, b is k x n, c is m x n, all owned and alive for the call.
+    // A is m x k (or its transpose k x m), b is k x n, c is m x n, all owned and alive.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -24,8 +41,8 @@ pub fn sgemm(a: &Matrix, b: &Matrix) -> Matrix {
             n,
             1.0,
             a.data.as_ptr(),
-            k as isize,
-            1,
+            rsa,
+            csa,
             b.data.as_ptr(),
             n as isize,
             1,
@@ -59,11 +76,57 @@ impl Engine for CpuEngine {
         Ok(c)
     }
 
+    fn gemm_at(&mut self, a_t: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
+        if op.format != Format::Fp32 || a_t.rows != b.rows {
+            return self.gemm(&a_t.transpose(), b, op); // the same checks and messages
+        }
+        a_t.check_nonempty("A")?;
+        b.check_nonempty("B")?;
+        if !a_t.data.iter().all(|v| v.is_finite()) {
+            a_t.transpose().check_finite("A")?; // names the position in A
+        }
+        b.check_finite("B")?;
+        let c = sgemm_strided(a_t, true, b);
+        self.counters.gemms += 1;
+        self.counters.macs += (a_t.rows * a_t.cols * b.cols) as u64;
+        Ok(c)
+    }
+
     fn counters(&self) -> &Counters {
         &self.counters
     }
 
     fn reset_counters(&mut self) {
         self.counters = Counters::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn transposed_a_gives_the_same_bits_and_errors() {
+        let mut g = SplitMix64::new(3);
+        let a = Matrix::from_fn(37, 53, |_, _| g.normal() as f32);
+        let b = Matrix::from_fn(53, 29, |_, _| g.normal() as f32);
+        let op = GemmOp::new(Format::Fp32);
+        let mut e = CpuEngine::default();
+        let want = e.gemm(&a, &b, &op).unwrap();
+        let got = e.gemm_at(&a.transpose(), &b, &op).unwrap();
+        assert!(want
+            .data
+            .iter()
+            .zip(&got.data)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert_eq!(e.counters().gemms, 2);
+        let mut bad = a.clone();
+        bad.data[5] = f32::INFINITY;
+        let msg = |r: Result<Matrix>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(e.gemm(&bad, &b, &op)),
+            msg(e.gemm_at(&bad.transpose(), &b, &op))
+        );
     }
 }

@@ -71,6 +71,30 @@ impl Engine for GoldenEngine {
         Ok(c)
     }
 
+    fn gemm_at(&mut self, a_t: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
+        if let Ok(config) = self.shape.config_for(op) {
+            if let Datapath::Sq { bits } = config.datapath {
+                let params = SqParams::new(bits, op.window)?;
+                let side = |axis, rounding| sq_fused::Side { axis, rounding };
+                let fast = sq_fused::gemm_at(
+                    a_t,
+                    b,
+                    params,
+                    side(op.a_axis.axis(), op.a_rounding),
+                    side(op.b_axis.axis(), op.b_rounding),
+                )?;
+                if let Some(c) = fast {
+                    let geom = accel_geometry(&config)?;
+                    let chunk = sq_stream_chunk(&config, op)?;
+                    self.counters += gemm_cost(&geom, (a_t.cols, a_t.rows, b.cols), chunk)?;
+                    return Ok(c);
+                }
+            }
+        }
+        // Everything else (and every error) exactly as `gemm` on the transpose.
+        self.gemm(&a_t.transpose(), b, op)
+    }
+
     fn l1norm(&mut self, rows: &[Vec<i64>], op: &L1NormOp) -> Result<L1NormCodes> {
         let stream = L1NormStream::plan(&self.shape, rows, op)?;
         let codes = rows

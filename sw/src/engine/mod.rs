@@ -115,6 +115,12 @@ pub trait Engine: Send {
     fn kind(&self) -> EngineKind;
     /// C = A x B in `op.format`. Errors leave the counters unchanged.
     fn gemm(&mut self, a: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix>;
+    /// C = A x B with A given as its transpose `a_t` (K x M): exactly `gemm(a_t^T, b, op)`, bits,
+    /// errors and counters, without the caller materializing A. Training's weight gradients
+    /// (`X^T dY`) take this door; engines that can read A transposed override it.
+    fn gemm_at(&mut self, a_t: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
+        self.gemm(&a_t.transpose(), b, op)
+    }
     /// L1-normalize integer rows (the unit's `W`-bit inputs) on the accelerator's L1-norm unit
     /// of `op.format`: SQ-b codes with step `2^-f` (`l1norm_op`). Adds the stream's cycles and
     /// bytes to the counters; errors leave them unchanged. Engines without the unit refuse.

@@ -35,7 +35,7 @@ impl Linear {
         dy: &Matrix,
         need_dx: bool,
     ) -> Result<Option<Matrix>> {
-        let dw = ctx.gemm(&x.transpose(), dy, GemmKind::WeightGrad)?;
+        let dw = ctx.gemm_at(x, dy, GemmKind::WeightGrad)?;
         add_into(&mut self.weight.grad, &dw);
         if let Some(b) = &mut self.bias {
             for row in dy.data.chunks(dy.cols) {

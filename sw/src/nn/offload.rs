@@ -111,6 +111,23 @@ impl Offload {
         if self.host_roles.contains(&kind) {
             return self.host.gemm(a, b, &GemmOp::new(Format::Fp32));
         }
+        let op = self.op(kind);
+        self.engine.gemm(a, b, &op)
+    }
+
+    /// C = A x B with A given as its transpose (K x M), for the weight gradient `X^T dY`:
+    /// the same bits as `gemm(&a_t.transpose(), b, kind)`, without the transpose where the
+    /// engine can read A transposed.
+    pub fn gemm_at(&mut self, a_t: &Matrix, b: &Matrix, kind: GemmKind) -> Result<Matrix> {
+        if self.host_roles.contains(&kind) {
+            return self.host.gemm_at(a_t, b, &GemmOp::new(Format::Fp32));
+        }
+        let op = self.op(kind);
+        self.engine.gemm_at(a_t, b, &op)
+    }
+
+    /// The quantization of a GEMM of this role (the table above; draws the stochastic seeds).
+    fn op(&mut self, kind: GemmKind) -> GemmOp {
         let mut op = GemmOp::new(self.format);
         op.window = self.window;
         if self.format.sq_bits().is_some() {
@@ -128,6 +145,6 @@ impl Offload {
                 }
             }
         }
-        self.engine.gemm(a, b, &op)
+        op
     }
 }
