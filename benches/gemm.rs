@@ -9,7 +9,8 @@
 //!   the square sizes and at the GEMM shapes of the workloads (next to `gemm/fp32/{m}x{k}x{n}`):
 //!   the grokking MLP's three roles (batch 1,795), the data-diet CNN's im2col GEMMs at batch 128,
 //!   a ViT-B/32 block at batch 8 (400 tokens), each with the quantization axes and rounding of
-//!   its role (`nn::offload`).
+//!   its role (`nn::offload`); weight gradients through `gemm_at` (A = X^T given as X), as
+//!   training calls them.
 //!
 //! After the runs, a table of GOPS (2 ops per MAC), the ratio to fp32 of the same shape and the
 //! fraction of the machine's int16 multiply-add peak is printed and written to
@@ -180,12 +181,17 @@ fn shapes(c: &mut Criterion) {
     for (&(_, role, m, k, n), (a, b)) in shapes.iter().zip(&operands) {
         group.throughput(Throughput::Elements((m * k * n) as u64));
         let id = format!("{m}x{k}x{n}");
+        // Training hands a weight gradient its input untransposed (`Offload::gemm_at`).
+        let a_t = matches!(role, Role::WeightGrad).then(|| a.transpose());
         for format in [Format::Fp16, Format::Sq4, Format::Sq6] {
             let mut engine: Box<dyn Engine> =
                 engine::create(EngineKind::Golden, ArrayShape::default()).expect("valid shape");
             let op = role.op(format);
             group.bench_with_input(BenchmarkId::new(format.name(), &id), &id, |bench, _| {
-                bench.iter(|| engine.gemm(a, b, &op).expect("finite inputs"))
+                bench.iter(|| match &a_t {
+                    Some(a_t) => engine.gemm_at(a_t, b, &op).expect("finite inputs"),
+                    None => engine.gemm(a, b, &op).expect("finite inputs"),
+                })
             });
         }
     }
