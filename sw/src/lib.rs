@@ -17,6 +17,7 @@ pub mod npy;
 pub mod rng;
 pub mod sq;
 pub mod sq_gemm;
+pub mod sweep;
 pub mod workloads;
 
 pub use error::{Error, Result};
