@@ -528,3 +528,91 @@ pub fn describe(axes: &[(String, Value)]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Plan {
+        parse(text, &crate::cli::command()).unwrap()
+    }
+
+    #[test]
+    fn every_subcommand_has_its_output_flags() {
+        let cli = crate::cli::command();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            let leaves: Vec<&clap::Command> = if sub.has_subcommands() {
+                sub.get_subcommands().collect()
+            } else {
+                vec![sub]
+            };
+            for leaf in leaves {
+                let longs: Vec<&str> = leaf.get_arguments().filter_map(|a| a.get_long()).collect();
+                match output_of(name) {
+                    Some(Output::Dir) => assert!(longs.contains(&"out"), "{name}"),
+                    Some(Output::Json) => assert!(longs.contains(&"json"), "{name}"),
+                    Some(Output::GemmFiles) => {
+                        assert!(longs.contains(&"out") && longs.contains(&"json"), "{name}")
+                    }
+                    None => assert!(
+                        ["demo", "sweep"].contains(&name),
+                        "add `{name}` to output_of"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_depend_only_on_the_jobs_own_flags() {
+        let small = plan("base = \"train grokking --epochs 5\"\n[axes]\nformat = [\"sq4\", \"sq6\"]\nseed = [0, 1]\n");
+        let big = plan("base = \"train grokking --epochs 5\"\n[axes]\nformat = [\"sq4\", \"fp16\", \"sq6\"]\nseed = [0, 1, 2]\n");
+        assert_eq!(small.jobs.len(), 4);
+        for j in &small.jobs {
+            let same = big.jobs.iter().find(|b| b.axes == j.axes).unwrap();
+            assert_eq!(same.id, j.id);
+        }
+        let mut ids: Vec<&str> = big.jobs.iter().map(|j| j.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 9);
+        // Axis order in the file does not change an id; the base command does.
+        let swapped =
+            plan("base = \"train grokking --epochs 5\"\n[axes]\nseed = [0]\nformat = [\"sq4\"]\n");
+        assert_eq!(swapped.jobs[0].id, small.jobs[0].id);
+        let other =
+            plan("base = \"train grokking --epochs 6\"\n[axes]\nformat = [\"sq4\"]\nseed = [0]\n");
+        assert_ne!(other.jobs[0].id, small.jobs[0].id);
+    }
+
+    #[test]
+    fn zip_groups_vary_together_and_excludes_remove_jobs() {
+        let p = plan(
+            "base = \"synth\"\nzip = [[\"rows\", \"cols\"]]\n[axes]\ndesign = [\"sq4\", \"fp16\"]\nrows = [2, 3]\ncols = [2, 3]\ntarget = [\"ice40\", \"xc7-nodsp\"]\n[[exclude]]\ndesign = \"fp16\"\ntarget = [\"ice40\"]\n",
+        );
+        let got: Vec<String> = p.jobs.iter().map(|j| describe(&j.axes)).collect();
+        assert_eq!(
+            got,
+            [
+                "design=sq4 rows=2 cols=2 target=ice40",
+                "design=sq4 rows=2 cols=2 target=xc7-nodsp",
+                "design=sq4 rows=3 cols=3 target=ice40",
+                "design=sq4 rows=3 cols=3 target=xc7-nodsp",
+                "design=fp16 rows=2 cols=2 target=xc7-nodsp",
+                "design=fp16 rows=3 cols=3 target=xc7-nodsp",
+            ]
+        );
+        assert_eq!(p.output, Output::Json);
+        assert_eq!(
+            &p.jobs[0].args,
+            &["synth", "--design", "sq4", "--rows", "2", "--cols", "2", "--target", "ice40"]
+        );
+    }
+
+    #[test]
+    fn switch_axes_add_or_omit_the_flag() {
+        let p = plan("base = \"train grokking\"\n[axes]\nticket = [false, true]\n");
+        assert_eq!(p.jobs[0].args, ["train", "grokking"]);
+        assert_eq!(p.jobs[1].args, ["train", "grokking", "--ticket"]);
+    }
+}

@@ -285,11 +285,15 @@ pub fn plot_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result
 
 /// Axis tick labels that stay short for counts such as 1.2e11 cycles.
 fn tick(v: &f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e6).contains(&a) {
-        format!("{v:.2e}")
+    if v.abs() >= 1e6 {
+        return format!("{v:.2e}");
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
     } else {
-        format!("{v}")
+        s.into()
     }
 }
 
