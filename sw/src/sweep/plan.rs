@@ -508,11 +508,14 @@ fn check_command_lines(plan: &Plan, cli: &clap::Command) -> std::result::Result<
             .chain(out.iter().cloned());
         if let Err(e) = cli.clone().try_get_matches_from(argv) {
             let text = e.render().to_string();
+            // clap's message up to its usage hint, as one line.
             let first = text
                 .lines()
                 .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("invalid command line")
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
                 .trim_start_matches("error: ")
                 .to_string();
             return Err(format!("job {}: {first}", describe(&job.axes)));
@@ -611,8 +614,11 @@ mod tests {
 
     #[test]
     fn switch_axes_add_or_omit_the_flag() {
-        let p = plan("base = \"train grokking\"\n[axes]\nticket = [false, true]\n");
-        assert_eq!(p.jobs[0].args, ["train", "grokking"]);
-        assert_eq!(p.jobs[1].args, ["train", "grokking", "--ticket"]);
+        let p = plan("base = \"train grokking --format sq4\"\n[axes]\nticket = [false, true]\n");
+        assert_eq!(p.jobs[0].args, ["train", "grokking", "--format", "sq4"]);
+        assert_eq!(
+            p.jobs[1].args,
+            ["train", "grokking", "--format", "sq4", "--ticket"]
+        );
     }
 }
