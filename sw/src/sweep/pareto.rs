@@ -139,6 +139,9 @@ fn num(row: &Row, key: &str) -> Option<f64> {
     row.results.get(key).and_then(Value::as_f64)
 }
 
+/// The x value of a training run (modelled cycles, or its design's LUTs).
+type XOf<'a> = dyn Fn(&Row) -> Option<f64> + 'a;
+
 fn training_fronts(res: &Results, luts: &LutTable) -> Vec<Front> {
     let done: Vec<(usize, &Row)> = res
         .rows
@@ -164,7 +167,7 @@ fn training_fronts(res: &Results, luts: &LutTable) -> Vec<Front> {
         ),
     ];
     let lut_desc = format!("LUTs on {} (synthesis cache)", luts.target);
-    let xs: [(&str, &str, &dyn Fn(&Row) -> Option<f64>); 2] = [
+    let xs: [(&str, &str, &XOf); 2] = [
         ("cycles", "modelled cycles", &|r| {
             num(r, "summary.counters.cycles").filter(|&c| c > 0.0)
         }),
