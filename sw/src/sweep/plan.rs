@@ -621,4 +621,14 @@ mod tests {
             ["train", "grokking", "--format", "sq4", "--ticket"]
         );
     }
+
+    #[test]
+    fn the_example_plans_expand() {
+        let grok = plan(include_str!("../../../examples/sweeps/grokking-formats.toml"));
+        assert_eq!(grok.jobs.len(), 32);
+        assert_eq!(grok.output, Output::Dir);
+        let hw = plan(include_str!("../../../examples/sweeps/hardware.toml"));
+        assert_eq!(hw.jobs.len(), 7 * 3 * 2);
+        assert_eq!(hw.output, Output::Json);
+    }
 }
