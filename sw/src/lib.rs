@@ -18,6 +18,7 @@ pub mod rng;
 pub mod sq;
 pub mod sq_fused;
 pub mod sq_gemm;
+pub mod sweep;
 pub mod workloads;
 
 pub use error::{Error, Result};

@@ -7,9 +7,10 @@ mod gemm;
 mod hw;
 mod report;
 mod sim;
+mod sweep;
 mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,6 +46,16 @@ enum Command {
     Report(report::ReportArgs),
     /// The showcase: every format on sample tensors, errors, speed and modelled cost.
     Demo(demo::DemoArgs),
+    /// Design-space sweeps: many jobs from a plan, locally or on Slurm, merged with Pareto plots.
+    Sweep {
+        #[command(subcommand)]
+        command: sweep::SweepCommand,
+    },
+}
+
+/// The command tree (sweep plans check their flags against it).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Run the CLI with the process arguments; returns the exit code.
@@ -72,6 +83,7 @@ where
         Command::Bitstream(args) => hw::bitstream(&args),
         Command::Report(args) => report::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Sweep { command } => sweep::run(&command),
     };
     match result {
         Ok(()) => 0,

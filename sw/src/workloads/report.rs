@@ -95,6 +95,33 @@ fn register_font() {
     });
 }
 
+/// Where a plot is drawn before it is renamed into place. The backend picks the encoder from the
+/// extension, so the temporary name ends in .png.
+fn png_temp(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp.png"))
+}
+
+/// Rename a drawn plot into place, or remove the partial file of a failed drawing.
+fn finish_png(
+    tmp: &Path,
+    path: &Path,
+    drawn: std::result::Result<(), Box<dyn std::error::Error>>,
+) -> Result<()> {
+    match drawn {
+        Ok(()) => {
+            std::fs::rename(tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}")))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(tmp);
+            Err(Error::file(path, format!("cannot draw the plot: {e}")))
+        }
+    }
+}
+
 /// One line of a plot.
 pub struct Curve {
     pub label: String,
@@ -136,12 +163,7 @@ pub const PALETTE: [RGBColor; 10] = [
 /// Accuracy (0..1) against epoch, written atomically as a PNG.
 pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
     register_font();
-    // The backend picks the encoder from the extension, so the temporary name ends in .png.
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp.png"));
+    let tmp = png_temp(path);
     let x_max = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
@@ -183,16 +205,7 @@ pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
         root.present()?;
         Ok(())
     };
-    let result = draw();
-    match result {
-        Ok(()) => {
-            std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}")))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(Error::file(path, format!("cannot draw the plot: {e}")))
-        }
-    }
+    finish_png(&tmp, path, draw())
 }
 
 /// One bar of a grouped bar chart.
@@ -215,11 +228,7 @@ pub fn plot_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result
             series.push(&b.series);
         }
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp.png"));
+    let tmp = png_temp(path);
     let y_max = bars.iter().map(|b| b.value).fold(1.0, f64::max) * 1.1;
     let slots = (series.len() + 1) as f64;
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
@@ -271,13 +280,94 @@ pub fn plot_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result
         root.present()?;
         Ok(())
     };
-    match draw() {
-        Ok(()) => {
-            std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot write: {e}")))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(Error::file(path, format!("cannot draw the plot: {e}")))
-        }
+    finish_png(&tmp, path, draw())
+}
+
+/// Axis tick labels that stay short for counts such as 1.2e11 cycles.
+fn tick(v: &f64) -> String {
+    if v.abs() >= 1e6 {
+        return format!("{v:.2e}");
     }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// A scatter of `points` with the Pareto-optimal ones (`front[i]`) marked in red and joined by
+/// a line, written atomically as a PNG.
+pub fn plot_pareto(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    points: &[(f64, f64)],
+    front: &[bool],
+) -> Result<()> {
+    register_font();
+    let tmp = png_temp(path);
+    let span = |f: fn(&(f64, f64)) -> f64| {
+        let lo = points.iter().map(f).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+        let pad = if hi > lo {
+            (hi - lo) * 0.08
+        } else {
+            lo.abs().max(1.0) * 0.1
+        };
+        (lo - pad)..(hi + pad)
+    };
+    let (xr, yr) = (span(|p| p.0), span(|p| p.1));
+    let mut line: Vec<(f64, f64)> = points
+        .iter()
+        .zip(front)
+        .filter(|(_, &f)| f)
+        .map(|(p, _)| *p)
+        .collect();
+    line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let red = PALETTE[1];
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(xr.clone(), yr.clone())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        let grey = PALETTE[7];
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, grey.stroke_width(1))),
+            )?
+            .label("job")
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, grey.stroke_width(1)));
+        chart.draw_series(LineSeries::new(line.iter().copied(), red.stroke_width(1)))?;
+        chart
+            .draw_series(line.iter().map(|&p| Circle::new(p, 6, red.filled())))?
+            .label("Pareto-optimal")
+            .legend(move |(x, y)| Circle::new((x + 9, y), 6, red.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    finish_png(&tmp, path, draw())
 }
