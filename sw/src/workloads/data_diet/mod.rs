@@ -475,7 +475,10 @@ fn retrain(
 
 fn check_experiment(out: &Path, plan: &Plan) -> Result<()> {
     let path = out.join("experiment.json");
-    let want = serde_json::to_value(plan).map_err(|e| Error::Usage(e.to_string()))?;
+    // Through text, as the file holds it (f32 fields print shorter than their f64 values).
+    let want: Value = serde_json::to_string(plan)
+        .and_then(|t| serde_json::from_str(&t))
+        .map_err(|e| Error::Usage(e.to_string()))?;
     if path.is_file() {
         let have: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
             .unwrap_or(Value::Null);
