@@ -221,14 +221,14 @@ mod tests {
         for x in [n, r, c] {
             v.extend_from_slice(&x.to_be_bytes());
         }
-        v.extend(std::iter::repeat(7u8).take(have));
+        v.extend(std::iter::repeat_n(7u8, have));
         v
     }
 
     fn labels(n: u32, have: usize) -> Vec<u8> {
         let mut v = vec![0, 0, 8, 1];
         v.extend_from_slice(&n.to_be_bytes());
-        v.extend(std::iter::repeat(3u8).take(have));
+        v.extend(std::iter::repeat_n(3u8, have));
         v
     }
 

@@ -115,7 +115,7 @@ mod tests {
         let x = Matrix::from_fn(n * p, k, |_, _| r.normal() as f32);
         let g = Matrix::from_fn(n * p, c, |_, _| r.normal() as f32);
         let norms = weight_sq_norms(&x, &g, p);
-        for b in 0..n {
+        for (b, &norm) in norms.iter().enumerate() {
             let mut want = 0.0f64;
             for i in 0..k {
                 for j in 0..c {
@@ -128,7 +128,7 @@ mod tests {
             let xb = &x.data[b * p * k..(b + 1) * p * k];
             let gb = &g.data[b * p * c..(b + 1) * p * c];
             for got in [
-                norms[b],
+                norm,
                 gram_form(xb, gb, p, k, c),
                 direct_form(xb, gb, p, k, c),
             ] {

@@ -121,6 +121,10 @@ pub struct Plan {
     pub model: &'static str,
 }
 
+/// One retraining arm: score name, fraction kept, and how the subset is picked (`None`: full
+/// data or random).
+type Arm = (String, f64, Option<(ScoreKind, Pick)>);
+
 const MODEL: &str = "conv5x5-16 relu pool2, conv5x5-32 relu pool2, fc-128 relu, fc-10";
 
 impl DataDietConfig {
@@ -250,7 +254,7 @@ impl DataDietConfig {
     }
 
     /// The subsets every seed trains: (score name, fraction kept, how picked).
-    fn arms(&self) -> Vec<(String, f64, Option<(ScoreKind, Pick)>)> {
+    fn arms(&self) -> Vec<Arm> {
         let mut arms = vec![("full".to_string(), 1.0, None)];
         for &keep in &self.keep {
             arms.push(("random".into(), keep, None));

@@ -64,7 +64,7 @@ pub fn by_score(
 
 /// A seeded random subset of the same size (per class when `balanced`).
 pub fn random(labels: &[u8], keep: f64, balanced: bool, seed: u64) -> Vec<usize> {
-    let mut rng = SplitMix64::new(crate::rng::mix64(seed ^ 0x5AB5_E7));
+    let mut rng = SplitMix64::new(crate::rng::mix64(seed ^ 0x005A_B5E7));
     let scores: Vec<f64> = (0..labels.len()).map(|_| rng.uniform()).collect();
     by_score(&scores, labels, keep, Pick::Highest { offset: 0 }, balanced)
 }
