@@ -659,3 +659,58 @@ fn l1norm_rejects_bad_input_in_one_line() {
         .to_string();
     assert!(err.contains("cpu engine has no L1-norm unit"), "{err}");
 }
+
+#[test]
+fn data_diet_cnn_steps_on_rtl_equal_golden_bit_for_bit() {
+    // The sq6 3x2 E=3 17-bit design of `sq6_3x2_window3_narrow_accumulator` (cached), two SGD
+    // steps of the data-diet CNN at batch 2 on real digits: every conv (im2col) and linear
+    // GEMM of the forward, input-gradient and weight-gradient roles goes through the array.
+    use shiftkit::data::mnist::shipped_test_set;
+    use shiftkit::engine::EngineKind;
+    use shiftkit::nn::Offload;
+    use shiftkit::workloads::data_diet::cnn::{batch_of, Cnn};
+    use shiftkit::workloads::data_diet::train::{train_step, Hyper};
+    std::env::set_var("SHIFTKIT_SIM_CACHE", cache());
+    let shape = ArrayShape {
+        rows: 3,
+        cols: 2,
+        acc_bits: Some(17),
+    };
+    let data = shipped_test_set().expect("shipped MNIST");
+    let run = |kind: EngineKind| {
+        let mut ctx = Offload::new(Format::Sq6, kind, shape, 3, 5).expect("engine");
+        let mut model = Cnn::new(5);
+        let hyper = Hyper::default();
+        let mut opt = hyper.optimizer();
+        let mut losses = Vec::new();
+        for step in 0..2 {
+            let ids = [2 * step, 2 * step + 1];
+            let labels: Vec<usize> = ids.iter().map(|&i| data.labels[i] as usize).collect();
+            let out = train_step(
+                &mut model,
+                &mut ctx,
+                &batch_of(&data, &ids),
+                &labels,
+                &mut opt,
+                hyper.lr,
+            )
+            .expect("step");
+            losses.push(out.loss.to_bits());
+        }
+        let weights: Vec<Vec<u32>> = model
+            .params()
+            .iter()
+            .map(|p| p.value.data.iter().map(|v| v.to_bits()).collect())
+            .collect();
+        (losses, weights, *ctx.counters())
+    };
+    let (golden, rtl) = (run(EngineKind::Golden), run(EngineKind::Rtl));
+    assert_eq!(golden.0, rtl.0, "losses");
+    assert!(golden.1 == rtl.1, "weights differ");
+    assert_eq!(golden.2, rtl.2, "counters");
+    assert_eq!(
+        golden.2.gemms,
+        2 * 11,
+        "11 GEMMs per step (3 per layer, conv1 has no dX)"
+    );
+}

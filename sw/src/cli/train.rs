@@ -4,6 +4,7 @@ use crate::engine::{ArrayShape, EngineKind};
 use crate::error::Result;
 use crate::format::Format;
 use crate::nn::GemmKind;
+use crate::workloads::data_diet::{self, train::Hyper, DataDietConfig, ScoreKind};
 use crate::workloads::grokking::{self, Control, GrokkingConfig, ModelKind, TicketFrom};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 pub enum Workload {
     /// Grokking tickets: modular addition (or MNIST), dense vs lottery ticket.
     Grokking(GrokkingArgs),
+    /// Data diet: EL2N / GraNd scores, pruned-data retraining, noisy-label detection (CNN).
+    DataDiet(DataDietArgs),
 }
 
 /// Flags every workload shares.
@@ -115,8 +118,96 @@ pub struct GrokkingArgs {
     pub from: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct DataDietArgs {
+    /// Number format; --seed seeds the label flips of --label-noise.
+    #[command(flatten)]
+    pub common: Common,
+    /// Scores whose highest-scoring subsets are retrained (comma-separated); every experiment
+    /// also trains the full data and random subsets.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "el2n,grand,grand-init"
+    )]
+    pub score: Vec<ScoreKind>,
+    /// Fractions of the training set kept (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0.3,0.5,0.7")]
+    pub keep: Vec<f64>,
+    /// Drop the K highest-scoring examples before keeping the next ones.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Epoch whose model gives EL2N and GraNd (default: about 10% of --epochs, at least 1).
+    #[arg(long)]
+    pub score_epoch: Option<usize>,
+    /// Independent initializations the scores are averaged over.
+    #[arg(long, default_value_t = 4)]
+    pub score_runs: usize,
+    /// Retrain every subset with seeds 0..N-1 (the same seeds for every arm: paired).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// Epochs of the full-data run; subsets train for the same number of steps.
+    #[arg(long, default_value_t = 15)]
+    pub epochs: usize,
+    /// Flip this fraction of the training labels (seeded by --seed) before scoring.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_noise: f64,
+    /// Keep the same fraction of every class.
+    #[arg(long)]
+    pub class_balanced: bool,
+    /// Also retrain on the lowest-scoring subset of each score.
+    #[arg(long)]
+    pub lowest: bool,
+    /// A directory of train-*/t10k-* IDX files (MNIST, Fashion-MNIST, KMNIST) instead of the
+    /// shipped split (t10k images 0-7999 train, 8000-9999 test).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// CI size: 1,000 training and 500 test images, 2 epochs, 1 scoring run, 1 seed.
+    #[arg(long)]
+    pub quick: bool,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Peak learning rate of SGD (Nesterov momentum 0.9, cosine schedule).
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f32,
+    /// L2 weight decay (added to the gradient).
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f32,
+}
+
 pub fn run(workload: &Workload) -> Result<()> {
     match workload {
+        Workload::DataDiet(a) => {
+            let cfg = DataDietConfig {
+                format: a.common.format,
+                engine: a.common.engine(),
+                shape: a.common.shape(),
+                window: a.common.window,
+                scores: a.score.clone(),
+                keep: a.keep.clone(),
+                offset: a.offset,
+                score_epoch: a.score_epoch,
+                score_runs: a.score_runs,
+                seeds: a.seeds,
+                epochs: a.epochs,
+                label_noise: a.label_noise,
+                class_balanced: a.class_balanced,
+                lowest: a.lowest,
+                data_dir: a.data_dir.clone(),
+                quick: a.quick,
+                hyper: Hyper {
+                    batch: a.batch,
+                    lr: a.lr,
+                    weight_decay: a.weight_decay,
+                    ..Hyper::default()
+                },
+                noise_seed: a.common.seed,
+                out: a.common.out.clone(),
+                progress: true,
+            };
+            data_diet::run(&cfg).map(|_| ())
+        }
         Workload::Grokking(a) => {
             let cfg = GrokkingConfig {
                 model: a.model,

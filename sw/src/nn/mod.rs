@@ -3,13 +3,17 @@
 //! element-wise layers, losses and the optimizer stay on the host in f32.
 
 pub mod activation;
+pub mod conv;
 pub mod embedding;
+pub mod grad_norms;
 pub mod linear;
 pub mod loss;
+pub mod nchw;
 pub mod norm;
 pub mod offload;
 pub mod optim;
 pub mod param;
+pub mod pool;
 
 pub use offload::{GemmKind, Offload};
 pub use param::Param;

@@ -371,3 +371,205 @@ pub fn plot_pareto(
     };
     finish_png(&tmp, path, draw())
 }
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Draw a `size` PNG with `draw` and write it atomically (temporary file, then rename).
+fn render_png(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> Result<()> {
+    register_font();
+    let tmp = png_temp(path);
+    let result = (|| -> DrawResult {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+        Ok(())
+    })();
+    finish_png(&tmp, path, result)
+}
+
+/// One line with error bars: (x, mean, half-height of the bar).
+pub struct ErrorSeries {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64)>,
+    pub color: RGBColor,
+}
+
+/// Lines of means with vertical error bars (e.g. accuracy against the fraction kept).
+pub fn plot_error_bars(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[ErrorSeries],
+) -> Result<()> {
+    let pts = || series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(p.1 - p.2), b.max(p.1 + p.2))
+    });
+    let (x0, x1) = if x0 < x1 {
+        (x0, x1)
+    } else {
+        (x0 - 0.5, x0 + 0.5)
+    };
+    let pad_x = (x1 - x0) * 0.05;
+    let pad_y = ((y1 - y0) * 0.1).max(1e-3);
+    render_png(path, (900, 540), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0 - pad_x..x1 + pad_x, y0 - pad_y..y1 + pad_y)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        for s in series {
+            let style = ShapeStyle::from(&s.color).stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))?
+                .label(s.label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            // Each bar: the vertical span and its two caps.
+            let cap = (x1 - x0 + 2.0 * pad_x) * 0.008;
+            chart.draw_series(s.points.iter().flat_map(|&(x, m, e)| {
+                [
+                    vec![(x, m - e), (x, m + e)],
+                    vec![(x - cap, m - e), (x + cap, m - e)],
+                    vec![(x - cap, m + e), (x + cap, m + e)],
+                ]
+                .map(|p| PathElement::new(p, style))
+            }))?;
+            chart.draw_series(
+                s.points
+                    .iter()
+                    .map(|&(x, m, _)| Circle::new((x, m), 3, s.color.filled())),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// One histogram panel per series (each on its own x range), stacked vertically.
+pub fn plot_histograms(
+    path: &Path,
+    title: &str,
+    series: &[(String, Vec<f64>)],
+    bins: usize,
+) -> Result<()> {
+    let panels = series.len().max(1);
+    let bins = bins.max(1);
+    render_png(path, (900, 220 * panels as u32 + 40), |root| {
+        let root = root.titled(title, ("sans-serif", 22))?;
+        for (i, (area, (label, values))) in root
+            .split_evenly((panels, 1))
+            .iter()
+            .zip(series)
+            .enumerate()
+        {
+            let (lo, hi) = values
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let hi = if hi > lo { hi } else { lo + 1.0 };
+            let width = (hi - lo) / bins as f64;
+            let mut counts = vec![0usize; bins];
+            for &v in values {
+                counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
+            }
+            let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.05;
+            let mut chart = ChartBuilder::on(area)
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(60)
+                .build_cartesian_2d(lo..hi, 0.0..top)?;
+            chart
+                .configure_mesh()
+                .x_desc(label.as_str())
+                .y_desc("examples")
+                .label_style(("sans-serif", 12))
+                .draw()?;
+            let color = PALETTE[i % PALETTE.len()];
+            chart.draw_series(counts.iter().enumerate().map(|(b, &c)| {
+                let x = lo + b as f64 * width;
+                Rectangle::new([(x, 0.0), (x + width, c as f64)], color.filled())
+            }))?;
+        }
+        Ok(())
+    })
+}
+
+/// One tile of an image grid: grey pixels in [0, 1] (row-major) and a caption.
+pub struct Tile<'a> {
+    pub pixels: &'a [f32],
+    pub caption: String,
+    /// Drawn with a red frame and caption (e.g. a flipped label).
+    pub highlight: bool,
+}
+
+/// Images in a grid of `per_row` columns, each `rows x cols` pixels scaled by `scale`, with
+/// its caption underneath (black ink on white, so digits read as on paper).
+pub fn plot_image_grid(
+    path: &Path,
+    title: &str,
+    tiles: &[Tile],
+    (rows, cols): (usize, usize),
+    per_row: usize,
+) -> Result<()> {
+    let scale = 3i32;
+    let (tw, th) = (cols as i32 * scale + 12, rows as i32 * scale + 30);
+    let per_row = per_row.max(1);
+    let grid_rows = tiles.len().div_ceil(per_row).max(1);
+    let size = (
+        (tw * per_row as i32 + 10) as u32,
+        (th * grid_rows as i32 + 50) as u32,
+    );
+    render_png(path, size, |root| {
+        root.draw(&Text::new(title, (10, 10), ("sans-serif", 20).into_font()))?;
+        for (t, tile) in tiles.iter().enumerate() {
+            let (gx, gy) = ((t % per_row) as i32, (t / per_row) as i32);
+            let (x0, y0) = (5 + gx * tw + 6, 45 + gy * th);
+            let red = RGBColor(214, 39, 40);
+            if tile.highlight {
+                root.draw(&Rectangle::new(
+                    [
+                        (x0 - 3, y0 - 3),
+                        (x0 + cols as i32 * scale + 2, y0 + rows as i32 * scale + 2),
+                    ],
+                    red.stroke_width(2),
+                ))?;
+            }
+            for (i, &v) in tile.pixels.iter().enumerate() {
+                if v <= 0.0 {
+                    continue; // the white background
+                }
+                let ink = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+                let (px, py) = (
+                    x0 + (i % cols) as i32 * scale,
+                    y0 + (i / cols) as i32 * scale,
+                );
+                root.draw(&Rectangle::new(
+                    [(px, py), (px + scale, py + scale)],
+                    RGBColor(ink, ink, ink).filled(),
+                ))?;
+            }
+            let color = if tile.highlight { red } else { BLACK };
+            root.draw(&Text::new(
+                tile.caption.clone(),
+                (x0, y0 + rows as i32 * scale + 4),
+                ("sans-serif", 13).into_font().color(&color),
+            ))?;
+        }
+        Ok(())
+    })
+}

@@ -2,6 +2,7 @@
 //! MNIST subset.
 
 use crate::data::mnist;
+use crate::data::shuffle;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::rng::SplitMix64;
@@ -35,14 +36,6 @@ pub struct Dataset {
     pub classes: usize,
 }
 
-/// Seeded Fisher-Yates shuffle.
-pub fn shuffle<T>(items: &mut [T], rng: &mut SplitMix64) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
-}
-
 /// (x + y) mod p over the symmetric pairs x <= y, split `train_frac` / rest by seed.
 pub fn modular_addition(p: usize, train_frac: f64, seed: u64) -> Result<Dataset> {
     if p < 2 {
@@ -71,17 +64,17 @@ pub fn modular_addition(p: usize, train_frac: f64, seed: u64) -> Result<Dataset>
 
 /// `n_train` training and `n_test` test images drawn (disjoint) by seed from the shipped MNIST set.
 pub fn mnist_subset(n_train: usize, n_test: usize, seed: u64) -> Result<Dataset> {
-    let m = mnist::load_test_set(&mnist::default_dir())?;
-    if n_train + n_test > m.images.len() {
+    let m = mnist::shipped_test_set()?;
+    if n_train + n_test > m.len() {
         return Err(Error::Usage(format!(
             "{n_train} training + {n_test} test images exceed the {} MNIST images shipped",
-            m.images.len()
+            m.len()
         )));
     }
-    let mut idx: Vec<usize> = (0..m.images.len()).collect();
+    let mut idx: Vec<usize> = (0..m.len()).collect();
     shuffle(&mut idx, &mut SplitMix64::new(seed ^ 0x3A15_7000));
     let split = |ids: &[usize]| Split {
-        inputs: Inputs::Dense(Matrix::from_fn(ids.len(), 784, |r, c| m.images[ids[r]][c])),
+        inputs: Inputs::Dense(Matrix::from_fn(ids.len(), 784, |r, c| m.image(ids[r])[c])),
         labels: ids.iter().map(|&i| m.labels[i] as usize).collect(),
     };
     Ok(Dataset {
