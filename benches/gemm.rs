@@ -7,7 +7,8 @@
 //! - `engine/{fp16,sq4,sq6,sq8}/{m}x{k}x{n}`: the `golden` engine's whole call from f32 operands
 //!   (quantization or rounding to binary16 included), which is what one training GEMM costs, at
 //!   the square sizes and at the GEMM shapes of the workloads (next to `gemm/fp32/{m}x{k}x{n}`):
-//!   the grokking MLP's three roles (batch 1,795), the data-diet CNN's im2col GEMMs at batch 128,
+//!   the grokking MLP's three roles (batch 1,795), the data-diet CNN's im2col GEMMs at batch 128
+//!   (`Cnn::gemm_shapes`),
 //!   a ViT-B/32 block at batch 8 (400 tokens), each with the quantization axes and rounding of
 //!   its role (`nn::offload`); weight gradients through `gemm_at` (A = X^T given as X), as
 //!   training calls them.
@@ -142,15 +143,15 @@ fn workload_shapes() -> Vec<(&'static str, Role, usize, usize, usize)> {
         ("grok-inproj", Forward, 1795, 500, 48),
         ("grok-inproj", InputGrad, 1795, 48, 500),
         ("grok-inproj", WeightGrad, 500, 1795, 48),
-        // The data-diet CNN at batch 128 (conv5x5-16 pad 2 on 28x28, pool, conv5x5-32 pad 2 on
-        // 14x14, pool, fc 1568-128, fc 128-10): conv2's three im2col GEMMs, conv1's forward and
-        // weight gradient, fc1's forward.
-        ("cnn-conv1", Forward, 128 * 784, 25, 16),
-        ("cnn-conv1", WeightGrad, 25, 128 * 784, 16),
-        ("cnn-conv2", Forward, 128 * 196, 400, 32),
-        ("cnn-conv2", InputGrad, 128 * 196, 32, 400),
-        ("cnn-conv2", WeightGrad, 400, 128 * 196, 32),
-        ("cnn-fc1", Forward, 128, 1568, 128),
+        // The data-diet CNN at batch 128 (`workloads::data_diet::cnn`: conv5x5-16 on 28x28,
+        // pool, conv5x5-32, pool, fc 512-128, fc 128-10): conv1's forward and weight gradient,
+        // conv2's three im2col GEMMs, fc1's forward.
+        ("cnn-conv1", Forward, 128 * 576, 25, 16),
+        ("cnn-conv1", WeightGrad, 25, 128 * 576, 16),
+        ("cnn-conv2", Forward, 128 * 64, 400, 32),
+        ("cnn-conv2", InputGrad, 128 * 64, 32, 400),
+        ("cnn-conv2", WeightGrad, 400, 128 * 64, 32),
+        ("cnn-fc1", Forward, 128, 512, 128),
         // A ViT-B/32 block at batch 8 (50 tokens each): QKV, the MLP's two products, one head's
         // attention scores.
         ("vit-qkv", Forward, 400, 768, 2304),

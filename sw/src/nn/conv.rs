@@ -111,7 +111,7 @@ impl Conv2d {
         need_dx: bool,
     ) -> Result<Option<Nchw>> {
         let dy_pos = nchw_to_positions(dy);
-        let dw = ctx.gemm(&cache.cols.transpose(), &dy_pos, GemmKind::WeightGrad)?;
+        let dw = ctx.gemm_at(&cache.cols, &dy_pos, GemmKind::WeightGrad)?;
         super::linear::add_into(&mut self.weight.grad, &dw);
         add_bias_grad(&mut self.bias.grad.data, &dy_pos);
         if !need_dx {
