@@ -1,0 +1,67 @@
+//! `shiftkit demo`: the tour's page and JSON hold what its segments computed.
+
+use std::process::Command;
+
+fn shiftkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shiftkit"))
+}
+
+#[test]
+fn a_segment_writes_its_table_to_the_page_and_its_results_to_demo_json() {
+    let out = tempfile::tempdir().unwrap();
+    let run = shiftkit()
+        .args(["demo", "--only", "gemm-formats", "--size", "24", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The plan comes first: what the segment shows and roughly how long it takes.
+    let plan = stdout.find("gemm-formats  ~").expect("plan line");
+    let done = stdout.find("[1/1 gemm-formats] done").expect("done line");
+    assert!(plan < done);
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("demo.json")).unwrap()).unwrap();
+    let seg = &json["segments"]["gemm-formats"];
+    assert_eq!(seg["ok"], true);
+    let rows = seg["results"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "one row per format");
+    assert_eq!(seg["results"]["size"], 24);
+    // fp32 on the host is the reference's closest; sq4 the coarsest.
+    let err = |f: &str| {
+        rows.iter().find(|r| r["format"] == f).unwrap()["rel_error"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(err("fp32") < err("fp16") && err("fp16") < err("sq4"));
+
+    let page = std::fs::read_to_string(out.path().join("README.md")).unwrap();
+    assert!(page.contains("## gemm-formats"), "{page}");
+    // The table on the page has a row for each format with the error the JSON holds.
+    let sq6 = rows.iter().find(|r| r["format"] == "sq6").unwrap();
+    let cell = format!("{:.2e}", sq6["rel_error"].as_f64().unwrap());
+    assert!(
+        page.contains(&format!("| sq6 | golden | {cell} |")),
+        "{page}"
+    );
+}
+
+#[test]
+fn an_unknown_segment_is_one_line_naming_the_segments() {
+    let out = tempfile::tempdir().unwrap();
+    let run = shiftkit()
+        .args(["demo", "--only", "nope", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("nope") && err.contains("grokking"), "{err}");
+    assert!(!out.path().join("demo.json").exists());
+}
