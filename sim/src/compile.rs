@@ -39,7 +39,9 @@ pub const CACHE_ENV: &str = "SHIFTKIT_SIM_CACHE";
 /// Waveform format compiled into the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TraceFormat {
-    /// FST when zlib's header is available (FST needs it), else VCD.
+    /// FST when zlib's header is available (FST needs it), else VCD; no tracing for designs
+    /// built with [`BuildProfile::Large`] (the tracing code would double their compile time):
+    /// ask for `Fst` or `Vcd` to trace those.
     #[default]
     Auto,
     Fst,
@@ -491,7 +493,7 @@ fn build_in(
     let mut cmd = Command::new(&v.bin);
     cmd.args(ctx.profile.verilator_flags())
         .args(["-CFLAGS", CFLAGS]);
-    match resolve_trace(opts.trace) {
+    match resolve_trace(opts.trace, ctx.profile) {
         TraceFormat::Fst => {
             cmd.arg("--trace-fst");
         }
@@ -634,9 +636,11 @@ fn runtime_objects(obj: &Path, log: &Path, ctx: &StepContext) -> Result<Vec<Path
     Ok(paths)
 }
 
-/// FST needs zlib at compile and link time; `Auto` picks it when the header is there.
-fn resolve_trace(t: TraceFormat) -> TraceFormat {
+/// FST needs zlib at compile and link time; `Auto` picks it when the header is there (and
+/// nothing for large designs).
+fn resolve_trace(t: TraceFormat, profile: BuildProfile) -> TraceFormat {
     match t {
+        TraceFormat::Auto if profile == BuildProfile::Large => TraceFormat::Off,
         TraceFormat::Auto if zlib_available() => TraceFormat::Fst,
         TraceFormat::Auto => TraceFormat::Vcd,
         t => t,

@@ -57,10 +57,12 @@ fn period() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-/// `1m05s`, `12s`, `1h02m`.
+/// `1m05s`, `12s`, `0.4s`, `1h02m`.
 pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 {
+    if s < 10 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s >= 3600 {
         format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     } else if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
@@ -318,5 +320,6 @@ mod tests {
         let done = status_line("x", 10, 10, "files", Duration::from_secs(3725), "");
         assert_eq!(done, "x: 10/10 files (100%), elapsed 1h02m");
         assert_eq!(format_duration(Duration::from_secs(65)), "1m05s");
+        assert_eq!(format_duration(Duration::from_millis(2340)), "2.3s");
     }
 }

@@ -181,7 +181,7 @@ fn print_plan(tour: &Tour, picked: &[&dyn Segment]) {
     };
     let budget = lane_total(Lane::Host).max(lane_total(Lane::Tools));
     println!(
-        "shiftkit demo{}: {} segments, about {} on an idle 2-core machine (host engines and \
+        "shiftkit demo{}: {} segment(s), about {} on an idle 2-core machine (host engines and \
          external tools run side by side)",
         if tour.full { " --full" } else { "" },
         picked.len(),

@@ -119,7 +119,7 @@ pub fn write_json(tour: &Tour, outcomes: &[Outcome], wall: Duration) -> Result<(
 pub fn write_page(tour: &Tour, outcomes: &[Outcome], wall: Duration) -> Result<()> {
     let mut s = String::from("# shiftkit demo\n\n");
     s.push_str(&format!(
-        "`shiftkit demo{}` ran {} segments in {} (wall, segments on the host engines and on the \
+        "`shiftkit demo{}` ran {} segment(s) in {} (wall, segments on the host engines and on the \
          external tools side by side). Every number and plot below was computed in this run; \
          `demo.json` holds them all.\n\n",
         if tour.full { " --full" } else { "" },
