@@ -247,19 +247,36 @@ impl Progress {
         let msg = msg.into();
         match (&self.bar, self.mode) {
             (Some(b), _) => b.set_message(msg),
-            (None, Mode::Lines) => self.emit(&format!(
-                "{}: {msg} (elapsed {})",
-                self.label,
-                format_duration(self.start.elapsed())
-            )),
+            (None, Mode::Lines) => {
+                if let Ok(mut s) = self.state.lock() {
+                    s.last_print = Instant::now();
+                }
+                self.emit(&format!(
+                    "{}: {msg} (elapsed {})",
+                    self.label,
+                    format_duration(self.start.elapsed())
+                ))
+            }
             _ => {}
         }
     }
 
-    /// Update the spinner's message without printing a line (a counter inside a stage).
+    /// Update the spinner's message (a counter inside a stage); printed as a line at most once
+    /// a period when not on a terminal.
     pub fn detail(&self, msg: impl Into<String>) {
+        let msg = msg.into();
         if let Some(b) = &self.bar {
-            b.set_message(msg.into());
+            b.set_message(msg);
+            return;
+        }
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if self.mode == Mode::Lines && s.last_print.elapsed() >= self.period {
+            s.last_print = Instant::now();
+            self.emit(&format!(
+                "{}: {msg} (elapsed {})",
+                self.label,
+                format_duration(self.start.elapsed())
+            ));
         }
     }
 
