@@ -65,3 +65,50 @@ fn an_unknown_segment_is_one_line_naming_the_segments() {
     assert!(err.contains("nope") && err.contains("grokking"), "{err}");
     assert!(!out.path().join("demo.json").exists());
 }
+
+#[test]
+fn the_grokking_segment_embeds_its_plots_and_reports_what_it_reached() {
+    let out = tempfile::tempdir().unwrap();
+    let run = shiftkit()
+        .args([
+            "demo",
+            "--only",
+            "grokking",
+            "--grokking-epochs",
+            "30",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("demo.json")).unwrap()).unwrap();
+    let seg = &json["segments"]["grokking"];
+    // 30 epochs are far too few to generalize: the page says so instead of claiming the effect.
+    assert_eq!(seg["results"]["dense"]["epochs_run"], 30);
+    assert!(seg["results"]["dense"]["generalized_epoch"].is_null());
+    let notes = seg["notes"].to_string();
+    assert!(notes.contains("not reproduced in this budget"), "{notes}");
+    let page = std::fs::read_to_string(out.path().join("README.md")).unwrap();
+    let images = seg["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3);
+    for img in images {
+        let rel = img.as_str().unwrap();
+        assert!(out.path().join(rel).is_file(), "{rel} written");
+        assert!(
+            page.contains(&format!("]({rel})")),
+            "{rel} embedded in the page"
+        );
+    }
+    // Status lines (stdout is not a terminal here) with the count and elapsed time.
+    assert!(
+        stdout.contains("dense: 30/30 epochs (100%), elapsed"),
+        "{stdout}"
+    );
+}

@@ -21,6 +21,9 @@ pub struct DemoArgs {
     pub size: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Cap the grokking segment's epochs (a smoke run: the ticket effect then need not show).
+    #[arg(long)]
+    pub grokking_epochs: Option<usize>,
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
@@ -29,6 +32,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         full: args.full,
         seed: args.seed,
         gemm_size: args.size,
+        grokking_epochs: args.grokking_epochs,
     };
     run_tour(&tour, segments(), &args.only)
 }

@@ -108,7 +108,10 @@ impl Segment for GrokkingTickets {
     }
 
     fn run(&self, tour: &Tour) -> Result<SegmentReport> {
-        let p = plan(tour.full);
+        let mut p = plan(tour.full);
+        if let Some(cap) = tour.grokking_epochs {
+            p.epochs = p.epochs.min(cap);
+        }
         let out = tour.dir(self)?;
         let mut cfg = showcase_config(EngineKind::Golden, p.format, p.seed, p.epochs, out.clone());
         cfg.dense_stop_after_generalized = p.dense_extra;

@@ -44,6 +44,8 @@ pub struct Tour {
     pub seed: u64,
     /// Side of the GEMM formats segment's sample matrices.
     pub gemm_size: usize,
+    /// Cap on the grokking segment's epoch budget (smoke runs; the finding then may not show).
+    pub grokking_epochs: Option<usize>,
 }
 
 impl Tour {
