@@ -133,7 +133,7 @@ impl std::fmt::Debug for BuildObserver {
 pub enum BuildProfile {
     /// Few statements: one C++ file per class, optimized (fast simulation, compiles in seconds).
     Small,
-    /// Many statements (the fp16 tops): many small C++ files so that every core compiles, at a
+    /// Many statements (the 8x8 tops and larger): many small C++ files so that every core compiles, at a
     /// lower optimization level (GCC's time grows much faster than linearly with function size).
     Large,
 }
@@ -269,7 +269,7 @@ const LARGE_VERILATOR_FLAGS: &[&str] = &[
     "3000",
 ];
 const LARGE_MAKE_VARS: &[&str] = &["OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"];
-const LARGE_ABOVE_BYTES: usize = 2_000_000;
+const LARGE_ABOVE_BYTES: usize = 500_000;
 /// `-fPIC` for the shared library; hidden visibility so that only `skm_*` is exported and two
 /// design libraries in one process never bind to each other's `Vskm` or runtime.
 const CFLAGS: &str = "-fPIC -fvisibility=hidden -fvisibility-inlines-hidden";
