@@ -289,7 +289,7 @@ impl BuildDisplay {
     }
 
     fn finish(self, ok: bool) {
-        let built = self.stage.lock().map_or(false, |s| s.is_some());
+        let built = self.stage.lock().is_ok_and(|s| s.is_some());
         self.progress.finish();
         if built && ok {
             eprintln!(
