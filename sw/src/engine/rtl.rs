@@ -281,7 +281,9 @@ impl BuildDisplay {
             if *last != Some(ev.stage) {
                 *last = Some(ev.stage);
                 p.stage(text);
-            } else {
+            } else if ev.files_total > 0 {
+                // The file count of the model compile (the long stage): on the spinner, and
+                // in a log once a period.
                 p.detail(text);
             }
         }));
