@@ -6,27 +6,34 @@ fn shiftkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shiftkit"))
 }
 
-#[test]
-fn a_segment_writes_its_table_to_the_page_and_its_results_to_demo_json() {
-    let out = tempfile::tempdir().unwrap();
+/// `shiftkit demo ARGS --out DIR`, which must succeed: its stdout and demo.json.
+fn demo_ok(args: &[&str], out: &std::path::Path) -> (String, serde_json::Value) {
     let run = shiftkit()
-        .args(["demo", "--only", "gemm-formats", "--size", "24", "--out"])
-        .arg(out.path())
+        .arg("demo")
+        .args(args)
+        .arg("--out")
+        .arg(out)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(
         run.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    let json = serde_json::from_slice(&std::fs::read(out.join("demo.json")).unwrap()).unwrap();
+    (stdout, json)
+}
+
+#[test]
+fn a_segment_writes_its_table_to_the_page_and_its_results_to_demo_json() {
+    let out = tempfile::tempdir().unwrap();
+    let (stdout, json) = demo_ok(&["--only", "gemm-formats", "--size", "24"], out.path());
     // The plan comes first: what the segment shows and roughly how long it takes.
     let plan = stdout.find("gemm-formats  ~").expect("plan line");
     let done = stdout.find("[1/1 gemm-formats] done").expect("done line");
     assert!(plan < done);
 
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("demo.json")).unwrap()).unwrap();
     let seg = &json["segments"]["gemm-formats"];
     assert_eq!(seg["ok"], true);
     let rows = seg["results"]["rows"].as_array().unwrap();
@@ -69,26 +76,8 @@ fn an_unknown_segment_is_one_line_naming_the_segments() {
 #[test]
 fn the_grokking_segment_embeds_its_plots_and_reports_what_it_reached() {
     let out = tempfile::tempdir().unwrap();
-    let run = shiftkit()
-        .args([
-            "demo",
-            "--only",
-            "grokking",
-            "--grokking-epochs",
-            "30",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("demo.json")).unwrap()).unwrap();
+    let args = ["--only", "grokking", "--grokking-epochs", "30"];
+    let (stdout, json) = demo_ok(&args, out.path());
     let seg = &json["segments"]["grokking"];
     // 30 epochs are far too few to generalize: the page says so instead of claiming the effect.
     assert_eq!(seg["results"]["dense"]["epochs_run"], 30);
