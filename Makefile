@@ -3,13 +3,16 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test deps bench fmt lint
+.PHONY: demo demo-full test deps bench fmt lint
 
 deps:
 	@scripts/install-deps.sh
 
 demo: deps
 	$(CARGO) run --release --bin shiftkit -- demo --out demo-out
+
+demo-full: deps
+	$(CARGO) run --release --bin shiftkit -- demo --full --out demo-out
 
 test: deps
 	$(CARGO) test --workspace

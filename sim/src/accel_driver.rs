@@ -198,7 +198,8 @@ impl AccelSim {
         };
         match self.model.trace_format() {
             None => Err(SimError::Trace(
-                "the model was built with TraceFormat::Off; build it with tracing to write waveforms"
+                "the model was built without tracing (TraceFormat::Off, or Auto on a large design): \
+                 build it with TraceFormat::Fst or Vcd (`shiftkit sim --trace` does) to write waveforms"
                     .into(),
             )),
             Some(f) if f != want => {

@@ -13,8 +13,16 @@
 //!
 //! The Verilator runtime (`verilated.cpp` ...: ~10 s of compiling) depends only on Verilator and
 //! the flags, so its objects are cached once under `<cache>/runtime-<key>/` the same way.
+//!
+//! `make` runs with one job per available core, and the Verilator and C++ settings depend on the
+//! design's size ([`BuildProfile`]): a big design (the fp16 8x8 top) is split into many smaller
+//! C++ files compiled at a lower optimization level, which costs some simulation speed but turns
+//! a 15+ minute single-file compile into a few minutes. Every step runs in its own process group
+//! and is stopped with the whole group when the build is interrupted ([`crate::interrupt`]);
+//! [`BuildOptions::observer`] hears the stage and the compiled-file count about once a second.
 
 use crate::error::{Result, SimError};
+use crate::interrupt::BuildGuard;
 use crate::ports::{match_ports, parse_header_ports, parse_xml_ports, PortInfo};
 use crate::verilator::{run_logged, Verilator};
 use crate::wrapper::{wrapper_cpp, WRAPPER_VERSION};
@@ -22,6 +30,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Environment variable overriding the cache directory.
@@ -30,7 +39,9 @@ pub const CACHE_ENV: &str = "SHIFTKIT_SIM_CACHE";
 /// Waveform format compiled into the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TraceFormat {
-    /// FST when zlib's header is available (FST needs it), else VCD.
+    /// FST when zlib's header is available (FST needs it), else VCD; no tracing for designs
+    /// built with [`BuildProfile::Large`] (the tracing code would double their compile time):
+    /// ask for `Fst` or `Vcd` to trace those.
     #[default]
     Auto,
     Fst,
@@ -50,6 +61,133 @@ pub struct BuildOptions {
     pub verilator: Option<PathBuf>,
     /// Extra Verilator arguments (`-GWIDTH=8`, `-DFOO` ...), part of the cache key.
     pub verilator_args: Vec<String>,
+    /// Told the stage of a build about once a second (nothing is reported for a cache hit).
+    pub observer: Option<BuildObserver>,
+    /// Force a profile instead of choosing it by design size (`SHIFTKIT_SIM_PROFILE=small|large`
+    /// does the same from the environment): to measure what the large profile costs.
+    pub profile: Option<BuildProfile>,
+}
+
+/// Environment variable forcing the build profile (`small` or `large`).
+pub const PROFILE_ENV: &str = "SHIFTKIT_SIM_PROFILE";
+/// Environment variable overriding the number of `make` jobs (default: the available cores).
+pub const JOBS_ENV: &str = "SHIFTKIT_SIM_JOBS";
+
+/// A build step, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildStage {
+    /// `verilator --xml-only`: the top's ports.
+    Ports,
+    /// `verilator --cc`: the model's C++.
+    Verilate,
+    /// Compiling the Verilator runtime (once per Verilator version and flags).
+    Runtime,
+    /// Compiling the model's C++ and linking the library.
+    Compile,
+}
+
+impl BuildStage {
+    pub fn describe(self) -> &'static str {
+        match self {
+            BuildStage::Ports => "reading the ports (verilator --xml-only)",
+            BuildStage::Verilate => "generating C++ (verilator --cc)",
+            BuildStage::Runtime => "compiling the Verilator runtime",
+            BuildStage::Compile => "compiling and linking the model",
+        }
+    }
+}
+
+/// Where a build is, for [`BuildObserver`]s.
+#[derive(Clone, Debug)]
+pub struct BuildProgress {
+    pub stage: BuildStage,
+    /// Since the build started.
+    pub elapsed: Duration,
+    /// In the `Compile` stage: C++ files of the model compiled so far, and how many there are.
+    pub files_done: usize,
+    pub files_total: usize,
+    pub profile: BuildProfile,
+    /// Size of the Verilog sources (what picked the profile).
+    pub verilog_bytes: usize,
+    pub jobs: usize,
+}
+
+/// A callback for build progress; called from the building thread.
+#[derive(Clone)]
+pub struct BuildObserver(pub Arc<dyn Fn(&BuildProgress) + Send + Sync>);
+
+impl BuildObserver {
+    pub fn new(f: impl Fn(&BuildProgress) + Send + Sync + 'static) -> Self {
+        BuildObserver(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for BuildObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BuildObserver")
+    }
+}
+
+/// Verilator and compiler settings, picked by design size (part of the cache key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BuildProfile {
+    /// Few statements: one C++ file per class, optimized (fast simulation, compiles in seconds).
+    Small,
+    /// Many statements (the 8x8 tops and larger): many small C++ files so that every core compiles, at a
+    /// lower optimization level (GCC's time grows much faster than linearly with function size).
+    Large,
+}
+
+impl BuildProfile {
+    /// Verilog text above this size (bytes, all sources) builds with [`BuildProfile::Large`].
+    pub const LARGE_ABOVE_BYTES: usize = LARGE_ABOVE_BYTES;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildProfile::Small => "small",
+            BuildProfile::Large => "large",
+        }
+    }
+
+    fn for_sources(sources: &[SourceFile], forced: Option<BuildProfile>) -> BuildProfile {
+        if let Some(p) = forced {
+            return p;
+        }
+        match std::env::var(PROFILE_ENV).as_deref() {
+            Ok("small") => return BuildProfile::Small,
+            Ok("large") => return BuildProfile::Large,
+            _ => {}
+        }
+        let bytes: usize = sources.iter().map(|s| s.text.len()).sum();
+        if bytes > LARGE_ABOVE_BYTES {
+            BuildProfile::Large
+        } else {
+            BuildProfile::Small
+        }
+    }
+
+    fn verilator_flags(self) -> &'static [&'static str] {
+        match self {
+            BuildProfile::Small => &["--cc", "-O2"],
+            BuildProfile::Large => LARGE_VERILATOR_FLAGS,
+        }
+    }
+
+    fn make_vars(self) -> &'static [&'static str] {
+        match self {
+            BuildProfile::Small => &["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"],
+            BuildProfile::Large => LARGE_MAKE_VARS,
+        }
+    }
+}
+
+/// `make` jobs: `$SHIFTKIT_SIM_JOBS`, else the cores this process may use.
+fn make_jobs() -> usize {
+    std::env::var(JOBS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&j| j > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// One Verilog file by name and text. Headers (`.vh`, `.svh`) are made available to
@@ -119,14 +257,22 @@ pub struct BuiltLibrary {
     pub elapsed: Duration,
 }
 
-/// Verilator flags fixed by this crate (part of the key). `-O2` is Verilator's optimization
-/// level; the C++ levels are make variables of Verilator's makefile.
+/// Verilator flags of each profile (part of the key). `-O2` is Verilator's optimization level;
+/// the C++ levels are make variables of Verilator's makefile.
 /// (`-Wno-fatal`, `--prefix Vskm` and the top are added to every Verilator run.)
-const VERILATOR_FLAGS: &[&str] = &["--cc", "-O2"];
+const LARGE_VERILATOR_FLAGS: &[&str] = &[
+    "--cc",
+    "-O2",
+    "--output-split",
+    "3000",
+    "--output-split-cfuncs",
+    "3000",
+];
+const LARGE_MAKE_VARS: &[&str] = &["OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"];
+const LARGE_ABOVE_BYTES: usize = 500_000;
 /// `-fPIC` for the shared library; hidden visibility so that only `skm_*` is exported and two
 /// design libraries in one process never bind to each other's `Vskm` or runtime.
 const CFLAGS: &str = "-fPIC -fvisibility=hidden -fvisibility-inlines-hidden";
-const MAKE_VARS: &[&str] = &["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"];
 
 /// Build the model library of `top` from `sources`, or find it in the cache.
 pub fn build_library(
@@ -161,7 +307,8 @@ pub fn build_library(
     let cache = cache_dir(opts);
     std::fs::create_dir_all(&cache)
         .map_err(SimError::io("cannot create cache directory", &cache))?;
-    let key = design_key(sources, top, opts, &verilator);
+    let profile = BuildProfile::for_sources(sources, opts.profile);
+    let key = design_key(sources, top, opts, &verilator, profile);
     let lib = cache.join(&key).join(format!("lib{key}.so"));
     if lib.is_file() {
         return Ok(BuiltLibrary {
@@ -172,13 +319,27 @@ pub fn build_library(
         });
     }
     remove_stale_temps(&cache);
-    let tmp = TempDir::new(&cache, &key)?;
-    match build_in(tmp.path(), sources, top, opts, &verilator, &cache, &key) {
-        Ok(()) => {}
-        Err(e) => return Err(keep_failed_log(e, tmp, &cache, &key)),
-    }
-    let done = cache.join(&key);
-    tmp.publish(&done)?;
+    let guard = BuildGuard::new();
+    let result = TempDir::new(&cache, &key).and_then(|tmp| {
+        let ctx = StepContext {
+            top,
+            v: &verilator,
+            cache: &cache,
+            profile,
+            verilog_bytes: sources.iter().map(|s| s.text.len()).sum(),
+            jobs: make_jobs(),
+            start,
+            observer: opts.observer.clone(),
+        };
+        match build_in(tmp.path(), sources, opts, &ctx, &key) {
+            Ok(()) => tmp.publish(&cache.join(&key)),
+            Err(SimError::Interrupted) => Err(SimError::Interrupted),
+            Err(e) => Err(keep_failed_log(e, tmp, &cache, &key)),
+        }
+    });
+    // Dropped above: the temporary folder is gone. An interrupting signal now ends the process.
+    guard.finish();
+    result?;
     Ok(BuiltLibrary {
         path: lib,
         key,
@@ -204,7 +365,13 @@ pub fn cache_dir(opts: &BuildOptions) -> PathBuf {
 
 /// Hash of everything the library depends on. Names and lengths are hashed too, so moving text
 /// between files changes the key.
-fn design_key(sources: &[SourceFile], top: &str, opts: &BuildOptions, v: &Verilator) -> String {
+fn design_key(
+    sources: &[SourceFile],
+    top: &str,
+    opts: &BuildOptions,
+    v: &Verilator,
+    profile: BuildProfile,
+) -> String {
     let mut h = Sha256::new();
     let mut field = |s: &[u8]| {
         h.update((s.len() as u64).to_le_bytes());
@@ -214,7 +381,8 @@ fn design_key(sources: &[SourceFile], top: &str, opts: &BuildOptions, v: &Verila
     field(v.version.as_bytes());
     field(top.as_bytes());
     field(format!("{:?}", opts.trace).as_bytes());
-    for f in VERILATOR_FLAGS.iter().chain(MAKE_VARS).chain([&CFLAGS]) {
+    let flags = profile.verilator_flags().iter().chain(profile.make_vars());
+    for f in flags.chain([&CFLAGS]) {
         field(f.as_bytes());
     }
     for a in &opts.verilator_args {
@@ -231,16 +399,54 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What every step of one build needs.
+struct StepContext<'a> {
+    top: &'a str,
+    v: &'a Verilator,
+    cache: &'a Path,
+    profile: BuildProfile,
+    verilog_bytes: usize,
+    jobs: usize,
+    start: Instant,
+    observer: Option<BuildObserver>,
+}
+
+impl StepContext<'_> {
+    fn report(&self, stage: BuildStage, files_done: usize, files_total: usize) {
+        if let Some(o) = &self.observer {
+            (o.0)(&BuildProgress {
+                stage,
+                elapsed: self.start.elapsed(),
+                files_done,
+                files_total,
+                profile: self.profile,
+                verilog_bytes: self.verilog_bytes,
+                jobs: self.jobs,
+            });
+        }
+    }
+
+    /// Run one step of `stage`, reporting it now and about once a second.
+    fn run(&self, stage: BuildStage, cmd: &mut Command, log: &Path) -> Result<()> {
+        self.report(stage, 0, 0);
+        run_logged(cmd, log, self.top, &mut || self.report(stage, 0, 0))
+    }
+
+    /// `make` in Verilator's output directory with this profile's optimization levels.
+    fn make(&self, obj: &Path) -> Command {
+        make(obj, self.profile, self.jobs)
+    }
+}
+
 /// The build proper, in `dir`.
 fn build_in(
     dir: &Path,
     sources: &[SourceFile],
-    top: &str,
     opts: &BuildOptions,
-    v: &Verilator,
-    cache: &Path,
+    ctx: &StepContext,
     key: &str,
 ) -> Result<()> {
+    let (top, v) = (ctx.top, ctx.v);
     let log = dir.join("build.log");
     let src = dir.join("src");
     std::fs::create_dir_all(&src).map_err(SimError::io("cannot create", &src))?;
@@ -273,7 +479,7 @@ fn build_in(
     let mut cmd = Command::new(&v.bin);
     cmd.arg("--xml-only");
     common(&mut cmd, &xdir);
-    run_logged(&mut cmd, &log, top)?;
+    ctx.run(BuildStage::Ports, &mut cmd, &log)?;
     let xml_path = xdir.join("Vskm.xml");
     let xml = std::fs::read_to_string(&xml_path).map_err(SimError::io("cannot read", &xml_path))?;
     let ports_err = |detail| SimError::Ports {
@@ -285,8 +491,9 @@ fn build_in(
     // 2. The model's C++.
     let obj = dir.join("obj");
     let mut cmd = Command::new(&v.bin);
-    cmd.args(VERILATOR_FLAGS).args(["-CFLAGS", CFLAGS]);
-    match resolve_trace(opts.trace) {
+    cmd.args(ctx.profile.verilator_flags())
+        .args(["-CFLAGS", CFLAGS]);
+    match resolve_trace(opts.trace, ctx.profile) {
         TraceFormat::Fst => {
             cmd.arg("--trace-fst");
         }
@@ -296,7 +503,7 @@ fn build_in(
         _ => {}
     }
     common(&mut cmd, &obj);
-    run_logged(&mut cmd, &log, top)?;
+    ctx.run(BuildStage::Verilate, &mut cmd, &log)?;
     let header_path = obj.join("Vskm.h");
     let header =
         std::fs::read_to_string(&header_path).map_err(SimError::io("cannot read", &header_path))?;
@@ -306,13 +513,17 @@ fn build_in(
     let wrapper = wrapper_cpp(top, &ports);
     write(&obj.join("skm_wrapper.cpp"), &wrapper)?;
     write(&obj.join("skm.mk"), SKM_MK)?;
-    let runtime = runtime_objects(&obj, &log, top, v, cache)?;
+    let runtime = runtime_objects(&obj, &log, ctx)?;
     let lib = format!("lib{key}.so");
-    let mut cmd = make(&obj);
+    let mut cmd = ctx.make(&obj);
     cmd.arg(format!("SKM_LIB={lib}"))
         .arg(format!("SKM_RUNTIME={}", join_paths(&runtime)))
         .arg(&lib);
-    run_logged(&mut cmd, &log, top)?;
+    let total = model_sources(&obj).len();
+    ctx.report(BuildStage::Compile, 0, total);
+    run_logged(&mut cmd, &log, top, &mut || {
+        ctx.report(BuildStage::Compile, compiled_count(&obj), total)
+    })?;
 
     // Keep the library, the log, the wrapper and a readable port table; drop the rest.
     let final_lib = dir.join(&lib);
@@ -339,13 +550,33 @@ $(SKM_LIB): skm_wrapper.o $(VM_PREFIX)__ALL.a
 \t$(CXX) -shared $(LDFLAGS) -Wl,-Bsymbolic -Wl,--no-undefined -o $@ skm_wrapper.o $(VM_PREFIX)__ALL.a $(SKM_RUNTIME) $(LDLIBS)
 ";
 
-/// `make` in Verilator's output directory, single job, with our optimization levels.
-fn make(obj: &Path) -> Command {
+/// The model's C++ files in Verilator's output directory (with the wrapper).
+fn model_sources(obj: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(obj) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
+        .collect()
+}
+
+/// How many of the model's C++ files have their object file.
+fn compiled_count(obj: &Path) -> usize {
+    model_sources(obj)
+        .iter()
+        .filter(|p| p.with_extension("o").is_file())
+        .count()
+}
+
+/// `make` in Verilator's output directory with `jobs` jobs and `profile`'s optimization levels.
+fn make(obj: &Path, profile: BuildProfile, jobs: usize) -> Command {
     let mut cmd = Command::new("make");
     cmd.arg("-C")
         .arg(obj)
-        .args(["--no-print-directory", "-f", "skm.mk", "-j", "1"])
-        .args(MAKE_VARS);
+        .args(["--no-print-directory", "-f", "skm.mk"])
+        .arg(format!("-j{jobs}"))
+        .args(profile.make_vars());
     // A parent `make -j` (e.g. cargo under make) must not hand its job server to this build.
     cmd.env_remove("MAKEFLAGS").env_remove("MFLAGS");
     cmd
@@ -360,14 +591,9 @@ fn join_paths(paths: &[PathBuf]) -> String {
 }
 
 /// The Verilator runtime objects for this model's flags: cached, or compiled now and cached.
-fn runtime_objects(
-    obj: &Path,
-    log: &Path,
-    top: &str,
-    v: &Verilator,
-    cache: &Path,
-) -> Result<Vec<PathBuf>> {
-    let mut info = make(obj);
+fn runtime_objects(obj: &Path, log: &Path, ctx: &StepContext) -> Result<Vec<PathBuf>> {
+    let (top, v, cache) = (ctx.top, ctx.v, ctx.cache);
+    let mut info = ctx.make(obj);
     info.arg("-s").arg("skm-runtime-info");
     let out = info.output().map_err(|e| SimError::BuildFailed {
         top: top.to_string(),
@@ -398,9 +624,9 @@ fn runtime_objects(
     if paths.iter().all(|p| p.is_file()) {
         return Ok(paths);
     }
-    let mut cmd = make(obj);
+    let mut cmd = ctx.make(obj);
     cmd.args(&objs);
-    run_logged(&mut cmd, log, top)?;
+    ctx.run(BuildStage::Runtime, &mut cmd, log)?;
     let tmp = TempDir::new(cache, &format!("runtime-{key}"))?;
     for o in &objs {
         let to = tmp.path().join(o);
@@ -410,9 +636,11 @@ fn runtime_objects(
     Ok(paths)
 }
 
-/// FST needs zlib at compile and link time; `Auto` picks it when the header is there.
-fn resolve_trace(t: TraceFormat) -> TraceFormat {
+/// FST needs zlib at compile and link time; `Auto` picks it when the header is there (and
+/// nothing for large designs).
+fn resolve_trace(t: TraceFormat, profile: BuildProfile) -> TraceFormat {
     match t {
+        TraceFormat::Auto if profile == BuildProfile::Large => TraceFormat::Off,
         TraceFormat::Auto if zlib_available() => TraceFormat::Fst,
         TraceFormat::Auto => TraceFormat::Vcd,
         t => t,
@@ -469,24 +697,38 @@ fn keep_failed_log(e: SimError, tmp: TempDir, cache: &Path, key: &str) -> SimErr
     }
 }
 
-/// Temporary directories left by builds that were killed: anything older than a day (no build
-/// takes that long) is removed, best effort.
+/// Temporary directories left by builds that were killed (SIGKILL leaves no time to clean up):
+/// those of processes that no longer exist, and anything older than a day (no build takes that
+/// long), are removed, best effort.
 fn remove_stale_temps(cache: &Path) {
     let Ok(entries) = std::fs::read_dir(cache) else {
         return;
     };
     let day = Duration::from_secs(24 * 3600);
     for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(".tmp-") {
+            continue;
+        }
         let old = e
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > day);
-        if old && e.file_name().to_string_lossy().starts_with(".tmp-") {
+        let owner_gone =
+            temp_owner(&name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if old || owner_gone {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// The process id in a temporary directory's name `.tmp-<tag>-<pid>-<n>`.
+fn temp_owner(name: &str) -> Option<u32> {
+    let mut parts = name.rsplit('-');
+    parts.next()?.parse::<u64>().ok()?;
+    parts.next()?.parse().ok()
 }
 
 /// A uniquely named directory in the cache, removed on drop unless published or kept.
@@ -539,5 +781,28 @@ impl Drop for TempDir {
         if let Some(p) = self.0.take() {
             let _ = std::fs::remove_dir_all(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_folders_name_their_owner_and_profiles_follow_design_size() {
+        assert_eq!(temp_owner(".tmp-0a1b2c-4242-0"), Some(4242));
+        assert_eq!(temp_owner(".tmp-runtime-0a1b2c-77-3"), Some(77));
+        assert_eq!(temp_owner(".tmp-junk"), None);
+        let src = |n: usize| SourceFile {
+            name: "a.v".into(),
+            text: "x".repeat(n),
+        };
+        let pick = |n| BuildProfile::for_sources(&[src(n)], None);
+        if std::env::var_os(PROFILE_ENV).is_none() {
+            assert_eq!(pick(1000), BuildProfile::Small);
+            assert_eq!(pick(LARGE_ABOVE_BYTES + 1), BuildProfile::Large);
+        }
+        let forced = BuildProfile::for_sources(&[src(1)], Some(BuildProfile::Large));
+        assert_eq!(forced, BuildProfile::Large);
     }
 }

@@ -20,6 +20,10 @@ pub enum SimError {
         log: PathBuf,
     },
 
+    /// A signal (Ctrl-C, SIGTERM) stopped the build; its processes and temporary folder are gone.
+    #[error("the Verilator build was interrupted")]
+    Interrupted,
+
     /// No usable sources (empty list, a directory without `.v`/`.sv` files, unreadable file).
     #[error("bad Verilog sources: {0}")]
     Sources(String),

@@ -18,14 +18,16 @@ pub mod accel_driver;
 pub mod array_driver;
 mod compile;
 mod error;
+mod interrupt;
 mod model;
 mod ports;
 mod verilator;
 mod wrapper;
 
 pub use compile::{
-    build_library, cache_dir, read_sources, BuildOptions, BuiltLibrary, SourceFile, TraceFormat,
-    CACHE_ENV,
+    build_library, cache_dir, read_sources, BuildObserver, BuildOptions, BuildProfile,
+    BuildProgress, BuildStage, BuiltLibrary, SourceFile, TraceFormat, CACHE_ENV, JOBS_ENV,
+    PROFILE_ENV,
 };
 pub use error::{Result, SimError};
 pub use model::{Model, PortId};

@@ -1,9 +1,11 @@
 //! Finding Verilator, checking its version, and running build steps with a log.
 
 use crate::error::{Result, SimError};
+use crate::interrupt::GroupChild;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// Environment variable overriding the Verilator binary (the same one `shiftkit-hw` uses).
 pub const VERILATOR_ENV: &str = "SHIFTKIT_VERILATOR";
@@ -57,35 +59,51 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Run one build step, appending its command line and output to `log`. On failure: a
-/// [`SimError::BuildFailed`] with the first error line (the log path is fixed up by the caller
-/// once the log has reached its final place).
-pub(crate) fn run_logged(cmd: &mut Command, log: &Path, top: &str) -> Result<()> {
+/// Run one build step in its own process group (see [`crate::interrupt`]), appending its
+/// command line and output to `log` and calling `tick` about once a second while it runs. On
+/// failure: a [`SimError::BuildFailed`] with the first error line (the log path is fixed up by
+/// the caller once the log has reached its final place); on a signal: [`SimError::Interrupted`].
+pub(crate) fn run_logged(
+    cmd: &mut Command,
+    log: &Path,
+    top: &str,
+    tick: &mut dyn FnMut(),
+) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .map_err(SimError::io("cannot write build log", log))?;
     let _ = writeln!(file, "$ {cmd:?}");
-    let out = cmd.output().map_err(|e| SimError::BuildFailed {
+    let from = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let program = cmd.get_program().to_owned();
+    let cannot_run = |e: std::io::Error| SimError::BuildFailed {
         top: top.to_string(),
-        first_error: format!("cannot run {:?}: {e}", cmd.get_program()),
+        first_error: format!("cannot run {program:?}: {e}"),
         log: log.to_path_buf(),
-    })?;
-    let _ = file.write_all(&out.stdout);
-    let _ = file.write_all(&out.stderr);
-    if out.status.success() {
+    };
+    let out = file
+        .try_clone()
+        .map_err(SimError::io("cannot write build log", log))?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(file);
+    let status = GroupChild::spawn(cmd)
+        .and_then(|mut child| child.wait(Duration::from_secs(1), tick))
+        .map_err(cannot_run)?;
+    let Some(status) = status else {
+        return Err(SimError::Interrupted);
+    };
+    if status.success() {
         return Ok(());
     }
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let text = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b[(from as usize).min(b.len())..]).into_owned())
+        .unwrap_or_default();
     Err(SimError::BuildFailed {
         top: top.to_string(),
         first_error: first_error(&text)
-            .unwrap_or_else(|| format!("{:?} exited with {}", cmd.get_program(), out.status)),
+            .unwrap_or_else(|| format!("{program:?} exited with {status}")),
         log: log.to_path_buf(),
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod design;
 pub mod engine;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod l1norm;
 pub mod matrix;
 pub mod nn;
 pub mod npy;
+pub mod progress;
 pub mod rng;
 pub mod sq;
 pub mod sq_fused;

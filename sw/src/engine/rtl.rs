@@ -20,14 +20,16 @@ use super::offload::{accel_geometry, half_operands, quantize_operands, sq_stream
 use super::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
+use crate::progress::{format_duration, Progress};
 use crate::sq::SqMatrix;
 use crate::sq_gemm::{per_k_flags, scale_out};
 use shiftkit_hw::accel::commands::{plan_gemm, CommandError, GemmPlan, Operand};
 use shiftkit_hw::{ArrayConfig, Datapath};
 use shiftkit_sim::accel_driver::{AccelRun, AccelSim};
-use shiftkit_sim::{BuildOptions, SimError, Verilator};
+use shiftkit_sim::{BuildObserver, BuildOptions, BuildProgress, BuildStage, SimError, Verilator};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 pub struct RtlEngine {
     shape: ArrayShape,
@@ -85,10 +87,13 @@ impl RtlEngine {
 
     fn sim(&mut self, config: &ArrayConfig) -> Result<&mut AccelSim> {
         if !self.sims.contains_key(config) {
-            let spinner = self.progress.then(|| building_spinner(config));
-            let sim = AccelSim::build(config, K_MAX, &self.opts).map_err(sim_error);
-            if let Some(s) = spinner {
-                s.finish_and_clear();
+            let mut opts = self.opts.clone();
+            let shown = self
+                .progress
+                .then(|| BuildDisplay::attach(config, &mut opts));
+            let sim = AccelSim::build(config, K_MAX, &opts).map_err(sim_error);
+            if let Some(d) = shown {
+                d.finish(sim.is_ok());
             }
             self.sims.insert(*config, sim?);
         }
@@ -240,14 +245,59 @@ fn stream_error(e: CommandError) -> Error {
     Error::Shape(format!("accelerator command stream: {e}"))
 }
 
-fn building_spinner(config: &ArrayConfig) -> indicatif::ProgressBar {
-    let s = indicatif::ProgressBar::new_spinner();
-    s.set_message(format!(
-        "building the Verilator model of the {} {}x{} accelerator (cached on disk afterwards)",
-        config.datapath.name(),
-        config.rows,
-        config.cols
-    ));
-    s.enable_steady_tick(std::time::Duration::from_millis(200));
-    s
+/// The stages of a model build with their elapsed time (a spinner on a terminal, one stderr
+/// line per stage otherwise); silent when the model comes from the cache.
+struct BuildDisplay {
+    progress: Arc<Progress>,
+    /// The last stage shown (None: nothing built yet, a cache hit so far).
+    stage: Arc<Mutex<Option<BuildStage>>>,
+}
+
+impl BuildDisplay {
+    fn attach(config: &ArrayConfig, opts: &mut BuildOptions) -> BuildDisplay {
+        let label = format!(
+            "Verilator model of the {} {}x{} accelerator",
+            config.datapath.name(),
+            config.rows,
+            config.cols
+        );
+        let progress = Arc::new(Progress::spinner(&label));
+        let stage = Arc::new(Mutex::new(None));
+        let (p, st) = (progress.clone(), stage.clone());
+        opts.observer = Some(BuildObserver::new(move |ev: &BuildProgress| {
+            let mut last = st.lock().unwrap_or_else(|e| e.into_inner());
+            let files = if ev.files_total > 0 {
+                format!(": {}/{} C++ files", ev.files_done, ev.files_total)
+            } else {
+                String::new()
+            };
+            let text = format!(
+                "{}{files} ({} profile for {} kB of Verilog, make -j{})",
+                ev.stage.describe(),
+                ev.profile.name(),
+                ev.verilog_bytes / 1000,
+                ev.jobs
+            );
+            if *last != Some(ev.stage) {
+                *last = Some(ev.stage);
+                p.stage(text);
+            } else if ev.files_total > 0 {
+                // The file count of the model compile (the long stage): on the spinner, and
+                // in a log once a period.
+                p.detail(text);
+            }
+        }));
+        BuildDisplay { progress, stage }
+    }
+
+    fn finish(self, ok: bool) {
+        let built = self.stage.lock().is_ok_and(|s| s.is_some());
+        self.progress.finish();
+        if built && ok {
+            eprintln!(
+                "built the Verilator model in {} (cached on disk for later runs)",
+                format_duration(self.progress.elapsed())
+            );
+        }
+    }
 }

@@ -8,8 +8,8 @@ use crate::matrix::Matrix;
 use crate::nn::loss::{mse_onehot, softmax_cross_entropy, LossOut};
 use crate::nn::optim::AdamW;
 use crate::nn::Offload;
+use crate::progress::Progress;
 use crate::workloads::report::MetricsRow;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -97,18 +97,10 @@ pub fn train(
     let mut opt = AdamW::new(cfg.lr, cfg.betas, cfg.weight_decay);
     let start = Instant::now();
     let bar = if cfg.progress {
-        ProgressBar::new(cfg.epochs as u64)
+        Progress::new(&cfg.label, cfg.epochs as u64, "epochs")
     } else {
-        ProgressBar::hidden()
+        Progress::hidden()
     };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>14} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(cfg.label.clone());
     let mut res = TrainResult {
         metrics: Vec::new(),
         memorized_epoch: None,
@@ -163,7 +155,7 @@ pub fn train(
         update(model, ctx, &fwd.grad, &mut opt)?;
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     res.wall_s = start.elapsed().as_secs_f64();
     Ok(res)
 }
