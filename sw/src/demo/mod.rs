@@ -11,6 +11,7 @@
 //! Adding a workload's segment: implement [`Segment`] (see `grokking.rs`, ~100 lines with its
 //! table and plots) and add it to [`segments`].
 
+mod data_diet;
 mod gemm;
 mod grokking;
 pub mod page;
@@ -87,6 +88,7 @@ pub fn segments() -> Vec<Box<dyn Segment>> {
     vec![
         Box::new(gemm::GemmFormats),
         Box::new(grokking::GrokkingTickets),
+        Box::new(data_diet::DataDiet),
         Box::new(rtl_check::RtlCheck),
         Box::new(resources::Resources),
     ]
