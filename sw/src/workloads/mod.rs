@@ -1,4 +1,5 @@
 //! Training workloads from recent papers, each runnable in every format on every engine.
 
+pub mod clip;
 pub mod grokking;
 pub mod report;
