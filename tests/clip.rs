@@ -381,7 +381,7 @@ fn bad_input_fails_in_one_line_and_writes_nothing() {
     random_pixels(&pixels, 2, 3, s.image, 10);
     let case = |name: &str, edit: &dyn Fn(&Path), px: &Path, needle: &str| {
         let dir = tmp.path().join(name);
-        write_checkpoint(&dir, &s, &good, Dtype::F32);
+        write_checkpoint(&dir, s, &good, Dtype::F32);
         edit(&dir);
         let out = tmp.path().join(format!("{name}.npy"));
         let r = shiftkit(&[
@@ -403,7 +403,7 @@ fn bad_input_fails_in_one_line_and_writes_nothing() {
     let rewrite = |f: &dyn Fn(&mut Tensors)| {
         let mut t = good.clone();
         f(&mut t);
-        move |dir: &Path| write_checkpoint(dir, &s, &t, Dtype::F32)
+        move |dir: &Path| write_checkpoint(dir, s, &t, Dtype::F32)
     };
     let fc1 = "vision_model.encoder.layers.1.mlp.fc1.bias";
     case(
@@ -455,7 +455,7 @@ fn bad_input_fails_in_one_line_and_writes_nothing() {
             let p = dir.join("model.safetensors");
             let mut t = good.clone();
             t.remove(fc1);
-            write_checkpoint(dir, &s, &t, Dtype::F32);
+            write_checkpoint(dir, s, &t, Dtype::F32);
             // Append the missing tensor as I32 by rewriting the file with it.
             let bytes = std::fs::read(&p).unwrap();
             let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -529,7 +529,7 @@ fn bad_input_fails_in_one_line_and_writes_nothing() {
         &|dir: &Path| {
             let mut t = good.clone();
             t.remove("visual_projection.weight");
-            write_checkpoint(dir, &s, &t, Dtype::F32);
+            write_checkpoint(dir, s, &t, Dtype::F32);
             let p = dir.join("config.json");
             let mut c: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();

@@ -91,13 +91,13 @@ fn init(a: &InitArgs) -> Result<()> {
     use crate::nn::activation::Activation;
     use crate::nn::vit::{VisionTower, VitConfig};
     let act = Activation::from_hf(&a.act)?;
-    if a.hidden == 0 || a.heads == 0 || a.hidden % a.heads != 0 {
+    if a.hidden == 0 || a.heads == 0 || !a.hidden.is_multiple_of(a.heads) {
         return Err(crate::Error::Usage(format!(
             "--hidden {} must be a positive multiple of --heads {}",
             a.hidden, a.heads
         )));
     }
-    if a.patch == 0 || a.image == 0 || a.image % a.patch != 0 || a.images == 0 {
+    if a.patch == 0 || a.image == 0 || !a.image.is_multiple_of(a.patch) || a.images == 0 {
         return Err(crate::Error::Usage(format!(
             "--image {} must be a positive multiple of --patch {}, and --images at least 1",
             a.image, a.patch

@@ -69,7 +69,7 @@ impl MultiHeadAttention {
 
     fn dims(&self, x: &Matrix, seq: usize) -> Result<(usize, usize)> {
         let d = self.q.weight.value.cols;
-        if seq == 0 || x.rows % seq != 0 || d % self.heads != 0 || x.cols != d {
+        if seq == 0 || !x.rows.is_multiple_of(seq) || !d.is_multiple_of(self.heads) || x.cols != d {
             return Err(Error::Shape(format!(
                 "attention over {} x {} tokens in sequences of {seq} with {} heads of width \
                  {d}: rows must be a multiple of the sequence length and the width a multiple of \

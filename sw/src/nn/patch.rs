@@ -28,7 +28,7 @@ impl PatchEmbedding {
     /// convolution's flattened kernel and of its flattened output).
     pub fn patches(&self, img: &Images) -> Result<Matrix> {
         let p = self.patch;
-        if img.height % p != 0 || img.width % p != 0 {
+        if !img.height.is_multiple_of(p) || !img.width.is_multiple_of(p) {
             return Err(Error::Shape(format!(
                 "images of {}x{} pixels do not split into {p}x{p} patches",
                 img.height, img.width
@@ -92,7 +92,7 @@ impl TokenEmbeddings {
     /// the class token, then its patches, each plus its position embedding.
     pub fn forward(&self, patches: &Matrix) -> Result<Matrix> {
         let (t, d) = (self.tokens(), self.position.value.cols);
-        if t < 2 || patches.cols != d || patches.rows % (t - 1) != 0 {
+        if t < 2 || patches.cols != d || !patches.rows.is_multiple_of(t - 1) {
             return Err(Error::Shape(format!(
                 "{} patch embeddings of width {} against {} position embeddings of width {d}",
                 patches.rows, patches.cols, t

@@ -106,7 +106,7 @@ pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
         act,
         eps,
     };
-    if vit.hidden % vit.heads != 0 {
+    if !vit.hidden.is_multiple_of(vit.heads) {
         return Err(Error::file(
             &path,
             format!(
@@ -115,7 +115,7 @@ pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
             ),
         ));
     }
-    if vit.image % vit.patch != 0 {
+    if !vit.image.is_multiple_of(vit.patch) {
         return Err(Error::file(
             &path,
             format!(
@@ -357,6 +357,9 @@ fn check_depth(w: &Weights, layers: usize) -> Result<()> {
     }
 }
 
+/// Adds one tensor (key, shape, values) to a checkpoint being written.
+type Put<'a> = dyn FnMut(&str, Vec<usize>, &[f32]) + 'a;
+
 /// Write `tower` as a Hugging Face checkpoint (`CLIPVisionModelWithProjection`, or
 /// `CLIPVisionModel` without a projection; F32), which `load` reads back exactly.
 pub fn save(dir: &Path, tower: &VisionTower, hidden_act: &str) -> Result<()> {
@@ -373,7 +376,7 @@ pub fn save(dir: &Path, tower: &VisionTower, hidden_act: &str) -> Result<()> {
             Norm::L1(l) => (l.gamma.value.data.clone(), l.beta.value.data.clone()),
         }
     };
-    let put_linear = |put: &mut dyn FnMut(&str, Vec<usize>, &[f32]), prefix: &str, l: &Linear| {
+    let put_linear = |put: &mut Put, prefix: &str, l: &Linear| {
         let w = l.weight.value.transpose();
         put(&format!("{prefix}.weight"), vec![w.rows, w.cols], &w.data);
         if let Some(b) = &l.bias {
