@@ -48,6 +48,15 @@ impl Matrix {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
 
+    /// Rows `from..from + n`, copied.
+    pub fn row_block(&self, from: usize, n: usize) -> Matrix {
+        Matrix {
+            rows: n,
+            cols: self.cols,
+            data: self.data[from * self.cols..(from + n) * self.cols].to_vec(),
+        }
+    }
+
     /// The transpose, copied in 32 x 32 blocks so both sides stay in cache; bands of output rows
     /// run on all threads when the matrix is large (training transposes activations of every
     /// layer for its weight gradient).

@@ -1,6 +1,7 @@
 //! The `shiftkit` command line: a thin layer over the library. Every command returns a
 //! `Result`; `main` prints an error as one line and exits non-zero.
 
+mod clip;
 mod compare;
 mod demo;
 mod gemm;
@@ -31,6 +32,11 @@ enum Command {
     Train {
         #[command(subcommand)]
         workload: train::Workload,
+    },
+    /// Hugging Face CLIP vision towers on the accelerator: `clip embed` (SPEC §7).
+    Clip {
+        #[command(subcommand)]
+        command: clip::ClipCommand,
     },
     /// Finished training runs side by side (epochs to generalize, accuracy, cycles) and a plot.
     Compare(compare::CompareArgs),
@@ -76,6 +82,7 @@ where
     let result = match cli.command {
         Command::Gemm(args) => gemm::run(&args),
         Command::Train { workload } => train::run(&workload),
+        Command::Clip { command } => clip::run(&command),
         Command::Compare(args) => compare::run(&args),
         Command::Gen(args) => hw::gen(&args),
         Command::Sim(args) => sim::run(&args),

@@ -31,7 +31,10 @@ impl Segment for DataDiet {
     fn run(&self, tour: &Tour) -> Result<SegmentReport> {
         let dir = tour.dir(self)?;
         let r = crate::workloads::data_diet::demo_segment(&dir)?;
-        let pct = |k: &str| r[k].as_f64().map_or("-".into(), |v| format!("{:.2}", 100.0 * v));
+        let pct = |k: &str| {
+            r[k].as_f64()
+                .map_or("-".into(), |v| format!("{:.2}", 100.0 * v))
+        };
         let mut table = Table::new(
             "CNN test accuracy after 4 epochs, 10 % of the training labels flipped",
             &["training set", "test accuracy (%)"],
@@ -39,7 +42,8 @@ impl Segment for DataDiet {
         table.row(vec!["full (8,000)".into(), pct("test_acc_full")]);
         table.row(vec!["top-EL2N half".into(), pct("test_acc_el2n_keep_0.5")]);
         table.row(vec!["random half".into(), pct("test_acc_random_keep_0.5")]);
-        let mut notes = vec![format!(
+        let mut notes =
+            vec![format!(
             "EL2N (one run, epoch 1) ranks the flipped labels first: AUROC {}, {} % of the top \
              10 % of scores are flipped examples",
             r["el2n_auroc"].as_f64().map_or("-".into(), |v| format!("{v:.3}")),
@@ -53,7 +57,10 @@ impl Segment for DataDiet {
         );
         let mut images = Vec::new();
         for (label, key) in [
-            ("the 64 highest-EL2N training images (flipped labels in red)", "top_el2n_png"),
+            (
+                "the 64 highest-EL2N training images (flipped labels in red)",
+                "top_el2n_png",
+            ),
             ("test accuracy against the fraction kept", "accuracy_png"),
         ] {
             if let Some(p) = r[key].as_str() {

@@ -112,7 +112,7 @@ impl Conv2d {
     ) -> Result<Option<Nchw>> {
         let dy_pos = nchw_to_positions(dy);
         let dw = ctx.gemm_at(&cache.cols, &dy_pos, GemmKind::WeightGrad)?;
-        super::linear::add_into(&mut self.weight.grad, &dw);
+        super::residual::add_into(&mut self.weight.grad, &dw);
         add_bias_grad(&mut self.bias.grad.data, &dy_pos);
         if !need_dx {
             return Ok(None);

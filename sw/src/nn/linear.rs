@@ -1,5 +1,6 @@
 //! y = x W (+ b), W stored in x out so the forward GEMM needs no transpose.
 
+use super::residual::add_into;
 use super::{GemmKind, Offload, Param};
 use crate::error::Result;
 use crate::matrix::Matrix;
@@ -59,8 +60,4 @@ impl Linear {
         }
         v
     }
-}
-
-pub fn add_into(acc: &mut Matrix, x: &Matrix) {
-    acc.data.iter_mut().zip(&x.data).for_each(|(a, b)| *a += b);
 }

@@ -3,9 +3,13 @@
 //! element-wise layers, losses and the optimizer stay on the host in f32.
 
 pub mod activation;
+pub mod attention;
 pub mod conv;
 pub mod embedding;
 pub mod grad_norms;
+#[cfg(test)]
+mod gradcheck;
+pub mod layer_norm;
 pub mod linear;
 pub mod loss;
 pub mod nchw;
@@ -13,7 +17,11 @@ pub mod norm;
 pub mod offload;
 pub mod optim;
 pub mod param;
+pub mod patch;
 pub mod pool;
+pub mod residual;
+pub mod softmax;
+pub mod vit;
 
 pub use offload::{GemmKind, Offload};
 pub use param::Param;

@@ -6,6 +6,12 @@
 //! | `Forward` | Y = X W | X per-K (input feature), nearest-even | W per-N (output feature), nearest-even |
 //! | `InputGrad` | dX = dY W^T | dY per-K (output feature), stochastic | W^T per-N (input feature), nearest-even |
 //! | `WeightGrad` | dW = X^T dY | X^T per-M (input feature), nearest-even | dY per-K (example), stochastic |
+//! | `AttnScores` | S = Q K^T | Q per-K (head feature), nearest-even | K^T per-N (key token), nearest-even |
+//! | `AttnContext` | Z = P V | P per-M (query token), nearest-even | V per-N (head feature), nearest-even |
+//! | `AttnProbsGrad` | dP = dZ V^T | dZ per-K (head feature), stochastic | V^T per-N (key token), nearest-even |
+//! | `AttnValueGrad` | dV = P^T dZ | P^T per-M (key token), nearest-even | dZ per-K (query token), stochastic |
+//! | `AttnQueryGrad` | dQ = dS K | dS per-M (query token), stochastic | K per-N (head feature), nearest-even |
+//! | `AttnKeyGrad` | dK = dS^T Q | dS^T per-M (key token), stochastic | Q per-N (head feature), nearest-even |
 //!
 //! Activations and weights are scaled per *feature* channel: activation outliers live in
 //! features, and per-feature exponents on the K side become shifts inside the PE. The weight
@@ -14,11 +20,23 @@
 //! scale per output feature across the batch would round the others to noise. That choice decides
 //! grokking: sq6, seed 2, generalizes at epoch 15,650 with per-example dY (fp32: 13,370) and was
 //! still at 0.89 test accuracy after 30,000 epochs with per-feature dY.
+//!
+//! The six attention products (one per image and head, `T x d_head` operands) follow the same
+//! two rules: a token-by-feature activation is scaled per *feature* where features are the K axis
+//! (Q in the scores, dZ in dP: the PE shifts them, and outlier features keep their own exponent),
+//! and per *token* where tokens are the other axis (K^T's and V^T's columns, P's, dS's rows),
+//! so that a key or query of small norm is not rounded to zero by a large one; those exponents
+//! are applied on drain and do not shorten the accumulator's K chunks. The probabilities P are
+//! scaled per query row: each row sums to one, and its own peak sets its scale (a per-key scale
+//! would let one sharply attended key round every other query's weights to noise). Where the
+//! K axis is tokens (dV = P^T dZ), the gradient is scaled per token, stochastic, for the reason
+//! `WeightGrad` scales dY per example. The score gradient dS = P * (dP - rowsum(P dP)) is
+//! scaled per query row in dQ and per key row in dK (its rows carry P's per-query scale).
 //! Gradients use stochastic rounding (unbiased); each stochastic quantization draws a fresh seed
 //! from the run's seed and a call counter, so a run is bit-reproducible and `golden` and `rtl` see
 //! the same bits.
 
-use crate::engine::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
+use crate::engine::{ArrayShape, Counters, Engine, EngineKind, GemmOp, L1NormCodes, L1NormOp};
 use crate::error::{Error, Result};
 use crate::format::{AAxis, BAxis, Format};
 use crate::matrix::Matrix;
@@ -31,6 +49,18 @@ pub enum GemmKind {
     Forward,
     InputGrad,
     WeightGrad,
+    /// Attention scores S = Q K^T (per image and head).
+    AttnScores,
+    /// Attention context Z = P V.
+    AttnContext,
+    /// dP = dZ V^T.
+    AttnProbsGrad,
+    /// dV = P^T dZ.
+    AttnValueGrad,
+    /// dQ = dS K.
+    AttnQueryGrad,
+    /// dK = dS^T Q.
+    AttnKeyGrad,
 }
 
 pub struct Offload {
@@ -43,6 +73,7 @@ pub struct Offload {
     window: u32,
     seed: u64,
     draws: u64,
+    l1norm_counters: Counters,
 }
 
 impl Offload {
@@ -78,6 +109,7 @@ impl Offload {
             window,
             seed,
             draws: 0,
+            l1norm_counters: Counters::default(),
         })
     }
 
@@ -143,8 +175,49 @@ impl Offload {
                     (op.a_axis, op.b_axis) = (AAxis::M, BAxis::K);
                     op.b_rounding = self.stochastic();
                 }
+                GemmKind::AttnScores => {
+                    (op.a_axis, op.b_axis) = (AAxis::K, BAxis::N);
+                }
+                GemmKind::AttnContext => {
+                    (op.a_axis, op.b_axis) = (AAxis::M, BAxis::N);
+                }
+                GemmKind::AttnProbsGrad => {
+                    (op.a_axis, op.b_axis) = (AAxis::K, BAxis::N);
+                    op.a_rounding = self.stochastic();
+                }
+                GemmKind::AttnValueGrad => {
+                    (op.a_axis, op.b_axis) = (AAxis::M, BAxis::K);
+                    op.b_rounding = self.stochastic();
+                }
+                GemmKind::AttnQueryGrad | GemmKind::AttnKeyGrad => {
+                    (op.a_axis, op.b_axis) = (AAxis::M, BAxis::N);
+                    op.a_rounding = self.stochastic();
+                }
             }
         }
         op
+    }
+
+    /// L1-normalize integer rows on the accelerator's L1-norm unit of this context's format
+    /// (`Engine::l1norm`); its cycles and bytes join the counters and are also kept apart in
+    /// `l1norm_counters`.
+    pub fn l1norm(&mut self, rows: &[Vec<i64>]) -> Result<L1NormCodes> {
+        let op = L1NormOp {
+            format: self.format,
+            window: self.window,
+        };
+        let before = *self.engine.counters();
+        let codes = self.engine.l1norm(rows, &op)?;
+        let after = *self.engine.counters();
+        self.l1norm_counters.cycles += after.cycles - before.cycles;
+        self.l1norm_counters.bytes_to_device += after.bytes_to_device - before.bytes_to_device;
+        self.l1norm_counters.bytes_from_device +=
+            after.bytes_from_device - before.bytes_from_device;
+        Ok(codes)
+    }
+
+    /// The part of `counters` that the L1-norm unit spent.
+    pub fn l1norm_counters(&self) -> &Counters {
+        &self.l1norm_counters
     }
 }

@@ -624,7 +624,9 @@ mod tests {
 
     #[test]
     fn the_example_plans_expand() {
-        let grok = plan(include_str!("../../../examples/sweeps/grokking-formats.toml"));
+        let grok = plan(include_str!(
+            "../../../examples/sweeps/grokking-formats.toml"
+        ));
         assert_eq!(grok.jobs.len(), 32);
         assert_eq!(grok.output, Output::Dir);
         let hw = plan(include_str!("../../../examples/sweeps/hardware.toml"));

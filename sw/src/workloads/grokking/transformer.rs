@@ -6,14 +6,20 @@
 //! With two tokens and a causal mask only position 1's output matters, and position 0 is needed
 //! only as a key and value. Every projection is a batched GEMM offloaded to the engine; the two
 //! attention scores per example (a 1 x d by d x 2 product per example, no reuse across the
-//! batch) are computed on the host.
+//! batch) are computed on the host. This is why it does not use the general
+//! `nn::attention::MultiHeadAttention` (whose score and context products are GEMMs of T x T per
+//! sequence and head): with its one query it would quantize a 1 x 2 product per example, and it
+//! would change the published sq trajectories. Softmax and residuals are the shared layers'.
 
 use super::data::Inputs;
 use super::model::Model;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::nn::activation::Activation;
+use crate::nn::attention::required;
 use crate::nn::linear::Linear;
+use crate::nn::residual::add;
+use crate::nn::softmax::{softmax_backward_row, softmax_prefix};
 use crate::nn::{Offload, Param};
 use crate::rng::SplitMix64;
 
@@ -79,22 +85,6 @@ impl GrokTransformer {
     }
 }
 
-fn rows(m: &Matrix, from: usize, n: usize) -> Matrix {
-    Matrix {
-        rows: n,
-        cols: m.cols,
-        data: m.data[from * m.cols..(from + n) * m.cols].to_vec(),
-    }
-}
-
-fn add(a: &Matrix, b: &Matrix) -> Matrix {
-    Matrix {
-        rows: a.rows,
-        cols: a.cols,
-        data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect(),
-    }
-}
-
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -111,18 +101,15 @@ impl Model for GrokTransformer {
         let x = self.gather(&tokens);
         let k = self.wk.forward(ctx, &x)?;
         let v = self.wv.forward(ctx, &x)?;
-        let x1 = rows(&x, b, b);
+        let x1 = x.row_block(b, b);
         let q1 = self.wq.forward(ctx, &x1)?;
         let scale = 1.0 / (d as f32).sqrt();
         let mut alpha = Vec::with_capacity(b);
         let mut z = Matrix::zeros(b, d);
         for i in 0..b {
             let q = q1.row(i);
-            let s0 = dot(k.row(i), q) * scale;
-            let s1 = dot(k.row(b + i), q) * scale;
-            let m = s0.max(s1);
-            let (e0, e1) = ((s0 - m).exp(), (s1 - m).exp());
-            let a = [e0 / (e0 + e1), e1 / (e0 + e1)];
+            let mut a = [dot(k.row(i), q) * scale, dot(k.row(b + i), q) * scale];
+            softmax_prefix(&mut a, 2);
             for (j, zj) in z.data[i * d..(i + 1) * d].iter_mut().enumerate() {
                 *zj = a[0] * v.data[i * d + j] + a[1] * v.data[(b + i) * d + j];
             }
@@ -155,13 +142,14 @@ impl Model for GrokTransformer {
             .take()
             .ok_or_else(|| Error::Usage("backward without a training forward pass".into()))?;
         let (b, d) = (c.tokens.len(), self.d);
-        let need =
-            |m: Option<Matrix>| m.ok_or_else(|| Error::Usage("missing input gradient".into()));
-        let dr2 = need(self.unembed.backward(ctx, &c.r2, dout, true)?)?;
-        let dact = need(self.w_out.backward(ctx, &c.act, &dr2, true)?)?;
+        let dr2 = required(self.unembed.backward(ctx, &c.r2, dout, true)?)?;
+        let dact = required(self.w_out.backward(ctx, &c.act, &dr2, true)?)?;
         let dpre = Activation::Relu.backward(&c.pre, &dact);
-        let dr1 = add(&dr2, &need(self.w_in.backward(ctx, &c.r1, &dpre, true)?)?);
-        let dz = need(self.wo.backward(ctx, &c.z, &dr1, true)?)?;
+        let dr1 = add(
+            &dr2,
+            &required(self.w_in.backward(ctx, &c.r1, &dpre, true)?)?,
+        );
+        let dz = required(self.wo.backward(ctx, &c.z, &dr1, true)?)?;
         // Attention on the host: z = a0 v0 + a1 v1, a = softmax(s), s_j = k_j . q1 / sqrt(d).
         let scale = 1.0 / (d as f32).sqrt();
         let mut dk = Matrix::zeros(2 * b, d);
@@ -172,8 +160,9 @@ impl Model for GrokTransformer {
             let dzi = dz.row(i);
             let (v0, v1) = (c.v.row(i), c.v.row(b + i));
             let da = [dot(dzi, v0), dot(dzi, v1)];
-            let mean = a[0] * da[0] + a[1] * da[1];
-            let ds = [a[0] * (da[0] - mean) * scale, a[1] * (da[1] - mean) * scale];
+            let mut ds = [0.0f32; 2];
+            softmax_backward_row(&a, &da, &mut ds);
+            let ds = ds.map(|v| v * scale);
             let q = c.q1.row(i);
             let (k0, k1) = (c.k.row(i), c.k.row(b + i));
             for j in 0..d {
@@ -184,12 +173,12 @@ impl Model for GrokTransformer {
                 dq1.data[i * d + j] = ds[0] * k0[j] + ds[1] * k1[j];
             }
         }
-        let x1 = rows(&c.x, b, b);
+        let x1 = c.x.row_block(b, b);
         let mut dx = add(
-            &need(self.wk.backward(ctx, &c.x, &dk, true)?)?,
-            &need(self.wv.backward(ctx, &c.x, &dv, true)?)?,
+            &required(self.wk.backward(ctx, &c.x, &dk, true)?)?,
+            &required(self.wv.backward(ctx, &c.x, &dv, true)?)?,
         );
-        let dx1 = add(&need(self.wq.backward(ctx, &x1, &dq1, true)?)?, &dr1);
+        let dx1 = add(&required(self.wq.backward(ctx, &x1, &dq1, true)?)?, &dr1);
         for (o, g) in dx.data[b * d..].iter_mut().zip(&dx1.data) {
             *o += g;
         }

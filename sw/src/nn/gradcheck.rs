@@ -1,0 +1,267 @@
+//! Finite-difference checks (fp32, `cpu` engine) of the backward passes of the Transformer
+//! layers, the attention block and a whole small vision tower.
+
+use super::activation::Activation;
+use super::attention::MultiHeadAttention;
+use super::layer_norm::LayerNorm;
+use super::linear::Linear;
+use super::norm::{Norm, NormKind};
+use super::patch::Images;
+use super::softmax::{softmax, softmax_backward};
+use super::vit::{VisionTower, VitConfig};
+use super::{Offload, Param};
+use crate::engine::{ArrayShape, EngineKind};
+use crate::format::Format;
+use crate::matrix::Matrix;
+use crate::rng::SplitMix64;
+
+fn cpu() -> Offload {
+    Offload::new(Format::Fp32, EngineKind::Cpu, ArrayShape::default(), 7, 0).unwrap()
+}
+
+fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut g = SplitMix64::new(seed);
+    Matrix::from_fn(rows, cols, |_, _| g.normal() as f32)
+}
+
+/// L = sum(w * y) in f64, and dL/dy = w.
+fn weighted(y: &Matrix, w: &Matrix) -> f64 {
+    y.data
+        .iter()
+        .zip(&w.data)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
+}
+
+/// Compare the gradients accumulated in `params(model)` with central differences of `loss` on
+/// about `samples` entries of each parameter.
+fn check<M>(
+    model: &mut M,
+    params: impl Fn(&mut M) -> Vec<&mut Param>,
+    loss: impl Fn(&M) -> f64,
+    samples: usize,
+) {
+    let grads: Vec<(String, Vec<f32>)> = params(model)
+        .iter()
+        .map(|p| (p.name.clone(), p.grad.data.clone()))
+        .collect();
+    let h = 3e-3f32;
+    for (pi, (name, grad)) in grads.iter().enumerate() {
+        let n = grad.len();
+        for idx in (0..n).step_by((n / samples).max(1)) {
+            let orig = params(model)[pi].value.data[idx];
+            params(model)[pi].value.data[idx] = orig + h;
+            let up = loss(model);
+            params(model)[pi].value.data[idx] = orig - h;
+            let down = loss(model);
+            params(model)[pi].value.data[idx] = orig;
+            let fd = (up - down) / (2.0 * f64::from(h));
+            let g = f64::from(grad[idx]);
+            assert!(
+                (fd - g).abs() <= 2e-3 + 0.03 * fd.abs().max(g.abs()),
+                "{name}[{idx}]: backward {g} vs finite difference {fd}"
+            );
+        }
+    }
+}
+
+fn linear(name: &str, din: usize, dout: usize, seed: u64) -> Linear {
+    let s = 1.0 / (din as f32).sqrt();
+    let mut w = random(din, dout, seed);
+    w.data.iter_mut().for_each(|v| *v *= s);
+    Linear::new(
+        Param::new(&format!("{name}.weight"), w),
+        Some(Param::new(
+            &format!("{name}.bias"),
+            random(1, dout, seed + 1),
+        )),
+    )
+}
+
+/// A layer under test and its input as a parameter, so dL/dx is checked too.
+struct WithInput<L> {
+    layer: L,
+    x: Param,
+}
+
+#[test]
+fn layer_norm_gradients() {
+    let mut m = WithInput {
+        layer: LayerNorm::new("ln", 7, 1e-5),
+        x: Param::new("x", random(5, 7, 1)),
+    };
+    m.layer.gamma.value = random(1, 7, 2);
+    m.layer.beta.value = random(1, 7, 3);
+    let w = random(5, 7, 4);
+    let (_, cache) = m.layer.forward(&m.x.value);
+    m.x.grad = m.layer.backward(&w, &cache);
+    check(
+        &mut m,
+        |m| vec![&mut m.x, &mut m.layer.gamma, &mut m.layer.beta],
+        |m| weighted(&m.layer.forward(&m.x.value).0, &w),
+        35,
+    );
+}
+
+#[test]
+fn l1_norm_layer_gradients_on_the_host() {
+    let mut ctx = cpu();
+    let mut m = WithInput {
+        layer: Norm::with_params(
+            NormKind::L1,
+            Param::new("g", random(1, 9, 12)),
+            Param::new("b", random(1, 9, 13)),
+            1e-5,
+        ),
+        x: Param::new("x", random(4, 9, 11)),
+    };
+    let w = random(4, 9, 14);
+    let (_, cache) = m.layer.forward(&mut ctx, &m.x.value).unwrap();
+    m.x.grad = m.layer.backward(&w, &cache).unwrap();
+    check(
+        &mut m,
+        |m| {
+            let mut v = vec![&mut m.x];
+            v.extend(m.layer.params_mut());
+            v
+        },
+        |m| weighted(&m.layer.forward(&mut cpu(), &m.x.value).unwrap().0, &w),
+        36,
+    );
+}
+
+#[test]
+fn softmax_gradients() {
+    let mut m = WithInput {
+        layer: (),
+        x: Param::new("x", random(3, 6, 21)),
+    };
+    let w = random(3, 6, 22);
+    let y = softmax(&m.x.value);
+    m.x.grad = softmax_backward(&y, &w);
+    check(
+        &mut m,
+        |m| vec![&mut m.x],
+        |m| weighted(&softmax(&m.x.value), &w),
+        18,
+    );
+}
+
+fn attention(causal: bool) -> MultiHeadAttention {
+    MultiHeadAttention::new(
+        linear("q", 8, 8, 31),
+        linear("k", 8, 8, 33),
+        linear("v", 8, 8, 35),
+        linear("o", 8, 8, 37),
+        2,
+        causal,
+    )
+}
+
+fn check_attention(causal: bool) {
+    // Two sequences of three tokens, width 8, two heads of 4.
+    let mut m = WithInput {
+        layer: attention(causal),
+        x: Param::new("x", random(6, 8, 39)),
+    };
+    let w = random(6, 8, 40);
+    let mut ctx = cpu();
+    let (_, cache) = m.layer.forward(&mut ctx, &m.x.value, 3).unwrap();
+    m.x.grad = m.layer.backward(&mut ctx, &w, &cache).unwrap();
+    check(
+        &mut m,
+        |m| {
+            let mut v = vec![&mut m.x];
+            v.extend(m.layer.params_mut());
+            v
+        },
+        |m| weighted(&m.layer.forward(&mut cpu(), &m.x.value, 3).unwrap().0, &w),
+        12,
+    );
+}
+
+#[test]
+fn attention_block_gradients() {
+    check_attention(false);
+}
+
+#[test]
+fn causal_attention_block_gradients_and_mask() {
+    check_attention(true);
+    // Token 0 of a causal block sees only itself: changing token 2 leaves its output alone.
+    let a = attention(true);
+    let x = random(3, 8, 41);
+    let mut x2 = x.clone();
+    x2.data[2 * 8..].iter_mut().for_each(|v| *v += 1.0);
+    let y = a.forward(&mut cpu(), &x, 3).unwrap().0;
+    let y2 = a.forward(&mut cpu(), &x2, 3).unwrap().0;
+    assert_eq!(y.row(0), y2.row(0));
+    assert_eq!(y.row(1), y2.row(1));
+    assert_ne!(y.row(2), y2.row(2));
+}
+
+fn small_config() -> VitConfig {
+    VitConfig {
+        hidden: 8,
+        intermediate: 12,
+        layers: 2,
+        heads: 2,
+        channels: 3,
+        image: 8,
+        patch: 4,
+        projection: Some(5),
+        act: Activation::GeluErf,
+        eps: 1e-5,
+    }
+}
+
+fn check_tower(norm: NormKind) {
+    let cfg = small_config();
+    let mut tower = VisionTower::random(cfg, norm, 51, true);
+    let mut g = SplitMix64::new(52);
+    let pixels: Vec<f32> = (0..2 * 3 * 8 * 8).map(|_| g.normal() as f32).collect();
+    let img = Images {
+        data: &pixels,
+        n: 2,
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
+    let w = random(2, 5, 53);
+    let mut ctx = cpu();
+    let (out, cache) = tower.forward_train(&mut ctx, &img).unwrap();
+    assert_eq!(
+        (
+            out.hidden.rows,
+            out.pooled.rows,
+            out.embeds.as_ref().unwrap().cols
+        ),
+        (2 * 5, 2, 5)
+    );
+    tower.backward(&mut ctx, &w, &cache).unwrap();
+    check(
+        &mut tower,
+        |t| t.params_mut(),
+        |t| {
+            weighted(
+                t.forward(&mut cpu(), &img)
+                    .unwrap()
+                    .embeds
+                    .as_ref()
+                    .unwrap(),
+                &w,
+            )
+        },
+        4,
+    );
+}
+
+#[test]
+fn vision_tower_gradients_end_to_end() {
+    check_tower(NormKind::Layer);
+}
+
+#[test]
+fn vision_tower_with_l1_norms_gradients_end_to_end() {
+    check_tower(NormKind::L1);
+}
