@@ -357,18 +357,22 @@ fn bad_plans_get_one_line_naming_the_key_and_create_no_job_folder() {
     }
 }
 
-/// Whether Slurm can be used here; in CI (SHIFTKIT_REQUIRE_SLURM=1) its absence is a failure.
+/// Whether a Slurm cluster answers here (sbatch on PATH and the controller up: the client
+/// packages alone are not a cluster); in CI (SHIFTKIT_REQUIRE_SLURM=1) its absence is a failure.
 fn slurm_available() -> bool {
-    let found = Command::new("sbatch")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let runs = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let found = runs("sbatch", "--version") && runs("scontrol", "ping");
     if !found {
         if std::env::var("SHIFTKIT_REQUIRE_SLURM").as_deref() == Ok("1") {
-            panic!("SHIFTKIT_REQUIRE_SLURM=1 but sbatch is not on PATH: did scripts/slurm-local.sh start run?");
+            panic!("SHIFTKIT_REQUIRE_SLURM=1 but no Slurm controller answers (sbatch --version, scontrol ping): did scripts/slurm-local.sh start run?");
         }
         eprintln!(
-            "skipped: sbatch is not on PATH (start a local cluster with `scripts/slurm-local.sh start`)"
+            "skipped: no Slurm cluster here (start a local one with `scripts/slurm-local.sh start`)"
         );
     }
     found
