@@ -42,30 +42,14 @@ pub fn gemm(
     if !vnni8::available() || m == 0 || n == 0 || k == 0 || k >= u32::MAX as usize {
         return Ok(None);
     }
-    let big = |x: &Matrix| x.data.len() >= PAR_MIN_ELEMS;
-    let (pa, pb) = if big(a) || big(b) {
-        rayon::join(
-            || ChannelPlan::new(a, "A", params, a_side.axis),
-            || ChannelPlan::new(b, "B", params, b_side.axis),
-        )
-    } else {
-        (
-            ChannelPlan::new(a, "A", params, a_side.axis),
-            ChannelPlan::new(b, "B", params, b_side.axis),
-        )
-    };
-    let (pa, pb) = (pa?, pb?);
-    // A's channel axis is K when it has one exponent per column; B's when per row.
-    let (a_k, b_k) = (a_side.axis == Axis::Cols, b_side.axis == Axis::Rows);
-    let shift_of = |kk: usize| {
-        u32::from(if a_k { pa.exps[kk] } else { 0 }) + u32::from(if b_k { pb.exps[kk] } else { 0 })
-    };
-    let q = params.q();
-    if !within_reach(k, q, &pa, &pb, a_k, b_k, shift_of) {
-        return Ok(None);
-    }
-    let order = KOrder::new(k, shift_of);
     let par = big(a) || big(b);
+    let (pa, pb) = plans((a, a_side.axis), (b, b_side.axis), params, par);
+    let (pa, pb) = (pa?, pb?);
+    let (a_k, b_k) = per_k(a_side, b_side);
+    let q = params.q();
+    let Some(order) = k_order(k, q, &pa, &pb, a_k, b_k) else {
+        return Ok(None);
+    };
     let a_pack = pack_a(
         a,
         &pa,
@@ -130,24 +114,16 @@ pub fn gemm_at(
         Axis::Rows => Axis::Cols,
         Axis::Cols => Axis::Rows,
     };
-    let big = |x: &Matrix| x.data.len() >= PAR_MIN_ELEMS;
-    let (pa, pb) = rayon::join(
-        || ChannelPlan::new(a_t, "A", params, a_t_axis),
-        || ChannelPlan::new(b, "B", params, b_side.axis),
-    );
+    let par = big(a_t) || big(b);
+    let (pa, pb) = plans((a_t, a_t_axis), (b, b_side.axis), params, par);
     let (Ok(pa), Ok(pb)) = (pa, pb) else {
         return Ok(None); // the reference path names the bad value
     };
-    let (a_k, b_k) = (a_side.axis == Axis::Cols, b_side.axis == Axis::Rows);
-    let shift_of = |kk: usize| {
-        u32::from(if a_k { pa.exps[kk] } else { 0 }) + u32::from(if b_k { pb.exps[kk] } else { 0 })
-    };
+    let (a_k, b_k) = per_k(a_side, b_side);
     let q = params.q();
-    if !within_reach(k, q, &pa, &pb, a_k, b_k, shift_of) {
+    let Some(order) = k_order(k, q, &pa, &pb, a_k, b_k) else {
         return Ok(None);
-    }
-    let order = KOrder::new(k, shift_of);
-    let par = big(a_t) || big(b);
+    };
     // The product C^T (n x m): A' = B^T, B' = a_t.
     let a_pack = pack_transposed(
         b,
@@ -189,6 +165,49 @@ pub fn gemm_at(
         }
         .transpose(),
     ))
+}
+
+/// Whether an operand is big enough for its passes to run on all threads.
+fn big(x: &Matrix) -> bool {
+    x.data.len() >= PAR_MIN_ELEMS
+}
+
+/// The channel plans of A and B (named so in errors), side by side when `par`.
+fn plans(
+    (a, a_axis): (&Matrix, Axis),
+    (b, b_axis): (&Matrix, Axis),
+    params: SqParams,
+    par: bool,
+) -> (Result<ChannelPlan>, Result<ChannelPlan>) {
+    let pa = || ChannelPlan::new(a, "A", params, a_axis);
+    let pb = || ChannelPlan::new(b, "B", params, b_axis);
+    if par {
+        rayon::join(pa, pb)
+    } else {
+        (pa(), pb())
+    }
+}
+
+/// Whether A's and B's channel axes are K: A has one exponent per column, B one per row.
+fn per_k(a_side: Side, b_side: Side) -> (bool, bool) {
+    (a_side.axis == Axis::Cols, b_side.axis == Axis::Rows)
+}
+
+/// K's order by shift (A's per-K exponent, B's, or their sum), or `None` where the sums could
+/// leave this path's reach (`within_reach`). `pa.exps` / `pb.exps` are indexed by k on a per-K
+/// side.
+fn k_order(
+    k: usize,
+    q: i32,
+    pa: &ChannelPlan,
+    pb: &ChannelPlan,
+    a_k: bool,
+    b_k: bool,
+) -> Option<KOrder> {
+    let shift_of = |kk: usize| {
+        u32::from(if a_k { pa.exps[kk] } else { 0 }) + u32::from(if b_k { pb.exps[kk] } else { 0 })
+    };
+    within_reach(k, q, pa, pb, a_k, b_k, shift_of).then(|| KOrder::new(k, shift_of))
 }
 
 /// Each channel's power of two `2^e` where the exponent is applied on drain (`on_drain`), else 1.
