@@ -290,7 +290,7 @@ unsafe fn tile(
 ) {
     let rows = MR.min(ops.m - i0);
     let cols = NR.min(ops.n - j0);
-    let store = x86::Store {
+    let store = Store {
         c: out.0,
         ldc: ops.n,
         i0,
@@ -318,32 +318,32 @@ unsafe fn tile(
     };
 }
 
+/// Where and how one tile is stored: the valid `rows x cols` part of the tile at (i0, j0)
+/// of the row-major C (row stride `ldc`); the per-column slices hold NR entries.
+struct Store<'a> {
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    j0: usize,
+    rows: usize,
+    cols: usize,
+    /// Q cs_j, absolute (the flush path).
+    q_cs: &'a [i64],
+    /// Q cs_j / 2^e_end (the i32 path).
+    q_cs_units: &'a [i32],
+    /// cp_j, times 2^e_end on the i32 path.
+    col_fac: &'a [f64],
+    row_pow: &'a [f64],
+    sa: f64,
+    sb: f64,
+    e_end: u32,
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Op, MR, NR};
+    use super::{Op, Store, MR, NR};
     use crate::kernels::driver::unroll;
     use std::arch::x86_64::*;
-
-    /// Where and how one tile is stored: the valid `rows x cols` part of the tile at (i0, j0)
-    /// of the row-major C (row stride `ldc`); the per-column slices hold NR entries.
-    pub(super) struct Store<'a> {
-        pub(super) c: *mut f32,
-        pub(super) ldc: usize,
-        pub(super) i0: usize,
-        pub(super) j0: usize,
-        pub(super) rows: usize,
-        pub(super) cols: usize,
-        /// Q cs_j, absolute (the flush path).
-        pub(super) q_cs: &'a [i64],
-        /// Q cs_j / 2^e_end (the i32 path).
-        pub(super) q_cs_units: &'a [i32],
-        /// cp_j, times 2^e_end on the i32 path.
-        pub(super) col_fac: &'a [f64],
-        pub(super) row_pow: &'a [f64],
-        pub(super) sa: f64,
-        pub(super) sb: f64,
-        pub(super) e_end: u32,
-    }
 
     /// Runs the plan for one MR x NR tile, then stores it: per 8 columns, the i32 sums are
     /// widened to i64, shifted to absolute units, joined with what flushes moved out, corrected
@@ -482,25 +482,7 @@ mod x86 {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod x86 {
-    use super::Op;
-    pub(super) struct Store<'a> {
-        pub(super) c: *mut f32,
-        pub(super) ldc: usize,
-        pub(super) i0: usize,
-        pub(super) j0: usize,
-        pub(super) rows: usize,
-        pub(super) cols: usize,
-        /// Q cs_j, absolute (the flush path).
-        pub(super) q_cs: &'a [i64],
-        /// Q cs_j / 2^e_end (the i32 path).
-        pub(super) q_cs_units: &'a [i32],
-        /// cp_j, times 2^e_end on the i32 path.
-        pub(super) col_fac: &'a [f64],
-        pub(super) row_pow: &'a [f64],
-        pub(super) sa: f64,
-        pub(super) sb: f64,
-        pub(super) e_end: u32,
-    }
+    use super::{Op, Store};
     pub(super) unsafe fn run(_: &[Op], _: bool, _: *const u8, _: usize, _: *const i8, _: &Store) {
         unreachable!("vnni8 is x86-64 only (available() is false)")
     }
