@@ -241,12 +241,12 @@ fn first_difference(got: &Matrix, want: &Matrix) -> Option<(usize, f32, f32)> {
         .map(|i| (i, got.data[i], want.data[i]))
 }
 
-/// VCD when asked for; otherwise the default build (FST where zlib is available), so the model
-/// is the one the `rtl` engine already has in the cache.
+/// The waveform format the file asks for, always with tracing compiled in: the default build
+/// (`Auto`) leaves tracing out of large designs, so it cannot serve `--trace`.
 fn trace_format(path: &Path) -> shiftkit_sim::TraceFormat {
     match path.extension().and_then(|e| e.to_str()) {
         Some("vcd") => shiftkit_sim::TraceFormat::Vcd,
-        _ => shiftkit_sim::TraceFormat::Auto,
+        _ => shiftkit_sim::TraceFormat::Fst,
     }
 }
 
