@@ -619,6 +619,15 @@ mod tests {
         sq_gemm(&qa, &qb).unwrap()
     }
 
+    /// Whether two matrices hold the same f32 bit patterns.
+    fn same_bits(x: &Matrix, y: &Matrix) -> bool {
+        x.data.len() == y.data.len()
+            && x.data
+                .iter()
+                .zip(&y.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
     /// Operands with a few outlier channels on both axes, so exponents spread over the window.
     fn operand(rows: usize, cols: usize, g: &mut SplitMix64) -> Matrix {
         Matrix::from_fn(rows, cols, |r, c| {
@@ -698,12 +707,10 @@ mod tests {
         for (sa, sb) in cases {
             let want = reference(&a, &b, p, sa, sb);
             let got = gemm(&a, &b, p, sa, sb).unwrap().expect("fast path applies");
-            let same = want
-                .data
-                .iter()
-                .zip(&got.data)
-                .all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{m}x{k}x{n} sq{bits} E{window} {sa:?} {sb:?}");
+            assert!(
+                same_bits(&want, &got),
+                "{m}x{k}x{n} sq{bits} E{window} {sa:?} {sb:?}"
+            );
         }
     }
 
@@ -777,13 +784,8 @@ mod tests {
             let got = gemm_at(&a_t, &b, p, sa, sb)
                 .unwrap()
                 .expect("fast path applies");
-            let same = want
-                .data
-                .iter()
-                .zip(&got.data)
-                .all(|(x, y)| x.to_bits() == y.to_bits());
             assert!(
-                same && got.rows == m && got.cols == n,
+                same_bits(&want, &got) && got.rows == m && got.cols == n,
                 "{m}x{k}x{n} sq{bits} {sa:?} {sb:?}"
             );
         }
