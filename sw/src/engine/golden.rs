@@ -11,7 +11,7 @@
 use super::cost::gemm_cost;
 use super::l1norm_op::{L1NormCodes, L1NormOp, L1NormStream};
 use super::offload::{accel_geometry, quantize_operands, sq_stream_chunk, K_MAX};
-use super::{ArrayShape, Counters, Engine, EngineKind, GemmOp};
+use super::{ArrayShape, Counters, Engine, EngineKind, GemmCall, GemmOp};
 use crate::error::{Error, Result};
 use crate::fp16::fp16_gemm_f32;
 use crate::matrix::Matrix;
@@ -41,58 +41,29 @@ impl Engine for GoldenEngine {
     }
 
     fn gemm(&mut self, a: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
-        let config = self.shape.config_for(op)?;
-        let geom = accel_geometry(&config)?;
-        let shape = (a.rows, a.cols, b.cols);
-        let (c, cost) = match config.datapath {
-            Datapath::Sq { bits } => {
-                let params = SqParams::new(bits, op.window)?;
-                let side = |axis, rounding| sq_fused::Side { axis, rounding };
-                let fast = sq_fused::gemm(
-                    a,
-                    b,
-                    params,
-                    side(op.a_axis.axis(), op.a_rounding),
-                    side(op.b_axis.axis(), op.b_rounding),
-                )?;
-                let c = match fast {
-                    Some(c) => c,
-                    None => {
-                        let (qa, qb) = quantize_operands(a, b, op, bits)?;
-                        scale_out(&accumulate(&qa, &qb)?, &qa, &qb)
-                    }
-                };
-                let chunk = sq_stream_chunk(&config, op)?;
-                (c, gemm_cost(&geom, shape, chunk)?)
-            }
-            Datapath::Fp16 => (fp16_gemm_f32(a, b)?, gemm_cost(&geom, shape, K_MAX)?),
-        };
+        let (c, cost) = product(self.shape, a, b, op)?;
         self.counters += cost;
         Ok(c)
     }
 
     fn gemm_at(&mut self, a_t: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
-        if let Ok(config) = self.shape.config_for(op) {
-            if let Datapath::Sq { bits } = config.datapath {
-                let params = SqParams::new(bits, op.window)?;
-                let side = |axis, rounding| sq_fused::Side { axis, rounding };
-                let fast = sq_fused::gemm_at(
-                    a_t,
-                    b,
-                    params,
-                    side(op.a_axis.axis(), op.a_rounding),
-                    side(op.b_axis.axis(), op.b_rounding),
-                )?;
-                if let Some(c) = fast {
-                    let geom = accel_geometry(&config)?;
-                    let chunk = sq_stream_chunk(&config, op)?;
-                    self.counters += gemm_cost(&geom, (a_t.cols, a_t.rows, b.cols), chunk)?;
-                    return Ok(c);
-                }
-            }
-        }
-        // Everything else (and every error) exactly as `gemm` on the transpose.
-        self.gemm(&a_t.transpose(), b, op)
+        let (c, cost) = product_at(self.shape, a_t, b, op)?;
+        self.counters += cost;
+        Ok(c)
+    }
+
+    fn gradients(&mut self, wg: GemmCall, ig: GemmCall) -> Result<(Matrix, Matrix)> {
+        let shape = self.shape;
+        let (w, i) = rayon::join(
+            || product_at(shape, wg.a, wg.b, wg.op),
+            || product(shape, ig.a, ig.b, ig.op),
+        );
+        // As the two calls in order: an error in the first leaves the counters unchanged.
+        let (dw, cost) = w?;
+        self.counters += cost;
+        let (dx, cost) = i?;
+        self.counters += cost;
+        Ok((dw, dx))
     }
 
     fn l1norm(&mut self, rows: &[Vec<i64>], op: &L1NormOp) -> Result<L1NormCodes> {
@@ -113,4 +84,63 @@ impl Engine for GoldenEngine {
     fn reset_counters(&mut self) {
         self.counters = Counters::default();
     }
+}
+
+/// C = A x B on the modelled array and what it costs (a pure function of its inputs).
+fn product(shape: ArrayShape, a: &Matrix, b: &Matrix, op: &GemmOp) -> Result<(Matrix, Counters)> {
+    let config = shape.config_for(op)?;
+    let geom = accel_geometry(&config)?;
+    let dims = (a.rows, a.cols, b.cols);
+    match config.datapath {
+        Datapath::Sq { bits } => {
+            let params = SqParams::new(bits, op.window)?;
+            let side = |axis, rounding| sq_fused::Side { axis, rounding };
+            let fast = sq_fused::gemm(
+                a,
+                b,
+                params,
+                side(op.a_axis.axis(), op.a_rounding),
+                side(op.b_axis.axis(), op.b_rounding),
+            )?;
+            let c = match fast {
+                Some(c) => c,
+                None => {
+                    let (qa, qb) = quantize_operands(a, b, op, bits)?;
+                    scale_out(&accumulate(&qa, &qb)?, &qa, &qb)
+                }
+            };
+            let chunk = sq_stream_chunk(&config, op)?;
+            Ok((c, gemm_cost(&geom, dims, chunk)?))
+        }
+        Datapath::Fp16 => Ok((fp16_gemm_f32(a, b)?, gemm_cost(&geom, dims, K_MAX)?)),
+    }
+}
+
+/// `product(a_t^T, b)` without materializing the transpose where the fused path applies.
+fn product_at(
+    shape: ArrayShape,
+    a_t: &Matrix,
+    b: &Matrix,
+    op: &GemmOp,
+) -> Result<(Matrix, Counters)> {
+    if let Ok(config) = shape.config_for(op) {
+        if let Datapath::Sq { bits } = config.datapath {
+            let params = SqParams::new(bits, op.window)?;
+            let side = |axis, rounding| sq_fused::Side { axis, rounding };
+            let fast = sq_fused::gemm_at(
+                a_t,
+                b,
+                params,
+                side(op.a_axis.axis(), op.a_rounding),
+                side(op.b_axis.axis(), op.b_rounding),
+            )?;
+            if let Some(c) = fast {
+                let geom = accel_geometry(&config)?;
+                let chunk = sq_stream_chunk(&config, op)?;
+                return Ok((c, gemm_cost(&geom, (a_t.cols, a_t.rows, b.cols), chunk)?));
+            }
+        }
+    }
+    // Everything else (and every error) exactly as `product` on the transpose.
+    product(shape, &a_t.transpose(), b, op)
 }

@@ -121,6 +121,15 @@ pub trait Engine: Send {
     fn gemm_at(&mut self, a_t: &Matrix, b: &Matrix, op: &GemmOp) -> Result<Matrix> {
         self.gemm(&a_t.transpose(), b, op)
     }
+    /// One layer's two gradient GEMMs: the weight gradient `gemm_at(wg)` and the input gradient
+    /// `gemm(ig)`, with the same bits, errors and counters as those two calls in that order.
+    /// Engines whose GEMMs are pure functions of their operands run the two side by side (on a
+    /// 2-core machine one product per core beats splitting each small one across both).
+    fn gradients(&mut self, wg: GemmCall, ig: GemmCall) -> Result<(Matrix, Matrix)> {
+        let dw = self.gemm_at(wg.a, wg.b, wg.op)?;
+        let dx = self.gemm(ig.a, ig.b, ig.op)?;
+        Ok((dw, dx))
+    }
     /// L1-normalize integer rows (the unit's `W`-bit inputs) on the accelerator's L1-norm unit
     /// of `op.format`: SQ-b codes with step `2^-f` (`l1norm_op`). Adds the stream's cycles and
     /// bytes to the counters; errors leave them unchanged. Engines without the unit refuse.
@@ -135,6 +144,15 @@ pub trait Engine: Send {
     /// What the work so far has cost.
     fn counters(&self) -> &Counters;
     fn reset_counters(&mut self);
+}
+
+/// The operands and quantization of one GEMM call (for `Engine::gradients`: `a` is the
+/// transposed A of a `gemm_at`).
+#[derive(Clone, Copy)]
+pub struct GemmCall<'a> {
+    pub a: &'a Matrix,
+    pub b: &'a Matrix,
+    pub op: &'a GemmOp,
 }
 
 /// An engine of the given kind modelling an array of the given shape.

@@ -111,14 +111,19 @@ impl Conv2d {
         need_dx: bool,
     ) -> Result<Option<Nchw>> {
         let dy_pos = nchw_to_positions(dy);
-        let dw = ctx.gemm_at(&cache.cols, &dy_pos, GemmKind::WeightGrad)?;
+        let (dw, dcols) = if need_dx {
+            let w_t = self.weight.value.transpose();
+            let (dw, dcols) = ctx.gradients(&cache.cols, &dy_pos, &w_t)?;
+            (dw, Some(dcols))
+        } else {
+            (
+                ctx.gemm_at(&cache.cols, &dy_pos, GemmKind::WeightGrad)?,
+                None,
+            )
+        };
         super::residual::add_into(&mut self.weight.grad, &dw);
         add_bias_grad(&mut self.bias.grad.data, &dy_pos);
-        if !need_dx {
-            return Ok(None);
-        }
-        let dcols = ctx.gemm(&dy_pos, &self.weight.value.transpose(), GemmKind::InputGrad)?;
-        Ok(Some(col2im(&dcols, &self.geom, cache)))
+        Ok(dcols.map(|d| col2im(&d, &self.geom, cache)))
     }
 
     /// The input gradient only (no weight-gradient GEMM), for per-example gradient norms.

@@ -36,21 +36,19 @@ impl Linear {
         dy: &Matrix,
         need_dx: bool,
     ) -> Result<Option<Matrix>> {
-        let dw = ctx.gemm_at(x, dy, GemmKind::WeightGrad)?;
+        let (dw, dx) = if need_dx {
+            let (dw, dx) = ctx.gradients(x, dy, &self.weight.value.transpose())?;
+            (dw, Some(dx))
+        } else {
+            (ctx.gemm_at(x, dy, GemmKind::WeightGrad)?, None)
+        };
         add_into(&mut self.weight.grad, &dw);
         if let Some(b) = &mut self.bias {
             for row in dy.data.chunks(dy.cols) {
                 b.grad.data.iter_mut().zip(row).for_each(|(g, d)| *g += d);
             }
         }
-        if !need_dx {
-            return Ok(None);
-        }
-        Ok(Some(ctx.gemm(
-            dy,
-            &self.weight.value.transpose(),
-            GemmKind::InputGrad,
-        )?))
+        Ok(dx)
     }
 
     pub fn params_mut(&mut self) -> Vec<&mut Param> {

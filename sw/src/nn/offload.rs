@@ -36,7 +36,9 @@
 //! from the run's seed and a call counter, so a run is bit-reproducible and `golden` and `rtl` see
 //! the same bits.
 
-use crate::engine::{ArrayShape, Counters, Engine, EngineKind, GemmOp, L1NormCodes, L1NormOp};
+use crate::engine::{
+    ArrayShape, Counters, Engine, EngineKind, GemmCall, GemmOp, L1NormCodes, L1NormOp,
+};
 use crate::error::{Error, Result};
 use crate::format::{AAxis, BAxis, Format};
 use crate::matrix::Matrix;
@@ -158,6 +160,34 @@ impl Offload {
         self.engine.gemm_at(a_t, b, &op)
     }
 
+    /// A layer's weight gradient `x^T dy` and input gradient `dy w_t` (`w_t` = W^T): the same
+    /// bits, counters and stochastic seeds as `gemm_at(x, dy, WeightGrad)` then
+    /// `gemm(dy, w_t, InputGrad)`; the engine may run the two side by side.
+    pub fn gradients(&mut self, x: &Matrix, dy: &Matrix, w_t: &Matrix) -> Result<(Matrix, Matrix)> {
+        if self.host_roles.contains(&GemmKind::WeightGrad)
+            || self.host_roles.contains(&GemmKind::InputGrad)
+        {
+            let dw = self.gemm_at(x, dy, GemmKind::WeightGrad)?;
+            let dx = self.gemm(dy, w_t, GemmKind::InputGrad)?;
+            return Ok((dw, dx));
+        }
+        // Seeds are drawn in the order of the two calls.
+        let wg = self.op(GemmKind::WeightGrad);
+        let ig = self.op(GemmKind::InputGrad);
+        self.engine.gradients(
+            GemmCall {
+                a: x,
+                b: dy,
+                op: &wg,
+            },
+            GemmCall {
+                a: dy,
+                b: w_t,
+                op: &ig,
+            },
+        )
+    }
+
     /// The quantization of a GEMM of this role (the table above; draws the stochastic seeds).
     fn op(&mut self, kind: GemmKind) -> GemmOp {
         let mut op = GemmOp::new(self.format);
@@ -219,5 +249,41 @@ impl Offload {
     /// The part of `counters` that the L1-norm unit spent.
     pub fn l1norm_counters(&self) -> &Counters {
         &self.l1norm_counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random(rows: usize, cols: usize, g: &mut SplitMix64) -> Matrix {
+        Matrix::from_fn(rows, cols, |_, _| g.normal() as f32)
+    }
+
+    /// `gradients` (side by side on golden) gives the bits, counters and later seeds of the two
+    /// calls in order.
+    #[test]
+    fn gradients_equal_the_two_calls_in_order() {
+        let mut g = SplitMix64::new(11);
+        let (x, dy, w) = (
+            random(70, 33, &mut g),
+            random(70, 20, &mut g),
+            random(33, 20, &mut g),
+        );
+        let w_t = w.transpose();
+        for format in [Format::Sq4, Format::Sq6, Format::Fp16] {
+            let ctx =
+                || Offload::new(format, EngineKind::Golden, ArrayShape::default(), 7, 5).unwrap();
+            let (mut one, mut two) = (ctx(), ctx());
+            let (dw, dx) = one.gradients(&x, &dy, &w_t).unwrap();
+            let dw2 = two.gemm_at(&x, &dy, GemmKind::WeightGrad).unwrap();
+            let dx2 = two.gemm(&dy, &w_t, GemmKind::InputGrad).unwrap();
+            assert_eq!((&dw, &dx), (&dw2, &dx2), "{format}");
+            assert_eq!(one.counters(), two.counters(), "{format}");
+            // The next stochastic draw is the same too.
+            let next = |c: &mut Offload| c.gemm(&dy, &w_t, GemmKind::InputGrad).unwrap();
+            assert_eq!(next(&mut one), next(&mut two), "{format}");
+        }
     }
 }
