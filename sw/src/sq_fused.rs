@@ -43,6 +43,10 @@ pub fn gemm(
         return Ok(None);
     }
     let par = big(a) || big(b);
+    if par && !in_pool() {
+        // Once into the pool for the whole GEMM, not once per pass (`in_pool`).
+        return rayon::scope(|_| gemm(a, b, params, a_side, b_side));
+    }
     let (pa, pb) = plans((a, a_side.axis), (b, b_side.axis), params, par);
     let (pa, pb) = (pa?, pb?);
     let (a_k, b_k) = per_k(a_side, b_side);
@@ -115,6 +119,9 @@ pub fn gemm_at(
         Axis::Cols => Axis::Rows,
     };
     let par = big(a_t) || big(b);
+    if par && !in_pool() {
+        return rayon::scope(|_| gemm_at(a_t, b, params, a_side, b_side));
+    }
     let (pa, pb) = plans((a_t, a_t_axis), (b, b_side.axis), params, par);
     let (Ok(pa), Ok(pb)) = (pa, pb) else {
         return Ok(None); // the reference path names the bad value
@@ -165,6 +172,15 @@ pub fn gemm_at(
         }
         .transpose(),
     ))
+}
+
+/// Whether this thread is a rayon worker. A parallel pass started from any other thread (the
+/// main thread of a training run) is injected into the pool and the caller sleeps until it is
+/// done: a wake-up and a hand-off each way, tens of microseconds per pass on the 2-core KVM
+/// target, where a worker's own passes split by work stealing. So a GEMM that will run passes
+/// in parallel moves into the pool first, once.
+fn in_pool() -> bool {
+    rayon::current_thread_index().is_some()
 }
 
 /// Whether an operand is big enough for its passes to run on all threads.
