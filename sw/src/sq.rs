@@ -115,6 +115,17 @@ pub struct ChannelPlan {
     invs32: Option<Vec<f32>>,
     /// Row-major width of the tensor (for the stochastic stream's flat index).
     cols: usize,
+    /// For a per-column plan of short rows: `steps`, `invs`, `invs32` repeated for `tile`
+    /// rows, so `rows_codes` can take that many rows in one call.
+    tiled: Option<Tiled>,
+}
+
+#[derive(Clone, Debug)]
+struct Tiled {
+    rows: usize,
+    steps: Vec<f64>,
+    invs: Vec<f64>,
+    invs32: Option<Vec<f32>>,
 }
 
 impl ChannelPlan {
@@ -137,6 +148,7 @@ impl ChannelPlan {
                 invs: Vec::new(),
                 invs32: None,
                 cols: x.cols,
+                tiled: None,
             });
         }
         let q = params.q() as f64;
@@ -153,6 +165,16 @@ impl ChannelPlan {
         let steps: Vec<f64> = exps.iter().map(|&e| scale * pow2(e as u32)).collect();
         let invs: Vec<f64> = steps.iter().map(|s| 1.0 / s).collect();
         let invs32 = invs.iter().map(|&i| inv32(i)).collect::<Option<Vec<f32>>>();
+        let tiled = (axis == Axis::Cols && x.cols > 0 && x.cols < TILE_ELEMS).then(|| {
+            let rows = TILE_ELEMS.div_ceil(x.cols);
+            let rep = |v: &[f64]| v.repeat(rows);
+            Tiled {
+                rows,
+                steps: rep(&steps),
+                invs: rep(&invs),
+                invs32: invs32.as_ref().map(|v| v.repeat(rows)),
+            }
+        });
         Ok(ChannelPlan {
             params,
             axis,
@@ -162,12 +184,54 @@ impl ChannelPlan {
             invs,
             invs32,
             cols: x.cols,
+            tiled,
         })
     }
 
     /// Whether every code is 0 (an all-zero tensor).
     pub fn is_zero(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// Codes of whole rows `r0..` of the tensor (`xs`, row-major) into `out` (the same layout):
+    /// the codes `row_codes` gives row by row, with short rows of a per-column plan taken
+    /// several at a time (their steps repeat every row, and the stochastic stream's index is
+    /// flat).
+    pub fn rows_codes(&self, xs: &[f32], r0: usize, rounding: Rounding, out: &mut [i8]) {
+        let cols = self.cols;
+        if cols == 0 {
+            return;
+        }
+        debug_assert!(xs.len() % cols == 0 && out.len() >= xs.len());
+        match &self.tiled {
+            Some(t) if !self.is_zero() => {
+                let q = self.params.q() as f64;
+                for (i, (chunk, o)) in xs
+                    .chunks(t.rows * cols)
+                    .zip(out.chunks_mut(t.rows * cols))
+                    .enumerate()
+                {
+                    let len = chunk.len();
+                    let steps = Steps::PerColumn(
+                        &t.steps[..len],
+                        &t.invs[..len],
+                        t.invs32.as_ref().map(|v| &v[..len]),
+                    );
+                    let first = ((r0 + i * t.rows) * cols) as u64;
+                    rows_kernel::quantize_row(chunk, steps, q, rounding, first, o);
+                }
+            }
+            _ => {
+                for (i, (row, o)) in xs.chunks(cols).zip(out.chunks_mut(cols)).enumerate() {
+                    self.row_codes(row, r0 + i, 0, rounding, o);
+                }
+            }
+        }
+    }
+
+    /// Rows per call of `rows_codes` (1 where rows go one at a time).
+    pub fn tile_rows(&self) -> usize {
+        self.tiled.as_ref().map_or(1, |t| t.rows)
     }
 
     /// Codes of `xs` = columns `c0..c0 + xs.len()` of row `r` of the tensor, into `out`.
@@ -477,6 +541,10 @@ fn all_finite(xs: &[f32]) -> bool {
     }) == 0
 }
 
+/// About how many elements one call of a per-row loop should see: rows shorter than this are
+/// handled several at a time.
+pub(crate) const TILE_ELEMS: usize = 256;
+
 /// max |x| over each channel, and whether every value is finite. Large tensors are scanned on
 /// all threads: max is exact in any order, so the result does not depend on the split.
 fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
@@ -494,14 +562,24 @@ fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
             (per_row.into_iter().map(|(m, _)| m).collect(), finite)
         }
         Axis::Cols => {
+            // Short rows (im2col's 25 columns, say) are folded `tile` rows at a time into a
+            // `tile * cols` running maximum, so each call streams a few hundred elements instead
+            // of one short row; the tiles are folded together at the end (max is exact in any
+            // order).
+            let tile = TILE_ELEMS.div_ceil(cols).max(1);
             let block = |rows: &[f32]| {
-                let mut m = vec![0.0f32; x.cols];
+                let mut mt = vec![0.0f32; tile * cols];
                 let mut finite = true;
-                for row in rows.chunks(cols) {
-                    finite &= all_finite(row);
-                    maxima_kernel::fold_abs_max(&mut m, row);
+                for chunk in rows.chunks(tile * cols) {
+                    finite &= all_finite(chunk);
+                    maxima_kernel::fold_abs_max(&mut mt[..chunk.len()], chunk);
                 }
-                (m, finite)
+                let (m, rest) = mt.split_at_mut(cols);
+                for other in rest.chunks(cols) {
+                    maxima_kernel::fold_abs_max(m, other);
+                }
+                mt.truncate(cols);
+                (mt, finite)
             };
             if !par || x.rows < 2 {
                 return block(&x.data);
@@ -648,6 +726,29 @@ mod tests {
 
     fn p(bits: u32, window: u32) -> SqParams {
         SqParams::new(bits, window).unwrap()
+    }
+
+    #[test]
+    fn rows_codes_equal_row_codes_row_by_row() {
+        let mut g = crate::rng::SplitMix64::new(8);
+        for (rows, cols) in [(37, 25), (10, 1), (3, 300), (64, 16)] {
+            let x = Matrix::from_fn(rows, cols, |_, c| {
+                (g.normal() * if c % 5 == 2 { 30.0 } else { 1.0 }) as f32
+            });
+            for axis in [Axis::Rows, Axis::Cols] {
+                let plan = ChannelPlan::new(&x, "x", p(6, 7), axis).unwrap();
+                for rounding in [Rounding::NearestEven, Rounding::Stochastic { seed: 4 }] {
+                    let mut want = vec![0i8; rows * cols];
+                    for (r, o) in want.chunks_mut(cols).enumerate() {
+                        plan.row_codes(x.row(r), r, 0, rounding, o);
+                    }
+                    // From row 1 on, as a packer's later chunk would.
+                    let mut got = vec![0i8; (rows - 1) * cols];
+                    plan.rows_codes(&x.data[cols..], 1, rounding, &mut got);
+                    assert_eq!(got, want[cols..], "{rows}x{cols} {axis:?} {rounding:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -421,6 +421,32 @@ fn pack_a(
     // results are never stored) and, in the identity order, the padding columns k..kp (which
     // meet B's zero padding): a reused buffer needs no clearing.
     out.resize(m.div_ceil(MR) * MR * kp, 0);
+    let tile = plan.tile_rows();
+    if order.identity && tile > 1 {
+        // Short rows in the identity order: `tile` rows quantized in one call, then each row
+        // copied to its packed place (stride kp) as code + Q.
+        let chunk = |tmp: &mut Vec<i8>, (ci, dst): (usize, &mut [u8])| {
+            let (r0, rows) = (ci * tile, dst.len() / kp);
+            plan.rows_codes(&a.data[r0 * k..(r0 + rows) * k], r0, rounding, tmp);
+            for (d, c) in dst.chunks_mut(kp).zip(tmp.chunks(k)) {
+                add_offset(&mut d[..k], c, q);
+            }
+        };
+        let scratch = || vec![0i8; tile * k];
+        if par {
+            out[..m * kp]
+                .par_chunks_mut(tile * kp)
+                .enumerate()
+                .for_each_init(scratch, chunk);
+        } else {
+            let mut tmp = scratch();
+            out[..m * kp]
+                .chunks_mut(tile * kp)
+                .enumerate()
+                .for_each(|c| chunk(&mut tmp, c));
+        }
+        return out;
+    }
     let row = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
         plan.row_codes(a.row(i), i, 0, rounding, tmp);
         // Codes are in -Q..=Q, so code + Q is in 0..=2Q <= 254.
@@ -456,6 +482,22 @@ fn pack_a(
             .for_each(|r| row(&mut tmp, r));
     }
     out
+}
+
+/// `dst[i] = src[i] + q` (codes in -Q..=Q become 0..=2Q), in blocks of 16 so that short rows
+/// stay in vector code.
+fn add_offset(dst: &mut [u8], src: &[i8], q: i32) {
+    let q = q as u8;
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        for j in 0..16 {
+            d[j] = (s[j] as u8).wrapping_add(q);
+        }
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = (s as u8).wrapping_add(q);
+    }
 }
 
 /// B as column panels: `panel[q*4*NR + j*4 + t] = code(src(4q+t), j0 + j)`; padding 0.
@@ -853,6 +895,37 @@ mod tests {
         check(9, 2100, 40, 8, 7, 1);
         check(7, 700, 20, 8, 15, 2);
         check(5, 9000, 8, 6, 7, 3);
+    }
+
+    #[test]
+    fn short_rows_quantized_in_tiles_match() {
+        // Plain normal operands: every per-K exponent equal (the identity order), rows far
+        // shorter than a tile (im2col's 25 columns), on one thread and on all.
+        if !vnni8::available() {
+            return;
+        }
+        for (i, &(m, k, n)) in [(301, 25, 16), (77, 48, 40), (9000, 25, 16), (5, 255, 3)]
+            .iter()
+            .enumerate()
+        {
+            let mut g = SplitMix64::new(40 + i as u64);
+            let a = Matrix::from_fn(m, k, |_, _| g.normal() as f32);
+            let b = Matrix::from_fn(k, n, |_, _| g.normal() as f32);
+            let p = SqParams::new(6, 7).unwrap();
+            for rounding in [Rounding::NearestEven, Rounding::Stochastic { seed: 9 }] {
+                let sa = Side {
+                    axis: Axis::Cols,
+                    rounding,
+                };
+                let sb = Side {
+                    axis: Axis::Cols,
+                    rounding: Rounding::NearestEven,
+                };
+                let want = reference(&a, &b, p, sa, sb);
+                let got = gemm(&a, &b, p, sa, sb).unwrap().unwrap();
+                assert!(same_bits(&want, &got), "{m}x{k}x{n} {rounding:?}");
+            }
+        }
     }
 
     #[test]

@@ -307,14 +307,11 @@ unsafe fn tile(
     };
     // SAFETY: forwarded from the caller's contract (slices sized above).
     unsafe {
-        x86::run(
-            &plan.ops,
-            plan.flushes,
-            a.as_ptr(),
-            ops.kp,
-            panel.as_ptr(),
-            &store,
-        )
+        if plan.flushes {
+            x86::run::<true>(&plan.ops, a.as_ptr(), ops.kp, panel.as_ptr(), &store)
+        } else {
+            x86::run::<false>(&plan.ops, a.as_ptr(), ops.kp, panel.as_ptr(), &store)
+        }
     };
 }
 
@@ -358,9 +355,11 @@ mod x86 {
     /// AVX-512 F/BW/VL/VNNI present; `a`: MR rows of `lda` bytes; `b`: `lda * NR` bytes; the
     /// plan's quads sum to `lda / 4`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2")]
-    pub(super) unsafe fn run(
+    /// `FLUSH`: whether the plan has flushes. Without, the i64 tile is never read, and this
+    /// instance neither zeroes it (1.5 kB of stack per tile, which short-K products paid for
+    /// every 192 outputs) nor takes the i64 store.
+    pub(super) unsafe fn run<const FLUSH: bool>(
         ops: &[Op],
-        flushes: bool,
         a: *const u8,
         lda: usize,
         b: *const i8,
@@ -414,7 +413,7 @@ mod x86 {
                     });
                     e_cur -= s;
                 }
-                Op::Flush => {
+                Op::Flush if FLUSH => {
                     let cnt = _mm_cvtsi32_si128(e_cur as i32);
                     unroll!(R in [0, 1, 2, 3, 4, 5] {
                         unroll!(V in [0, 1, 2, 3] {
@@ -428,6 +427,7 @@ mod x86 {
                         });
                     });
                 }
+                Op::Flush => unreachable!("a flush in a plan without flushes"),
             }
         }
         let (sa, sb) = (_mm512_set1_pd(st.sa), _mm512_set1_pd(st.sb));
@@ -438,7 +438,7 @@ mod x86 {
                 let mask: __mmask8 = if st.cols - lo >= 8 { 0xFF } else { (1u8 << (st.cols - lo)) - 1 };
                 unroll!(R in [0, 1, 2, 3, 4, 5] {
                     if R < st.rows {
-                        let exact = if flushes {
+                        let exact = if FLUSH {
                             // i64: (acc32 << e_end) + flushed - Q cs, in absolute units.
                             let cnt = _mm_cvtsi32_si128(e_end as i32);
                             // SAFETY: row R < MR, columns lo..lo+8 <= NR of the i64 tile and of
@@ -483,7 +483,13 @@ mod x86 {
 #[cfg(not(target_arch = "x86_64"))]
 mod x86 {
     use super::{Op, Store};
-    pub(super) unsafe fn run(_: &[Op], _: bool, _: *const u8, _: usize, _: *const i8, _: &Store) {
+    pub(super) unsafe fn run<const FLUSH: bool>(
+        _: &[Op],
+        _: *const u8,
+        _: usize,
+        _: *const i8,
+        _: &Store,
+    ) {
         unreachable!("vnni8 is x86-64 only (available() is false)")
     }
 }
