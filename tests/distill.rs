@@ -36,8 +36,8 @@ fn quick_experiment_writes_the_issues_outputs_and_resumes() {
     );
     let s = json(&out.join("summary.json"));
     let t = &s["teacher"];
-    // A 1-epoch wide teacher on 1,000 digits already learns.
-    assert!(t["test_acc"].as_f64().unwrap() > 0.7, "{t}");
+    // A 2-epoch teacher on 1,000 digits already learns.
+    assert!(t["test_acc"].as_f64().unwrap() > 0.6, "{t}");
     assert!(t["feature_norm"].as_f64().unwrap() > 0.0, "{t}");
     let runs = s["runs"].as_array().unwrap();
     let names: Vec<&str> = runs.iter().map(|r| r["loss"].as_str().unwrap()).collect();
@@ -56,7 +56,7 @@ fn quick_experiment_writes_the_issues_outputs_and_resumes() {
         let cos = r["cosine_to_class_mean"].as_f64().unwrap();
         assert!((-1.0..=1.0).contains(&cos), "{r}");
         assert_eq!(r["seed"].as_u64(), Some(0));
-        assert!(r["test_acc"].as_f64().unwrap() > 0.3, "{r}");
+        assert!(r["test_acc"].as_f64().unwrap() > 0.2, "{r}");
         assert_eq!(r["steps"], runs[0]["steps"], "paired runs take the same steps");
     }
     assert_eq!(runs[2]["features_via"], "projection");

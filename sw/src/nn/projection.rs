@@ -104,7 +104,7 @@ mod tests {
         let proto = Matrix::from_fn(classes, ds, |_, _| rng.normal() as f32);
         let centers = Matrix::from_fn(classes, dt, |_, _| rng.normal() as f32);
         let labels: Vec<usize> = (0..b).map(|i| i % classes).collect();
-        let mut batch = |rng: &mut SplitMix64| {
+        let batch = |rng: &mut SplitMix64| {
             Matrix::from_fn(b, ds, |r, c| {
                 proto.at(labels[r], c) + 0.3 * rng.normal() as f32
             })

@@ -244,7 +244,7 @@ impl DistillConfig {
     fn plan(&self, d: &TrainTest) -> Result<Plan> {
         let student = network(&self.student)?;
         let tconf = network(&self.teacher)?;
-        let teacher_epochs = if self.quick { 1 } else { self.teacher_epochs };
+        let teacher_epochs = if self.quick { 2 } else { self.teacher_epochs };
         let n = self.train_size(d);
         let kept = self.subset(d, 0).len();
         Ok(Plan {
