@@ -109,7 +109,7 @@ pub struct DistillConfig {
     pub teacher_epochs: usize,
     pub hyper: Hyper,
     pub teacher_hyper: Hyper,
-    /// CI size: the first 1,000 training and 500 test images, a 1-epoch teacher, students on
+    /// CI size: the first 1,000 training and 500 test images, a 2-epoch teacher, students on
     /// 500 images for 4 epochs (evaluated after each), one seed.
     pub quick: bool,
     pub out: PathBuf,
