@@ -727,9 +727,9 @@ fn distill_student_steps_on_rtl_equal_golden_bit_for_bit() {
     use shiftkit::nn::loss::softmax_cross_entropy;
     use shiftkit::nn::Offload;
     use shiftkit::workloads::classifier::Hyper;
+    use shiftkit::workloads::distill::network;
     use shiftkit::workloads::distill::student::{LossKind, Student, StudentSpec, Weights};
     use shiftkit::workloads::distill::teacher::{class_means, outputs, Teacher};
-    use shiftkit::workloads::distill::network;
     std::env::set_var("SHIFTKIT_SIM_CACHE", cache());
     let shape = ArrayShape {
         rows: 3,

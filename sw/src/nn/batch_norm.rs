@@ -61,7 +61,9 @@ impl BatchNorm1d {
         }
         let mut mean = vec![0.0f64; n];
         for r in 0..b {
-            mean.iter_mut().zip(x.row(r)).for_each(|(m, &v)| *m += v as f64);
+            mean.iter_mut()
+                .zip(x.row(r))
+                .for_each(|(m, &v)| *m += v as f64);
         }
         mean.iter_mut().for_each(|m| *m /= b as f64);
         let mut var = vec![0.0f64; n];

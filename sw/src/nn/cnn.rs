@@ -304,7 +304,6 @@ impl Cnn {
     pub fn gemm_shapes(b: usize) -> Vec<(&'static str, GemmKind, usize, usize, usize)> {
         CnnConfig::DATA_DIET.gemm_shapes(b)
     }
-
 }
 
 impl CnnConfig {

@@ -48,7 +48,12 @@ impl Dropout {
         Matrix {
             rows: dy.rows,
             cols: dy.cols,
-            data: dy.data.iter().zip(&mask.scale).map(|(d, s)| d * s).collect(),
+            data: dy
+                .data
+                .iter()
+                .zip(&mask.scale)
+                .map(|(d, s)| d * s)
+                .collect(),
         }
     }
 }
@@ -63,7 +68,10 @@ mod tests {
         let (y, m) = Dropout::new(0.25, 3).forward_train(&x);
         let zeros = y.data.iter().filter(|&&v| v == 0.0).count();
         assert!((400..600).contains(&zeros), "{zeros} of 2000 dropped");
-        assert!(y.data.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        assert!(y
+            .data
+            .iter()
+            .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
         let (y2, _) = Dropout::new(0.25, 3).forward_train(&x);
         assert_eq!(y.data, y2.data);
         let mut d = Dropout::new(0.25, 3);

@@ -380,10 +380,7 @@ fn projection_under_nd_gradients() {
             let mut p = fresh();
             p.bn.gamma.value = m.layer.bn.gamma.value.clone();
             p.bn.beta.value = m.layer.bn.beta.value.clone();
-            p.linear = Linear::new(
-                m.layer.linear.weight.clone(),
-                m.layer.linear.bias.clone(),
-            );
+            p.linear = Linear::new(m.layer.linear.weight.clone(), m.layer.linear.bias.clone());
             let y = p.forward_train(&mut cpu(), &m.x.value).unwrap().0;
             nd(&y, &t, &centers, &labels, 2.0).loss
         },

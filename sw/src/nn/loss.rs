@@ -97,7 +97,11 @@ fn log_softmax_scaled(row: &[f32], inv_t: f64) -> Vec<f64> {
 /// `weight * T / B * (softmax(s_i / T) - softmax(t_i / T))` with respect to the student logits.
 pub fn kd_kl(student: &Matrix, teacher: &Matrix, temperature: f64, weight: f64) -> TermOut {
     let (b, c) = (student.rows, student.cols);
-    assert_eq!((teacher.rows, teacher.cols), (b, c), "teacher and student logits");
+    assert_eq!(
+        (teacher.rows, teacher.cols),
+        (b, c),
+        "teacher and student logits"
+    );
     let inv_t = 1.0 / temperature;
     let mut grad = Matrix::zeros(b, c);
     let mut kl = 0.0f64;

@@ -30,7 +30,9 @@ impl Projection {
         let mut rng = SplitMix64::new(crate::rng::mix64(seed ^ 0x9B0_7EC7));
         let bound = 1.0 / (from as f64).sqrt();
         let mut uniform = |rows, cols| {
-            Matrix::from_fn(rows, cols, |_, _| (bound * (2.0 * rng.uniform() - 1.0)) as f32)
+            Matrix::from_fn(rows, cols, |_, _| {
+                (bound * (2.0 * rng.uniform() - 1.0)) as f32
+            })
         };
         let w = uniform(from, to);
         let b = uniform(1, to);
@@ -117,7 +119,11 @@ mod tests {
         });
         let mut p = Projection::new("p", ds, dt, 0.1, 1);
         let mut opt = SgdMomentum::new(0.5, 0.9, 0.0);
-        let before = mean_cosine_to_rows(&p.forward_eval(&mut ctx, &batch(&mut rng)).unwrap(), &centers, &labels);
+        let before = mean_cosine_to_rows(
+            &p.forward_eval(&mut ctx, &batch(&mut rng)).unwrap(),
+            &centers,
+            &labels,
+        );
         for _ in 0..300 {
             let x = batch(&mut rng);
             let (y, cache) = p.forward_train(&mut ctx, &x).unwrap();

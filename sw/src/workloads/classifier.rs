@@ -1,11 +1,11 @@
 //! Mini-batch cross-entropy training of an `nn::cnn::Cnn` for a fixed number of steps on any
 //! subset, and evaluation in batches (shared by the data-diet and distillation workloads).
 
-use crate::nn::cnn::{batch_of, Cnn, CLASSES};
 use crate::data::mnist::Mnist;
 use crate::data::Batches;
 use crate::error::Result;
 use crate::matrix::Matrix;
+use crate::nn::cnn::{batch_of, Cnn, CLASSES};
 use crate::nn::loss::{softmax_cross_entropy, LossOut};
 use crate::nn::nchw::Nchw;
 use crate::nn::optim::{LrSchedule, SgdMomentum};

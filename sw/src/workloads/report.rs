@@ -195,7 +195,13 @@ pub const PALETTE: [RGBColor; 10] = [
 
 /// Accuracy (0..1) against epoch, written atomically as a PNG.
 pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
-    plot_curves(path, title, ("epoch", "accuracy"), Some((0.0, 1.02)), curves)
+    plot_curves(
+        path,
+        title,
+        ("epoch", "accuracy"),
+        Some((0.0, 1.02)),
+        curves,
+    )
 }
 
 /// Lines against a shared x axis, written atomically as a PNG; the y range is `y_range` or, when

@@ -34,8 +34,7 @@ use crate::nn::Offload;
 use crate::npy::write_bytes;
 use crate::workloads::report::{
     check_experiment, plot_error_bars, plot_histograms, plot_image_grid, read_summary, write_json,
-    write_metrics_csv,
-    CounterSummary, ErrorSeries, Tile, PALETTE,
+    write_metrics_csv, CounterSummary, ErrorSeries, Tile, PALETTE,
 };
 use cnn::{Cnn, CLASSES};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -129,7 +128,6 @@ pub struct Plan {
 /// One retraining arm: score name, fraction kept, and how the subset is picked (`None`: full
 /// data or random).
 type Arm = (String, f64, Option<(ScoreKind, Pick)>);
-
 
 impl DataDietConfig {
     fn validate(&self) -> Result<()> {

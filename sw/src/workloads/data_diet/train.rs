@@ -1,13 +1,13 @@
 //! The two data-diet scores (EL2N, GraNd); the training loop is `workloads::classifier`.
 
-pub use crate::workloads::classifier::{
-    evaluate, labels_of, predict, train, train_step, Hyper, RunSpec,
-};
 use crate::data::mnist::Mnist;
 use crate::error::Result;
 use crate::matrix::Matrix;
 use crate::nn::cnn::{batch_of, Cnn, CLASSES};
 use crate::nn::Offload;
+pub use crate::workloads::classifier::{
+    evaluate, labels_of, predict, train, train_step, Hyper, RunSpec,
+};
 
 /// EL2N: || softmax(f(x)) - onehot(y) ||_2 per example (eval mode, unaugmented images).
 pub fn el2n(model: &mut Cnn, ctx: &mut Offload, set: &Mnist, batch: usize) -> Result<Vec<f64>> {

@@ -146,7 +146,9 @@ pub struct Plan {
 impl DistillConfig {
     fn validate(&self) -> Result<()> {
         if self.losses.is_empty() {
-            return Err(Error::Usage("--loss needs at least one of ce, kd, kd-nd".into()));
+            return Err(Error::Usage(
+                "--loss needs at least one of ce, kd, kd-nd".into(),
+            ));
         }
         if self.seeds == 0 || self.epochs == 0 || self.teacher_epochs == 0 {
             return Err(Error::Usage(
@@ -177,7 +179,9 @@ impl DistillConfig {
             )));
         }
         if !(self.hyper.lr > 0.0 && self.teacher_hyper.lr > 0.0) {
-            return Err(Error::Usage("--lr and --teacher-lr must be positive".into()));
+            return Err(Error::Usage(
+                "--lr and --teacher-lr must be positive".into(),
+            ));
         }
         network(&self.student)?;
         network(&self.teacher)?;
@@ -219,8 +223,12 @@ impl DistillConfig {
     fn data(&self) -> Result<TrainTest> {
         let mut d = standard_split(None)?;
         if self.quick {
-            d.train = d.train.select(&(0..1000.min(d.train.len())).collect::<Vec<_>>());
-            d.test = d.test.select(&(0..500.min(d.test.len())).collect::<Vec<_>>());
+            d.train = d
+                .train
+                .select(&(0..1000.min(d.train.len())).collect::<Vec<_>>());
+            d.test = d
+                .test
+                .select(&(0..500.min(d.test.len())).collect::<Vec<_>>());
         }
         if let Some(n) = self.train_size {
             if n > d.train.len() {
@@ -290,12 +298,7 @@ impl DistillConfig {
         if n >= d.train.len() {
             return (0..d.train.len()).collect();
         }
-        subset::random(
-            &d.train.labels,
-            n as f64 / d.train.len() as f64,
-            true,
-            seed,
-        )
+        subset::random(&d.train.labels, n as f64 / d.train.len() as f64, true, seed)
     }
 }
 
@@ -333,8 +336,12 @@ fn run_dir(out: &Path, loss: LossKind, seed: u64) -> PathBuf {
 
 fn read_rows(dir: &Path) -> Result<Vec<EvalRow>> {
     let path = dir.join("rows.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::file(&path, format!("cannot read ({e}): delete the run to redo it")))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::file(
+            &path,
+            format!("cannot read ({e}): delete the run to redo it"),
+        )
+    })?;
     serde_json::from_str(&text)
         .map_err(|e| Error::file(&path, format!("not a run's rows ({e}): delete the run")))
 }
@@ -460,6 +467,10 @@ pub fn run(cfg: &DistillConfig) -> Result<Value> {
     Ok(summary)
 }
 
+/// One figure of a run's final record / of an evaluation row.
+type RecordField = fn(&RunRecord) -> f64;
+type RowField = fn(&EvalRow) -> f64;
+
 fn per_loss(records: &[RunRecord], loss: &str, f: fn(&RunRecord) -> f64) -> BTreeMap<u64, f64> {
     records
         .iter()
@@ -487,7 +498,7 @@ fn summarize(
 ) -> Value {
     let mut counters = Counters::default();
     records.iter().for_each(|r| counters += r.counters);
-    let fields: [(&str, fn(&RunRecord) -> f64); 7] = [
+    let fields: [(&str, RecordField); 7] = [
         ("test_acc", |r| r.test_acc),
         ("feature_norm", |r| r.feature_norm),
         ("cosine_to_class_mean", |r| r.cosine_to_class_mean),
@@ -583,7 +594,8 @@ fn plot(
             true,
         )
     };
-    let figs: [(&str, &str, fn(&EvalRow) -> f64, f64, &str); 3] = [
+    // (file, y axis, the figure, the teacher's value, the teacher line's label)
+    let figs: [(&str, &str, RowField, f64, &str); 3] = [
         (
             "accuracy.png",
             "test accuracy",

@@ -149,8 +149,8 @@ impl Student {
     pub fn new(spec: &StudentSpec, teacher_width: usize) -> Self {
         let seed = spec.seed;
         let model = Cnn::with_config(spec.config, crate::rng::mix64(seed ^ 0x57D_0E47));
-        let projection = (spec.loss == LossKind::KdNd && spec.config.hidden != teacher_width)
-            .then(|| {
+        let projection =
+            (spec.loss == LossKind::KdNd && spec.config.hidden != teacher_width).then(|| {
                 Projection::new(
                     "proj",
                     spec.config.hidden,

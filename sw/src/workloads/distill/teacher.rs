@@ -85,7 +85,10 @@ fn load(dir: &Path, plan: &TeacherPlan) -> Result<Option<(Cnn, f64)>> {
         }
         p.value = m;
     }
-    Ok(Some((model, stored["train_wall_s"].as_f64().unwrap_or(0.0))))
+    Ok(Some((
+        model,
+        stored["train_wall_s"].as_f64().unwrap_or(0.0),
+    )))
 }
 
 /// Train (or reuse) the teacher in `dir`, then compute its outputs.
@@ -116,9 +119,8 @@ pub fn prepare(
                 order_seed: plan.seed,
             };
             classifier::train(&mut model, &mut ctx, &spec, hyper, tick)?;
-            std::fs::create_dir_all(dir.join("weights")).map_err(|e| {
-                Error::file(dir, format!("cannot create the teacher folder: {e}"))
-            })?;
+            std::fs::create_dir_all(dir.join("weights"))
+                .map_err(|e| Error::file(dir, format!("cannot create the teacher folder: {e}")))?;
             for p in model.params() {
                 write_matrix(&weight_path(dir, &p.name), &p.value)?;
             }
