@@ -640,3 +640,49 @@ fn plot(
     }
     Ok(())
 }
+
+/// The `shiftkit demo` segment (about a minute in fp32 on two cores): the default setting with
+/// two seeds: the teacher, then CE, KD and KD++ students on 500 images. Writes the experiment
+/// into `out_dir` (reused when rerun) and returns the figures to show.
+pub fn demo_segment(out_dir: &Path) -> Result<Value> {
+    let cfg = DistillConfig {
+        format: Format::Fp32,
+        engine: EngineKind::Cpu,
+        shape: ArrayShape::default(),
+        window: shiftkit_hw::config::DEFAULT_WINDOW,
+        losses: vec![LossKind::Ce, LossKind::Kd, LossKind::KdNd],
+        weights: Weights {
+            kd: 1.0,
+            nd: 10.0,
+            temperature: 4.0,
+            warmup_epochs: 2,
+            dropout: 0.1,
+        },
+        student: "tiny".into(),
+        teacher: "base".into(),
+        train_size: Some(500),
+        seeds: 2,
+        epochs: 20,
+        eval_every: 5,
+        teacher_epochs: 3,
+        hyper: Hyper {
+            batch: 64,
+            lr: 0.01,
+            ..Hyper::default()
+        },
+        teacher_hyper: Hyper::default(),
+        quick: false,
+        out: out_dir.to_path_buf(),
+        progress: true,
+    };
+    let s = run(&cfg)?;
+    Ok(json!({
+        "teacher": s["teacher"],
+        "means": s["means"],
+        "paired": s["paired"],
+        "seeds": 2,
+        "accuracy_png": out_dir.join("accuracy.png"),
+        "feature_norm_png": out_dir.join("feature_norm.png"),
+        "wall_s": s["wall_s"],
+    }))
+}
