@@ -714,3 +714,116 @@ fn data_diet_cnn_steps_on_rtl_equal_golden_bit_for_bit() {
         "11 GEMMs per step (3 per layer, conv1 has no dX)"
     );
 }
+
+#[test]
+fn distill_student_steps_on_rtl_equal_golden_bit_for_bit() {
+    // The design of `data_diet_cnn_steps_on_rtl_equal_golden_bit_for_bit` (cached), two KD++
+    // steps (CE + KD + ND through the BN -> dropout -> linear projection) of the tiny student
+    // at batch 4 against a small teacher's logits, embeddings and class means: every GEMM of
+    // the student and of the projection goes through the array.
+    use shiftkit::data::mnist::shipped_test_set;
+    use shiftkit::engine::EngineKind;
+    use shiftkit::nn::cnn::CnnConfig;
+    use shiftkit::nn::loss::softmax_cross_entropy;
+    use shiftkit::nn::Offload;
+    use shiftkit::workloads::classifier::Hyper;
+    use shiftkit::workloads::distill::network;
+    use shiftkit::workloads::distill::student::{LossKind, Student, StudentSpec, Weights};
+    use shiftkit::workloads::distill::teacher::{class_means, outputs, Teacher};
+    std::env::set_var("SHIFTKIT_SIM_CACHE", cache());
+    let shape = ArrayShape {
+        rows: 3,
+        cols: 2,
+        acc_bits: Some(17),
+    };
+    let data = shipped_test_set()
+        .expect("shipped MNIST")
+        .select(&(0..8).collect::<Vec<_>>());
+    let mut host =
+        Offload::new(Format::Fp32, EngineKind::Cpu, ArrayShape::default(), 7, 0).expect("cpu");
+    let mut tmodel = shiftkit::nn::cnn::Cnn::with_config(
+        CnnConfig {
+            conv1: 4,
+            conv2: 8,
+            hidden: 48,
+        },
+        1,
+    );
+    let (train_logits, train_features) = outputs(&mut tmodel, &mut host, &data, 8).unwrap();
+    let labels: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
+    let teacher = Teacher {
+        centers: class_means(&train_features, &labels),
+        test_acc: softmax_cross_entropy(&train_logits, &labels, false).accuracy,
+        test_features: train_features.clone(),
+        train_logits,
+        train_features,
+        feature_norm: 0.0,
+        cosine_to_class_mean: 0.0,
+        reused: false,
+        train_wall_s: 0.0,
+    };
+    let weights = Weights {
+        kd: 1.0,
+        nd: 1.0,
+        temperature: 4.0,
+        warmup_epochs: 1,
+        dropout: 0.1,
+    };
+    let subset: Vec<usize> = (0..8).collect();
+    let spec = StudentSpec {
+        config: network("tiny").unwrap(),
+        loss: LossKind::KdNd,
+        seed: 5,
+        train: &data,
+        subset: &subset,
+        test: &data,
+        epochs: 1,
+        eval_every: 1,
+        weights,
+        hyper: Hyper::default(),
+    };
+    let run = |kind: EngineKind| {
+        let mut ctx = Offload::new(Format::Sq6, kind, shape, 3, 5).expect("engine");
+        let mut s = Student::new(&spec, 48);
+        assert!(s.projection.is_some(), "32 -> 48 needs the projection");
+        let mut losses = Vec::new();
+        for step in 0..2 {
+            let ids = [4 * step, 4 * step + 1, 4 * step + 2, 4 * step + 3];
+            let (loss, _) = s
+                .step(
+                    &mut ctx,
+                    &data,
+                    &ids,
+                    &teacher,
+                    LossKind::KdNd,
+                    &weights,
+                    1.0,
+                    0.05,
+                )
+                .expect("step");
+            losses.push(loss.to_bits());
+        }
+        let mut weights: Vec<Vec<u32>> = s
+            .model
+            .params()
+            .iter()
+            .map(|p| p.value.data.iter().map(|v| v.to_bits()).collect())
+            .collect();
+        let proj = s.projection.as_mut().unwrap();
+        weights.extend(
+            proj.params_mut()
+                .iter()
+                .map(|p| p.value.data.iter().map(|v| v.to_bits()).collect()),
+        );
+        (losses, weights, *ctx.counters())
+    };
+    let (golden, rtl) = (run(EngineKind::Golden), run(EngineKind::Rtl));
+    assert_eq!(golden.0, rtl.0, "losses");
+    assert!(golden.1 == rtl.1, "weights differ");
+    assert_eq!(golden.2, rtl.2, "counters");
+    assert_eq!(
+        golden.2.gemms,
+        2 * 14,
+        "14 GEMMs per step: 11 of the CNN, 3 of the projection's linear layer"
+    );
+}

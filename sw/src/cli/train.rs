@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::format::Format;
 use crate::nn::GemmKind;
 use crate::workloads::data_diet::{self, train::Hyper, DataDietConfig, ScoreKind};
+use crate::workloads::distill::{self, DistillConfig, LossKind, Weights};
 use crate::workloads::grokking::{self, Control, GrokkingConfig, ModelKind, TicketFrom};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ pub enum Workload {
     Grokking(GrokkingArgs),
     /// Data diet: EL2N / GraNd scores, pruned-data retraining, noisy-label detection (CNN).
     DataDiet(DataDietArgs),
+    /// Distillation: a wide CNN teacher (fp32, host), small students with CE, KD and KD++ (ND).
+    Distill(DistillArgs),
 }
 
 /// Flags every workload shares.
@@ -176,8 +179,111 @@ pub struct DataDietArgs {
     pub weight_decay: f32,
 }
 
+#[derive(Args, Debug)]
+pub struct DistillArgs {
+    /// Number format and engine of the students (the teacher trains in fp32 on the host).
+    #[command(flatten)]
+    pub common: Common,
+    /// Losses, each trained with every seed (comma-separated): ce, kd, kd-nd (KD++ = CE + KD + ND).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ce,kd,kd-nd")]
+    pub loss: Vec<LossKind>,
+    /// alpha of KD (the same for kd and kd-nd).
+    #[arg(long, default_value_t = 1.0)]
+    pub kd_weight: f64,
+    /// lambda of ND (its gradient scales as 1 / the teacher's feature norm, about 17 here).
+    #[arg(long, default_value_t = 10.0)]
+    pub nd_weight: f64,
+    /// Softmax temperature T of KD.
+    #[arg(long, default_value_t = 4.0)]
+    pub temperature: f64,
+    /// KD's weight ramps linearly from 0 (first epoch) to --kd-weight at this epoch.
+    #[arg(long)]
+    pub warmup_epochs: Option<usize>,
+    /// Dropout rate of the projection (student width -> teacher width) ND sees.
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f32,
+    /// Student widths: tiny (4-8-32), small (8-16-64), base (16-32-128, the data-diet CNN),
+    /// wide (32-64-256), or CONV1-CONV2-HIDDEN.
+    #[arg(long, default_value = "tiny")]
+    pub student: String,
+    /// Teacher widths (names as --student).
+    #[arg(long, default_value = "base")]
+    pub teacher: String,
+    /// Students train on a class-balanced subset of N training images (the teacher on all).
+    #[arg(long, default_value_t = 500)]
+    pub train_size: usize,
+    /// Seeds 0..N-1, the same for every loss (paired: same initialization and data order).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Epochs of each student over its subset.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Evaluate every this many epochs (and after the last).
+    #[arg(long, default_value_t = 5)]
+    pub eval_every: usize,
+    /// Epochs of the teacher over the whole training split.
+    #[arg(long, default_value_t = 3)]
+    pub teacher_epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate of the students' SGD (Nesterov momentum 0.9, cosine schedule); at
+    /// 0.02 one tiny KD student of five died (all ReLUs off).
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f32,
+    /// Peak learning rate of the teacher's SGD.
+    #[arg(long, default_value_t = 0.05)]
+    pub teacher_lr: f32,
+    /// L2 weight decay of students and teacher.
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f32,
+    /// CI size: 1,000 training and 500 test images, a 2-epoch teacher, students on 500 images
+    /// for 4 epochs, one seed.
+    #[arg(long)]
+    pub quick: bool,
+}
+
 pub fn run(workload: &Workload) -> Result<()> {
     match workload {
+        Workload::Distill(a) => {
+            let cfg = DistillConfig {
+                format: a.common.format,
+                engine: a.common.engine(),
+                shape: a.common.shape(),
+                window: a.common.window,
+                losses: a.loss.clone(),
+                weights: Weights {
+                    kd: a.kd_weight,
+                    nd: a.nd_weight,
+                    temperature: a.temperature,
+                    warmup_epochs: a
+                        .warmup_epochs
+                        .unwrap_or(((a.epochs as f64) / 12.0).round().max(1.0) as usize),
+                    dropout: a.dropout,
+                },
+                student: a.student.clone(),
+                teacher: a.teacher.clone(),
+                train_size: Some(a.train_size),
+                seeds: a.seeds,
+                epochs: a.epochs,
+                eval_every: a.eval_every,
+                teacher_epochs: a.teacher_epochs,
+                hyper: Hyper {
+                    batch: a.batch,
+                    lr: a.lr,
+                    weight_decay: a.weight_decay,
+                    ..Hyper::default()
+                },
+                teacher_hyper: Hyper {
+                    lr: a.teacher_lr,
+                    weight_decay: a.weight_decay,
+                    ..Hyper::default()
+                },
+                quick: a.quick,
+                out: a.common.out.clone(),
+                progress: true,
+            };
+            distill::run(&cfg).map(|_| ())
+        }
         Workload::DataDiet(a) => {
             let cfg = DataDietConfig {
                 format: a.common.format,

@@ -180,6 +180,16 @@ pub fn standard_split(data_dir: Option<&Path>) -> Result<TrainTest> {
     }
 }
 
+/// The images at positions `ids` of `set` as a 1-channel NCHW batch.
+pub fn batch_of(set: &Mnist, ids: &[usize]) -> crate::nn::nchw::Nchw {
+    let mut x = crate::nn::nchw::Nchw::zeros(ids.len(), 1, set.rows, set.cols);
+    let p = set.pixels_per_image();
+    for (dst, &i) in x.data.chunks_mut(p).zip(ids) {
+        dst.copy_from_slice(set.image(i));
+    }
+    x
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,5 +3,6 @@
 pub mod batches;
 pub mod idx;
 pub mod mnist;
+pub mod subset;
 
 pub use batches::{shuffle, Batches};

@@ -12,6 +12,7 @@
 //! table and plots) and add it to [`segments`].
 
 mod data_diet;
+mod distill;
 mod gemm;
 mod grokking;
 pub mod page;
@@ -89,6 +90,7 @@ pub fn segments() -> Vec<Box<dyn Segment>> {
         Box::new(gemm::GemmFormats),
         Box::new(grokking::GrokkingTickets),
         Box::new(data_diet::DataDiet),
+        Box::new(distill::Distill),
         Box::new(rtl_check::RtlCheck),
         Box::new(resources::Resources),
     ]

@@ -265,3 +265,125 @@ fn vision_tower_gradients_end_to_end() {
 fn vision_tower_with_l1_norms_gradients_end_to_end() {
     check_tower(NormKind::L1);
 }
+
+#[test]
+fn kd_gradient() {
+    use super::loss::kd_kl;
+    let mut m = WithInput {
+        layer: (),
+        x: Param::new("student logits", random(4, 10, 61)),
+    };
+    let mut t = random(4, 10, 62);
+    t.data.iter_mut().for_each(|v| *v *= 3.0);
+    let out = kd_kl(&m.x.value, &t, 4.0, 0.7);
+    assert!(out.loss > 0.0);
+    m.x.grad = out.grad;
+    check(
+        &mut m,
+        |m| vec![&mut m.x],
+        |m| kd_kl(&m.x.value, &t, 4.0, 0.7).loss,
+        40,
+    );
+    // Zero when the student equals the teacher.
+    assert!(kd_kl(&t, &t, 4.0, 1.0).loss.abs() < 1e-12);
+}
+
+#[test]
+fn nd_gradient_in_both_regimes() {
+    use super::loss::nd;
+    let centers = random(3, 6, 71);
+    let labels = [0usize, 2, 1, 2];
+    // Student rows scaled 0.2x and 5x against the teacher's: max(||s||, ||t||) is the teacher's
+    // norm for the first two and the student's for the other two.
+    let mut s = random(4, 6, 72);
+    let t = random(4, 6, 73);
+    for (r, f) in [(0, 0.2f32), (1, 0.2), (2, 5.0), (3, 5.0)] {
+        s.data[r * 6..(r + 1) * 6].iter_mut().for_each(|v| *v *= f);
+    }
+    let mut m = WithInput {
+        layer: (),
+        x: Param::new("s", s),
+    };
+    let out = nd(&m.x.value, &t, &centers, &labels, 1.5);
+    m.x.grad = out.grad;
+    check(
+        &mut m,
+        |m| vec![&mut m.x],
+        |m| nd(&m.x.value, &t, &centers, &labels, 1.5).loss,
+        24,
+    );
+    // Zero when every embedding is its class mean's direction at least the teacher's norm.
+    let mut aligned = Matrix::zeros(4, 6);
+    for (r, &y) in labels.iter().enumerate() {
+        let c = centers.row(y);
+        let n: f32 = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+        aligned.data[r * 6..(r + 1) * 6]
+            .iter_mut()
+            .zip(c)
+            .for_each(|(a, v)| *a = v / n * 100.0);
+    }
+    assert!(nd(&aligned, &t, &centers, &labels, 1.0).loss.abs() < 1e-6);
+}
+
+#[test]
+fn batch_norm_train_mode_gradients() {
+    use super::batch_norm::BatchNorm1d;
+    let mut m = WithInput {
+        layer: BatchNorm1d::new("bn", 5),
+        x: Param::new("x", random(6, 5, 81)),
+    };
+    m.layer.gamma.value = random(1, 5, 82);
+    m.layer.beta.value = random(1, 5, 83);
+    let w = random(6, 5, 84);
+    let (_, cache) = m.layer.forward_train(&m.x.value).unwrap();
+    m.x.grad = m.layer.backward(&w, &cache);
+    check(
+        &mut m,
+        |m| vec![&mut m.x, &mut m.layer.gamma, &mut m.layer.beta],
+        // A fresh layer with these parameters: the running statistics do not enter training mode.
+        |m| {
+            let mut bn = BatchNorm1d::new("bn", 5);
+            bn.gamma.value = m.layer.gamma.value.clone();
+            bn.beta.value = m.layer.beta.value.clone();
+            weighted(&bn.forward_train(&m.x.value).unwrap().0, &w)
+        },
+        30,
+    );
+}
+
+#[test]
+fn projection_under_nd_gradients() {
+    // ND on BN -> dropout -> linear of x: the whole chain, one fixed dropout mask (the same seed
+    // and call number on every evaluation).
+    use super::loss::nd;
+    use super::projection::Projection;
+    let centers = random(2, 4, 91);
+    let t = random(5, 4, 92);
+    let labels = [0usize, 1, 1, 0, 1];
+    let fresh = || Projection::new("proj", 3, 4, 0.3, 93);
+    let mut m = WithInput {
+        layer: fresh(),
+        x: Param::new("x", random(5, 3, 94)),
+    };
+    let mut ctx = cpu();
+    let (y, cache) = m.layer.forward_train(&mut ctx, &m.x.value).unwrap();
+    let out = nd(&y, &t, &centers, &labels, 2.0);
+    m.x.grad = m.layer.backward(&mut ctx, &out.grad, &cache).unwrap();
+    check(
+        &mut m,
+        |m| {
+            let mut v = vec![&mut m.x];
+            v.extend(m.layer.params_mut());
+            v
+        },
+        |m| {
+            let mut p = fresh();
+            p.bn.gamma.value = m.layer.bn.gamma.value.clone();
+            p.bn.beta.value = m.layer.bn.beta.value.clone();
+            p.linear = Linear::new(m.layer.linear.weight.clone(), m.layer.linear.bias.clone());
+            let y = p.forward_train(&mut cpu(), &m.x.value).unwrap().0;
+            nd(&y, &t, &centers, &labels, 2.0).loss
+        },
+        20,
+    );
+}

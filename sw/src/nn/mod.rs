@@ -4,7 +4,10 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch_norm;
+pub mod cnn;
 pub mod conv;
+pub mod dropout;
 pub mod embedding;
 pub mod grad_norms;
 #[cfg(test)]
@@ -19,6 +22,7 @@ pub mod optim;
 pub mod param;
 pub mod patch;
 pub mod pool;
+pub mod projection;
 pub mod residual;
 pub mod softmax;
 pub mod vit;

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::npy::write_bytes;
 use plotters::prelude::*;
 use serde::Serialize;
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Once;
 
@@ -82,6 +83,38 @@ impl CounterSummary {
             utilization: counters.utilization(pes),
         }
     }
+}
+
+/// Store `plan` as `out/experiment.json`, or refuse (one line naming the differing keys) when
+/// the directory holds an experiment made with other settings.
+pub fn check_experiment<T: Serialize>(out: &Path, plan: &T) -> Result<()> {
+    let path = out.join("experiment.json");
+    // Through text, as the file holds it (f32 fields print shorter than their f64 values).
+    let want: Value = serde_json::to_string(plan)
+        .and_then(|t| serde_json::from_str(&t))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if path.is_file() {
+        let have: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or(Value::Null);
+        if have != want {
+            let differs: Vec<String> = want
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| have.get(k.as_str()) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            return Err(Error::file(
+                out,
+                format!(
+                    "holds an experiment made with other settings ({}): use another --out, or delete it",
+                    differs.join(", ")
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    write_json(&path, plan)
 }
 
 static FONT: Once = Once::new();
@@ -162,12 +195,41 @@ pub const PALETTE: [RGBColor; 10] = [
 
 /// Accuracy (0..1) against epoch, written atomically as a PNG.
 pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
+    plot_curves(
+        path,
+        title,
+        ("epoch", "accuracy"),
+        Some((0.0, 1.02)),
+        curves,
+    )
+}
+
+/// Lines against a shared x axis, written atomically as a PNG; the y range is `y_range` or, when
+/// `None`, the data's range with a margin.
+pub fn plot_curves(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    y_range: Option<(f64, f64)>,
+    curves: &[Curve],
+) -> Result<()> {
     register_font();
     let tmp = png_temp(path);
     let x_max = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
         .fold(1.0, f64::max);
+    let (y_lo, y_hi) = y_range.unwrap_or_else(|| {
+        let ys = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1));
+        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
+        if !lo.is_finite() {
+            return (0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.08).max(1e-3 * hi.abs().max(1.0));
+        (lo - pad, hi + pad)
+    });
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -175,12 +237,12 @@ pub fn plot_accuracy(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..x_max, 0.0..1.02)?;
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)?;
         chart
             .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("accuracy")
+            .x_desc(x_desc)
+            .y_desc(y_desc)
             .label_style(("sans-serif", 14))
             .draw()?;
         for c in curves {

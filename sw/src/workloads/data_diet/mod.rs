@@ -16,10 +16,14 @@
 //!   noise-detection figures, Spearman(GraNd at init, input norm), wall time and counters;
 //! - `accuracy_vs_keep.png`, `score_hist.png`, `top_el2n.png`.
 
-pub mod cnn;
-pub mod stats;
-pub mod subset;
 pub mod train;
+
+/// The data-diet CNN is `nn::cnn::Cnn` at its default widths.
+pub mod cnn {
+    pub use crate::nn::cnn::{batch_of, Cnn, CnnConfig, CLASSES};
+}
+pub use crate::data::subset;
+pub use crate::workloads::stats;
 
 use crate::data::mnist::{standard_split, Mnist, TrainTest};
 use crate::data::Batches;
@@ -29,8 +33,8 @@ use crate::format::Format;
 use crate::nn::Offload;
 use crate::npy::write_bytes;
 use crate::workloads::report::{
-    plot_error_bars, plot_histograms, plot_image_grid, read_summary, write_json, write_metrics_csv,
-    CounterSummary, ErrorSeries, Tile, PALETTE,
+    check_experiment, plot_error_bars, plot_histograms, plot_image_grid, read_summary, write_json,
+    write_metrics_csv, CounterSummary, ErrorSeries, Tile, PALETTE,
 };
 use cnn::{Cnn, CLASSES};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -118,14 +122,12 @@ pub struct Plan {
     pub noise_seed: u64,
     pub hyper: Hyper,
     pub schedule: &'static str,
-    pub model: &'static str,
+    pub model: String,
 }
 
 /// One retraining arm: score name, fraction kept, and how the subset is picked (`None`: full
 /// data or random).
 type Arm = (String, f64, Option<(ScoreKind, Pick)>);
-
-const MODEL: &str = "conv5x5-16 relu pool2, conv5x5-32 relu pool2, fc-128 relu, fc-10";
 
 impl DataDietConfig {
     fn validate(&self) -> Result<()> {
@@ -249,7 +251,7 @@ impl DataDietConfig {
             noise_seed: self.noise_seed,
             hyper: self.hyper,
             schedule: "cosine to 0 over the full run's steps, no warm-up",
-            model: MODEL,
+            model: cnn::CnnConfig::DATA_DIET.describe(),
         }
     }
 
@@ -335,7 +337,7 @@ fn score_run(
         eval_every: score_steps.max(1),
         order_seed: seed,
     };
-    train::train(&mut model, &mut ctx, &spec, &cfg.hyper, bar)?;
+    train::train(&mut model, &mut ctx, &spec, &cfg.hyper, &|n| bar.inc(n))?;
     let s = ScoreSet {
         el2n: el2n(&mut model, &mut ctx, &d.train, eb)?,
         grand: grand(&mut model, &mut ctx, &d.train, eb)?,
@@ -457,7 +459,7 @@ fn retrain(
         order_seed: seed,
     };
     bar.set_message(format!("{score} keep {keep} seed {seed}"));
-    let rows = train::train(&mut model, &mut ctx, &spec, &cfg.hyper, bar)?;
+    let rows = train::train(&mut model, &mut ctx, &spec, &cfg.hyper, &|n| bar.inc(n))?;
     let last = rows.last().cloned().expect("at least one step");
     write_metrics_csv(&dir.join("metrics.csv"), &rows)?;
     let rec = RunRecord {
@@ -475,36 +477,6 @@ fn retrain(
     };
     write_json(&dir.join("summary.json"), &rec)?;
     Ok(rec)
-}
-
-fn check_experiment(out: &Path, plan: &Plan) -> Result<()> {
-    let path = out.join("experiment.json");
-    // Through text, as the file holds it (f32 fields print shorter than their f64 values).
-    let want: Value = serde_json::to_string(plan)
-        .and_then(|t| serde_json::from_str(&t))
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    if path.is_file() {
-        let have: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-            .unwrap_or(Value::Null);
-        if have != want {
-            let differs: Vec<String> = want
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, v)| have.get(k.as_str()) != Some(v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            return Err(Error::file(
-                out,
-                format!(
-                    "holds an experiment made with other settings ({}): use another --out, or delete it",
-                    differs.join(", ")
-                ),
-            ));
-        }
-        return Ok(());
-    }
-    write_json(&path, plan)
 }
 
 fn input_l2(set: &Mnist) -> Vec<f64> {
