@@ -10,7 +10,7 @@
 //! training images (63 steps; the scale: a JAX CNN of this kind takes about 3.6 s per
 //! such epoch on one thread), and writes them to `target/criterion/cnn_step-summary.json`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use shiftkit::data::mnist::shipped_test_set;
 use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::Offload;
