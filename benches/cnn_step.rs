@@ -5,9 +5,12 @@
 //! - `cnn_step/fp32-cpu`: fp32 on the host (`matrixmultiply`, both cores);
 //! - `cnn_step/{sq6,sq4}-golden`: every GEMM on the `golden` engine.
 //!
-//! Issue 12 target: sq6-golden at most 1.5x fp32-cpu.
+//! Issue 12 target: sq6-golden at most 1.5x fp32-cpu. After the runs the bench prints each
+//! format's median step, its ratio to fp32-cpu and the implied time of an epoch of the 8,000
+//! training images (63 steps; the issue's scale: a JAX CNN of this kind takes about 3.6 s per
+//! such epoch on one thread), and writes them to `target/criterion/cnn_step-summary.json`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use shiftkit::data::mnist::shipped_test_set;
 use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::Offload;
@@ -48,5 +51,60 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Steps of one epoch of the shipped training split (8,000 images, batch 128).
+const STEPS_PER_EPOCH: f64 = 63.0;
+const TARGET_RATIO: f64 = 1.5;
+
+/// Criterion's median estimate (ns) of `cnn_step/<id>`, from its output folder.
+fn median_ns(id: &str) -> Option<f64> {
+    let path = std::path::Path::new("target/criterion/cnn_step")
+        .join(id)
+        .join("new/estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn summary() {
+    let fp32 = median_ns("fp32-cpu");
+    let mut rows = Vec::new();
+    println!("\n| cnn_step (batch 128) | median step | x fp32-cpu | epoch (63 steps) |");
+    println!("| --- | ---: | ---: | ---: |");
+    for id in ["fp32-cpu", "sq6-golden", "sq4-golden"] {
+        let Some(ns) = median_ns(id) else { continue };
+        let ratio = fp32.map(|f| ns / f);
+        println!(
+            "| {id} | {:.2} ms | {} | {:.2} s |",
+            ns / 1e6,
+            ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+            ns * STEPS_PER_EPOCH / 1e9
+        );
+        rows.push(serde_json::json!({
+            "bench": format!("cnn_step/{id}"), "median_ns": ns, "vs_fp32_cpu": ratio,
+            "epoch_s": ns * STEPS_PER_EPOCH / 1e9,
+        }));
+    }
+    let sq6 = median_ns("sq6-golden").zip(fp32).map(|(s, f)| s / f);
+    if let Some(r) = sq6 {
+        println!(
+            "sq6-golden / fp32-cpu = {r:.2}x (target <= {TARGET_RATIO}x: {})",
+            if r <= TARGET_RATIO { "met" } else { "NOT met" }
+        );
+    }
+    let json = serde_json::json!({
+        "batch": 128, "steps_per_epoch": STEPS_PER_EPOCH, "results": rows,
+        "sq6_golden_vs_fp32_cpu": sq6, "target_ratio": TARGET_RATIO,
+        "target_met": sq6.map(|r| r <= TARGET_RATIO),
+    });
+    let path = std::path::Path::new("target/criterion/cnn_step-summary.json");
+    if std::fs::write(path, serde_json::to_string_pretty(&json).unwrap_or_default()).is_ok() {
+        println!("wrote {}", path.display());
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

@@ -132,12 +132,12 @@ fn quick_experiment_writes_the_issues_outputs_resumes_and_refuses_other_flags() 
     let mut lines = scores.lines();
     assert_eq!(
         lines.next(),
-        Some("index,label,el2n,grand,grand-init,input_l2,flipped")
+        Some("index,label,el2n,grand,grand-init,flipped")
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 1000);
     assert_eq!(rows[0][0], "0");
-    assert_eq!(rows.iter().filter(|r| r[6] == "1").count(), 100);
+    assert_eq!(rows.iter().filter(|r| r[5] == "1").count(), 100);
     let s = json(&out.join("summary.json"));
     let runs = s["runs"].as_array().unwrap();
     let names: Vec<&str> = runs.iter().map(|r| r["score"].as_str().unwrap()).collect();
@@ -193,6 +193,41 @@ fn quick_experiment_writes_the_issues_outputs_resumes_and_refuses_other_flags() 
     assert!(!res.status.success());
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("other settings (label_noise)"), "{err}");
+}
+
+#[test]
+fn seeds_zero_computes_the_scores_and_their_noise_detection_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("scores-only");
+    let res = shiftkit(&[
+        "train",
+        "data-diet",
+        "--format",
+        "fp32",
+        "--quick",
+        "--seeds",
+        "0",
+        "--label-noise",
+        "0.1",
+        "--score",
+        "el2n",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["runs"].as_array().map(Vec::len), Some(0));
+    assert!(!out.join("runs").exists(), "no retraining");
+    let auroc = s["noise_detection"]["scores"]["el2n"]["auroc"].as_f64();
+    assert!(auroc.is_some_and(|a| a > 0.6), "{auroc:?}");
+    let header = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    assert_eq!(header.lines().next(), Some("index,label,el2n,flipped"));
+    assert!(out.join("top_el2n.png").exists());
+    assert!(!out.join("accuracy_vs_keep.png").exists());
 }
 
 #[test]

@@ -135,7 +135,7 @@ pub struct DataDietArgs {
         default_value = "el2n,grand,grand-init"
     )]
     pub score: Vec<ScoreKind>,
-    /// Fractions of the training set kept (comma-separated).
+    /// Fractions of the training set kept (comma-separated); 1 trains only the full data.
     #[arg(long, value_delimiter = ',', default_value = "0.3,0.5,0.7")]
     pub keep: Vec<f64>,
     /// Drop the K highest-scoring examples before keeping the next ones.
@@ -147,7 +147,8 @@ pub struct DataDietArgs {
     /// Independent initializations the scores are averaged over.
     #[arg(long, default_value_t = 4)]
     pub score_runs: usize,
-    /// Retrain every subset with seeds 0..N-1 (the same seeds for every arm: paired).
+    /// Retrain every subset with seeds 0..N-1 (the same seeds for every arm: paired); 0 computes
+    /// the scores (and with --label-noise their detection figures) without retraining.
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
     /// Epochs of the full-data run; subsets train for the same number of steps.

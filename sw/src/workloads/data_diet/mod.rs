@@ -8,8 +8,9 @@
 //! Output directory:
 //! - `experiment.json`: the flags that fix every result (a rerun with other ones is refused);
 //! - `score-runs/run_R.csv`: each scoring run's per-example scores (reused on reruns);
-//! - `scores.csv`: `index,label,<one column per --score>,input_l2[,flipped]`, the scores
-//!   averaged over the scoring runs;
+//! - `scores.csv`: `index,label,<one column per --score>[,flipped]`, the scores averaged over
+//!   the scoring runs (the input norms GraNd at init is compared with are in `summary.json`'s
+//!   Spearman figure, recomputable from the images);
 //! - `runs/<score>-keep<F>-seed<S>/` (and `runs/full-seed<S>/`): `metrics.csv`, `summary.json`
 //!   of each retraining (reused on reruns);
 //! - `summary.json`: every run, means and standard deviations, paired differences, the
@@ -145,9 +146,10 @@ impl DataDietConfig {
                 self.label_noise
             )));
         }
-        if self.epochs == 0 || self.seeds == 0 || self.score_runs == 0 {
+        if self.epochs == 0 || self.score_runs == 0 {
             return Err(Error::Usage(
-                "--epochs, --seeds and --score-runs must be at least 1".into(),
+                "--epochs and --score-runs must be at least 1 (--seeds 0 computes the scores only)"
+                    .into(),
             ));
         }
         if self.hyper.batch == 0 {
@@ -183,7 +185,7 @@ impl DataDietConfig {
 
     fn seeds(&self) -> usize {
         if self.quick {
-            1
+            self.seeds.min(1)
         } else {
             self.seeds
         }
@@ -255,10 +257,12 @@ impl DataDietConfig {
         }
     }
 
-    /// The subsets every seed trains: (score name, fraction kept, how picked).
+    /// The subsets every seed trains: (score name, fraction kept, how picked). A fraction of 1
+    /// adds nothing: every subset of all the examples is the full data (the same positions in
+    /// the same order, so the same run), which is trained once as `full`.
     fn arms(&self) -> Vec<Arm> {
         let mut arms = vec![("full".to_string(), 1.0, None)];
-        for &keep in &self.keep {
+        for &keep in self.keep.iter().filter(|&&k| k < 1.0) {
             arms.push(("random".into(), keep, None));
             for &s in self.scores.iter().filter(|&&s| s != ScoreKind::Random) {
                 let pick = Pick::Highest {
@@ -504,12 +508,10 @@ fn write_scores_csv(
         .copied()
         .filter(|&k| k != ScoreKind::Random)
         .collect();
-    let norms = input_l2(&d.train);
     let mut text = String::from("index,label");
     kinds
         .iter()
         .for_each(|k| text.push_str(&format!(",{}", k.name())));
-    text.push_str(",input_l2");
     if cfg.label_noise > 0.0 {
         text.push_str(",flipped");
     }
@@ -519,7 +521,6 @@ fn write_scores_csv(
         kinds
             .iter()
             .for_each(|&k| text.push_str(&format!(",{:e}", s.get(k)[i])));
-        text.push_str(&format!(",{:.6}", norms[i]));
         if cfg.label_noise > 0.0 {
             text.push_str(&format!(",{}", flipped[i] as u8));
         }
@@ -722,6 +723,14 @@ fn plot_results(
     flipped: &[bool],
     records: &[RunRecord],
 ) -> Result<()> {
+    if !records.is_empty() {
+        plot_accuracy(cfg, records)?;
+    }
+    plot_scores(cfg, d, scores, flipped)
+}
+
+/// Test accuracy against the fraction kept, one line per score and random, and the full data.
+fn plot_accuracy(cfg: &DataDietConfig, records: &[RunRecord]) -> Result<()> {
     let out = &cfg.out;
     let mut names: Vec<String> = Vec::new();
     records.iter().filter(|r| r.score != "full").for_each(|r| {
@@ -776,7 +785,17 @@ fn plot_results(
         ),
         ("fraction of training data kept", "test accuracy (%)"),
         &series,
-    )?;
+    )
+}
+
+/// The score histograms and the grid of the highest-EL2N images.
+fn plot_scores(
+    cfg: &DataDietConfig,
+    d: &TrainTest,
+    scores: &ScoreSet,
+    flipped: &[bool],
+) -> Result<()> {
+    let out = &cfg.out;
     let hist: Vec<(String, Vec<f64>)> = [ScoreKind::El2n, ScoreKind::Grand, ScoreKind::GrandInit]
         .iter()
         .map(|&k| (k.name().to_string(), scores.get(k).to_vec()))
@@ -867,4 +886,58 @@ pub fn demo_segment(out_dir: &Path) -> Result<Value> {
         "accuracy_png": out_dir.join("accuracy_vs_keep.png"),
         "wall_s": s["wall_s"],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(keep: Vec<f64>, lowest: bool) -> DataDietConfig {
+        DataDietConfig {
+            format: Format::Fp32,
+            engine: EngineKind::Cpu,
+            shape: ArrayShape::default(),
+            window: shiftkit_hw::config::DEFAULT_WINDOW,
+            scores: vec![ScoreKind::El2n, ScoreKind::Random],
+            keep,
+            offset: 0,
+            score_epoch: None,
+            score_runs: 1,
+            seeds: 1,
+            epochs: 15,
+            label_noise: 0.0,
+            class_balanced: false,
+            lowest,
+            data_dir: None,
+            quick: false,
+            hyper: Hyper::default(),
+            noise_seed: 0,
+            out: PathBuf::from("unused"),
+            progress: false,
+        }
+    }
+
+    fn names(cfg: &DataDietConfig) -> Vec<(String, f64)> {
+        cfg.arms().into_iter().map(|(s, k, _)| (s, k)).collect()
+    }
+
+    #[test]
+    fn arms_are_full_then_random_and_scores_per_fraction_and_keep_one_is_only_full() {
+        let arm = |s: &str, k: f64| (s.to_string(), k);
+        assert_eq!(
+            names(&config(vec![0.3, 1.0], true)),
+            [
+                arm("full", 1.0),
+                arm("random", 0.3),
+                arm("el2n", 0.3),
+                arm("el2n-lowest", 0.3)
+            ]
+        );
+        assert_eq!(names(&config(vec![1.0], false)), [arm("full", 1.0)]);
+        // The default score epoch is about a tenth of training, at least one.
+        assert_eq!(config(vec![0.5], false).score_epoch(), 2);
+        let mut short = config(vec![0.5], false);
+        short.epochs = 3;
+        assert_eq!(short.score_epoch(), 1);
+    }
 }
