@@ -96,7 +96,12 @@ fn summary() {
         "target_met": sq6.map(|r| r <= TARGET_RATIO),
     });
     let path = std::path::Path::new("target/criterion/cnn_step-summary.json");
-    if std::fs::write(path, serde_json::to_string_pretty(&json).unwrap_or_default()).is_ok() {
+    if std::fs::write(
+        path,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )
+    .is_ok()
+    {
         println!("wrote {}", path.display());
     }
 }
