@@ -2,6 +2,9 @@
 //! gradient norms (GraNd) against materialized single-example gradients, and the CLI on a
 //! --quick experiment (outputs, resumption, noisy-label detection, one-line errors).
 
+mod common;
+use common::{json, shiftkit};
+
 use shiftkit::data::mnist::shipped_test_set;
 use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::loss::softmax_cross_entropy;
@@ -90,17 +93,6 @@ fn cnn_gradients_match_finite_differences_and_grand_is_exact() {
             norms[b]
         );
     }
-}
-
-fn shiftkit(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

@@ -2,16 +2,8 @@
 //! summary's keys, resumption, the teacher reused), and bad flags as one-line errors that write
 //! nothing.
 
-fn shiftkit(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+mod common;
+use common::{json, shiftkit};
 
 #[test]
 fn quick_experiment_writes_the_issues_outputs_and_resumes() {

@@ -29,3 +29,16 @@ pub fn f64_gemm(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> 
     }
     c
 }
+
+/// Runs the `shiftkit` binary with `args`.
+pub fn shiftkit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// A JSON file, parsed.
+pub fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
