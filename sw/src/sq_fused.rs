@@ -1,8 +1,9 @@
 //! The golden engine's fast path for ShiftQuant GEMMs: f32 operands are quantized (SPEC §2)
-//! straight into the packed layouts of the 8-bit VNNI kernel (`kernels::vnni8`), one pass over
+//! straight into the packed layouts of the 8-bit kernel (`kernels::vnni8`), one pass over
 //! each operand after its channel scan, and the kernel's store scales the exact sums to f32.
 //! The result is bit-identical to `sq_gemm(quantize(A), quantize(B))`, the reference path, which
-//! still serves CPUs without AVX-512 VNNI and accumulators beyond i64's reach.
+//! still serves CPUs without the kernel (and sq8 on AVX2-only ones) and accumulators beyond
+//! i64's reach.
 //!
 //! Codes come from the same `ChannelPlan` (scale, exponents, rounding) as `quantize`; only
 //! where they are written differs: A's row `i` goes to packed row `i` as `code + Q`, with its
@@ -39,7 +40,7 @@ pub fn gemm(
 ) -> Result<Option<Matrix>> {
     check_gemm_shapes(a, b)?;
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if !vnni8::available() || m == 0 || n == 0 || k == 0 || k >= u32::MAX as usize {
+    if !vnni8::supports(params.q() as u32) || m == 0 || n == 0 || k == 0 || k >= u32::MAX as usize {
         return Ok(None);
     }
     let par = big(a) || big(b);
@@ -103,7 +104,7 @@ pub fn gemm_at(
     b_side: Side,
 ) -> Result<Option<Matrix>> {
     let (k, m, n) = (a_t.rows, a_t.cols, b.cols);
-    if !vnni8::available()
+    if !vnni8::supports(params.q() as u32)
         || a_side.rounding != Rounding::NearestEven
         || b.rows != k
         || m == 0
@@ -677,6 +678,22 @@ mod tests {
         sq_gemm(&qa, &qb).unwrap()
     }
 
+    /// Whether this CPU runs the fused path for SQ-`bits` (AVX-512 VNNI: all; AVX2: up to 7).
+    fn fused(bits: u32) -> bool {
+        vnni8::supports(SqParams::new(bits, 7).unwrap().q() as u32)
+    }
+
+    /// The fused path is not silently skipped on the machines CI runs on: an x86-64 CPU with
+    /// AVX2 runs it for the training formats.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn fused_path_runs_sq4_and_sq6_where_avx2_is() {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            assert!(fused(4) && fused(6));
+        }
+    }
+
     /// Whether two matrices hold the same f32 bit patterns.
     fn same_bits(x: &Matrix, y: &Matrix) -> bool {
         x.data.len() == y.data.len()
@@ -701,7 +718,7 @@ mod tests {
     }
 
     fn check(m: usize, k: usize, n: usize, bits: u32, window: u32, seed: u64) {
-        if !vnni8::available() {
+        if !fused(bits) {
             return;
         }
         let mut g = SplitMix64::new(seed);
@@ -795,7 +812,7 @@ mod tests {
 
     /// `gemm_at(A^T, B)` against the reference on A, for the roles with a nearest-even A.
     fn check_at(m: usize, k: usize, n: usize, bits: u32, seed: u64) {
-        if !vnni8::available() {
+        if !fused(bits) {
             return;
         }
         let mut g = SplitMix64::new(seed);
@@ -895,13 +912,17 @@ mod tests {
         check(9, 2100, 40, 8, 7, 1);
         check(7, 700, 20, 8, 15, 2);
         check(5, 9000, 8, 6, 7, 3);
+        // The same in the formats the AVX2 form runs (sq8 stays on the reference path there).
+        check(7, 700, 20, 6, 15, 4);
+        check(5, 12_000, 9, 6, 7, 5); // flushes (as 9000 x sq6 above)
+        check(7, 3000, 20, 4, 15, 6);
     }
 
     #[test]
     fn short_rows_quantized_in_tiles_match() {
         // Plain normal operands: every per-K exponent equal (the identity order), rows far
         // shorter than a tile (im2col's 25 columns), on one thread and on all.
-        if !vnni8::available() {
+        if !fused(6) {
             return;
         }
         for (i, &(m, k, n)) in [(301, 25, 16), (77, 48, 40), (9000, 25, 16), (5, 255, 3)]
@@ -930,7 +951,7 @@ mod tests {
 
     #[test]
     fn all_zero_operands_and_window_zero() {
-        if !vnni8::available() {
+        if !fused(6) {
             return;
         }
         let p = SqParams::new(6, 0).unwrap();

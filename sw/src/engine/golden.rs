@@ -3,9 +3,10 @@
 //! (`cost`), so `golden` and `rtl` agree on cycles as well as on bits.
 //!
 //! ShiftQuant GEMMs take the fused path (`sq_fused`: quantize straight into the packed layout of
-//! the 8-bit VNNI kernel, scale in its store) where the CPU has AVX-512 VNNI, and the reference
-//! path (`quantize`, `accumulate`, `scale_out`) elsewhere; the two are bit-identical
-//! (`sq_fused::tests`, and every golden-vs-rtl test runs on the fused path). FP16 GEMMs round
+//! the 8-bit kernel, scale in its store) where the CPU runs that kernel (AVX-512 VNNI: every SQ
+//! format; AVX2: up to SQ-7), and the reference path (`quantize`, `accumulate`, `scale_out`)
+//! elsewhere; the two are bit-identical (`sq_fused::tests`, and every golden-vs-rtl test of
+//! sq4/sq6 runs on the fused path). FP16 GEMMs round
 //! both operands through binary16 in one pass (`fp16::fp16_gemm_f32`).
 
 use super::cost::gemm_cost;

@@ -1,9 +1,10 @@
 //! Hot-path GEMM kernels.
 //!
-//! The golden engine's ShiftQuant GEMMs run on [`vnni8`] (u8 x i8 `vpdpbusd` with the per-K
-//! shifts applied between groups of K and the f32 scaling in the store; `sq_fused` packs its
-//! operands). The entry points below serve the reference path (`sq_gemm`, also CPUs without
-//! AVX-512 VNNI), the FP16 datapath and the wide fallback.
+//! The golden engine's ShiftQuant GEMMs run on [`vnni8`] (u8 x i8 `vpdpbusd` on AVX-512 VNNI,
+//! `vpmaddubsw` on AVX2, with the per-K shifts applied between groups of K and the f32 scaling
+//! in the store; `sq_fused` packs its operands). The entry points below serve the reference
+//! path (`sq_gemm`; also sq8 on CPUs without AVX-512 VNNI), the FP16 datapath and the wide
+//! fallback.
 //!
 //! Three entry points, all row-major, all exact or bit-reproducible:
 //! - [`gemm_i16`]: exact i16 x i16 -> i64 GEMM (the ShiftQuant integer datapath), built on
@@ -25,7 +26,8 @@
 //! - `int32.rs`: the blocked i32 path;
 //! - `f16seq.rs`: the sequential-order f32 path;
 //! - `scalar.rs`: portable reference kernels (the fallback, and the tests' oracle);
-//! - `vnni8.rs`: the 8-bit VNNI kernel with its accumulation schedule and fused store;
+//! - `vnni8.rs`: the 8-bit kernel with its accumulation schedule and fused store (VNNI form);
+//! - `vnni8_avx2.rs`: its AVX2 form (i16 pair sums widened into i32), for codes up to 63;
 //! - `tests.rs`: exactness tests.
 
 // Off x86-64 only the scalar paths are reachable; the blocked driver stays compiled (and tested

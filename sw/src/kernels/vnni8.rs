@@ -1,5 +1,6 @@
 //! Exact ShiftQuant GEMM on 8-bit codes: `vpdpbusd` (u8 x i8 -> i32, four products per lane) on
-//! AVX-512 VNNI, with the per-K shifts taken out of the operands and the f32 scaling done in the
+//! AVX-512 VNNI, or its AVX2 form (`vnni8_avx2.rs`, `vpmaddubsw` pair sums in i16 widened into
+//! the same i32 accumulators, for codes of magnitude up to 63), with the per-K shifts taken out of the operands and the f32 scaling done in the
 //! kernel's store. Built for the golden engine's fast path (`sq_fused`), which packs the operands.
 //!
 //! Why 8-bit codes and not the i16 path's folded `code << e`: a folded operand needs 16 bits, and
@@ -33,12 +34,46 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+#[path = "vnni8_avx2.rs"]
+mod avx2;
+
 /// Rows of a micro-tile.
 pub const MR: usize = 6;
 /// Columns of a micro-tile (one B panel).
 pub const NR: usize = 32;
 
-/// Whether this CPU runs the kernel (AVX-512 F, BW, VL, DQ and VNNI).
+/// Which instruction set runs the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// `vpdpbusd` (AVX-512 F, BW, VL, DQ and VNNI).
+    Vnni,
+    /// `vpmaddubsw` + `vpmaddwd` (AVX2): codes of magnitude up to 63 (`vnni8_avx2.rs`).
+    Avx2,
+}
+
+/// The path that runs products of codes of magnitude at most `q` on this CPU, if any.
+pub fn path_for(q: u32) -> Option<Path> {
+    if available() {
+        return Some(Path::Vnni);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if q <= 63 && has!("avx2") && has!("fma") {
+            return Some(Path::Avx2);
+        }
+    }
+    let _ = q;
+    None
+}
+
+/// Whether this CPU runs the kernel for codes of magnitude at most `q`.
+pub fn supports(q: u32) -> bool {
+    path_for(q).is_some()
+}
+
+/// Whether this CPU runs the VNNI form (AVX-512 F, BW, VL, DQ and VNNI).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -73,6 +108,8 @@ pub struct KPlan {
     pub e_end: u32,
     /// Whether any `Flush` occurs (else the i64 part is zero).
     pub flushes: bool,
+    /// The largest code magnitude the schedule was made for.
+    pub q: u32,
 }
 
 impl KPlan {
@@ -122,6 +159,7 @@ impl KPlan {
             ops,
             e_end: e_cur,
             flushes,
+            q,
         }
     }
 }
@@ -207,7 +245,7 @@ pub fn gemm(
     c: &mut [std::mem::MaybeUninit<f32>],
     par: bool,
 ) {
-    assert!(available(), "vnni8::gemm needs AVX-512 F/BW/VL/DQ/VNNI");
+    let path = path_for(plan.q).expect("vnni8::gemm needs AVX-512 VNNI, or AVX2 and Q <= 63");
     let (m, n, kp) = (ops.m, ops.n, ops.kp);
     if m == 0 || n == 0 {
         return;
@@ -260,7 +298,20 @@ pub fn gemm(
                 // SAFETY: features checked above; `a` holds MR rows of kp bytes and `panel`
                 // kp*NR bytes (asserted), and the plan's quads sum to kp/4; the tile
                 // (rows ip*MR.., columns jp*NR..) belongs to this task alone.
-                unsafe { tile(ops, plan, epi, &derived, a, panel, out, ip * MR, jp * NR) };
+                unsafe {
+                    tile(
+                        path,
+                        ops,
+                        plan,
+                        epi,
+                        &derived,
+                        a,
+                        panel,
+                        out,
+                        ip * MR,
+                        jp * NR,
+                    )
+                };
             }
         }
     };
@@ -278,6 +329,7 @@ pub fn gemm(
 /// rows `i0..`, columns `j0..` of C (clipped to m x n) are owned by the caller.
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile(
+    path: Path,
     ops: &Operands,
     plan: &KPlan,
     epi: &Epilogue,
@@ -306,11 +358,22 @@ unsafe fn tile(
         e_end: plan.e_end,
     };
     // SAFETY: forwarded from the caller's contract (slices sized above).
+    let (a, kp, b) = (a.as_ptr(), ops.kp, panel.as_ptr());
     unsafe {
-        if plan.flushes {
-            x86::run::<true>(&plan.ops, a.as_ptr(), ops.kp, panel.as_ptr(), &store)
-        } else {
-            x86::run::<false>(&plan.ops, a.as_ptr(), ops.kp, panel.as_ptr(), &store)
+        match (path, plan.flushes) {
+            (Path::Vnni, true) => x86::run::<true>(&plan.ops, a, kp, b, &store),
+            (Path::Vnni, false) => x86::run::<false>(&plan.ops, a, kp, b, &store),
+            #[cfg(target_arch = "x86_64")]
+            (Path::Avx2, flushes) => {
+                let l16 = avx2::i16_run(plan.q);
+                if flushes {
+                    avx2::run::<true>(&plan.ops, a, kp, b, &store, l16)
+                } else {
+                    avx2::run::<false>(&plan.ops, a, kp, b, &store, l16)
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            (Path::Avx2, _) => unreachable!("AVX2 is x86-64 only"),
         }
     };
 }
