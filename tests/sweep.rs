@@ -206,6 +206,63 @@ seed = [0]
     assert!(md.contains("| format | seed |"), "{md}");
 }
 
+/// A hardware sweep on real place and route (yosys, nextpnr-ice40, icepack): each row carries
+/// the job's own Fmax and logic cells, and pareto.md lists exactly the non-dominated designs.
+#[test]
+fn bitstream_sweep_plots_fmax_against_logic_cells_from_place_and_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        tmp.path(),
+        "bits.toml",
+        r#"base = "bitstream --board icebreaker --rows 1 --cols 1"
+[axes]
+design = ["accel-sq4", "accel-sq6"]
+"#,
+    );
+    let dir = tmp.path().join("bits");
+    let out = ok(&shiftkit(&[
+        "sweep",
+        "run",
+        &plan,
+        "--out",
+        &s(&dir),
+        "--jobs",
+        "2",
+    ]));
+    assert!(out.contains("2 jobs: 2 done, 0 failed, 0 pending"), "{out}");
+    let res = read_json(&dir.join("results.json"));
+    let rows = res["rows"].as_array().unwrap();
+    let mut points = Vec::new();
+    for r in rows {
+        let id = r["id"].as_str().unwrap().to_string();
+        let timing = read_json(&dir.join("jobs").join(&id).join("timing.json"));
+        let fmax = r["results"]["timing.fmax_mhz"].as_f64().unwrap();
+        let cells = r["results"]["timing.utilization.ICESTORM_LC.used"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(fmax, timing["fmax_mhz"].as_f64().unwrap());
+        assert!(fmax > 1.0 && cells > 100.0 && cells <= 5280.0, "{r}");
+        points.push((id, cells, fmax));
+    }
+    let png = std::fs::read(dir.join("pareto-luts-vs-fmax.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let md = std::fs::read_to_string(dir.join("pareto.md")).unwrap();
+    assert!(
+        md.contains("## Fmax vs logic cells (place and route)"),
+        "{md}"
+    );
+    for (id, c, f) in &points {
+        let dominated = points
+            .iter()
+            .any(|(o, oc, of)| o != id && oc <= c && of >= f && (oc < c || of > f));
+        assert_eq!(
+            md.contains(&format!("| {id} |")),
+            !dominated,
+            "{id} ({c} cells, {f} MHz) listed iff Pareto-optimal:\n{md}"
+        );
+    }
+}
+
 /// results.json without the wall-clock fields (the only values that differ between two runs of
 /// the same jobs).
 fn without_times(v: &Value) -> Value {
