@@ -3,20 +3,15 @@
 
 mod common;
 
+use common::shiftkit;
+
 use common::sample;
 use npyz::WriterBuilder;
 use shiftkit::engine::{self, ArrayShape, EngineKind, GemmOp};
 use shiftkit::npy::{read_matrix, write_matrix};
 use shiftkit::{Format, Matrix};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn shiftkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftkit"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+use std::process::Output;
 
 struct Case {
     dir: tempfile::TempDir,

@@ -1,15 +1,12 @@
 //! `shiftkit gen` and `shiftkit synth` through the binary: every design kind generates, lints
 //! clean and elaborates; the 4x4 designs synthesize for iCE40 and xc7 with sane JSON.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn shiftkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftkit"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+use common::shiftkit;
+
+use std::path::Path;
+use std::process::Output;
 
 fn ok(out: &Output) {
     assert!(

@@ -4,19 +4,14 @@
 
 mod common;
 
+use common::shiftkit;
+
 use serde_json::Value;
 use shiftkit::npy::write_matrix;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn shiftkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftkit"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 fn ok(out: &Output) -> String {
     assert!(

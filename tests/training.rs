@@ -1,6 +1,10 @@
 //! The training runtime: every model's backward pass against finite differences (fp32 on the
 //! `cpu` engine), reproducibility of quantized training, and a short end-to-end grokking run.
 
+mod common;
+
+use common::shiftkit;
+
 use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::loss::softmax_cross_entropy;
 use shiftkit::nn::Offload;
@@ -68,13 +72,6 @@ fn mnist_mlp_gradients_match_finite_differences() {
     let labels = vec![0, 1, 2, 3, 1, 0];
     let mut model = MnistMlp::new(&[12, 9, 9, 4], 1.0, 6);
     check_gradients(&mut model, &Inputs::Dense(x), &labels);
-}
-
-fn shiftkit(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_shiftkit"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
 }
 
 /// `shiftkit ARGS`, which must succeed.
