@@ -23,6 +23,14 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `shiftkit sweep run PLAN --out DIR EXTRA...`, which must succeed: its stdout.
+fn sweep_run(plan: &str, dir: &Path, extra: &[&str]) -> String {
+    let dir = s(dir);
+    let mut args = vec!["sweep", "run", plan, "--out", &dir];
+    args.extend_from_slice(extra);
+    ok(&shiftkit(&args))
+}
+
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -79,15 +87,7 @@ rows = 4
         ),
     );
     let dir = tmp.path().join("gemm-sweep");
-    let out = ok(&shiftkit(&[
-        "sweep",
-        "run",
-        &plan,
-        "--out",
-        &s(&dir),
-        "--jobs",
-        "2",
-    ]));
+    let out = sweep_run(&plan, &dir, &["--jobs", "2"]);
     assert!(out.contains("5 jobs: 5 done, 0 failed, 0 pending"), "{out}");
     let res = read_json(&dir.join("results.json"));
     let rows = res["rows"].as_array().unwrap();
@@ -150,13 +150,13 @@ rows = 4
 
     // A second run does nothing; one more axis value adds one job and keeps the old ids.
     let before = job_ids(&dir);
-    let out = ok(&shiftkit(&["sweep", "run", &plan, "--out", &s(&dir)]));
+    let out = sweep_run(&plan, &dir, &[]);
     assert!(out.contains("ran 0, skipped 5 finished"), "{out}");
     let text = std::fs::read_to_string(&plan)
         .unwrap()
         .replace(r#""sq6", "fp16"]"#, r#""sq6", "fp16", "sq8"]"#);
     std::fs::write(&plan, text).unwrap();
-    let out = ok(&shiftkit(&["sweep", "run", &plan, "--out", &s(&dir)]));
+    let out = sweep_run(&plan, &dir, &[]);
     assert!(out.contains("ran 2, skipped 5 finished"), "{out}");
     let after = job_ids(&dir);
     assert!(before.iter().all(|id| after.contains(id)));
@@ -173,7 +173,7 @@ seed = [0]
 "#,
     );
     let dir = tmp.path().join("grok-sweep");
-    ok(&shiftkit(&["sweep", "run", &plan, "--out", &s(&dir)]));
+    sweep_run(&plan, &dir, &[]);
     let res = read_json(&dir.join("results.json"));
     let rows = res["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -215,15 +215,7 @@ design = ["accel-sq4", "accel-sq6"]
 "#,
     );
     let dir = tmp.path().join("bits");
-    let out = ok(&shiftkit(&[
-        "sweep",
-        "run",
-        &plan,
-        "--out",
-        &s(&dir),
-        "--jobs",
-        "2",
-    ]));
+    let out = sweep_run(&plan, &dir, &["--jobs", "2"]);
     assert!(out.contains("2 jobs: 2 done, 0 failed, 0 pending"), "{out}");
     let res = read_json(&dir.join("results.json"));
     let rows = res["rows"].as_array().unwrap();
@@ -330,7 +322,7 @@ format = ["sq4"]
     );
     assert!(!killed.join("results.json").exists());
 
-    let out = ok(&shiftkit(&["sweep", "run", &plan, "--out", &s(&killed)]));
+    let out = sweep_run(&plan, &killed, &[]);
     assert!(
         out.contains(&format!("skipped {} finished", finished.len())),
         "{out}"
@@ -343,7 +335,7 @@ format = ["sq4"]
     }
 
     let straight = tmp.path().join("straight");
-    ok(&shiftkit(&["sweep", "run", &plan, "--out", &s(&straight)]));
+    sweep_run(&plan, &straight, &[]);
     let a = without_times(&read_json(&killed.join("results.json")));
     let b = without_times(&read_json(&straight.join("results.json")));
     assert_eq!(a, b);

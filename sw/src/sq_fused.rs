@@ -914,7 +914,7 @@ mod tests {
         check(5, 9000, 8, 6, 7, 3);
         // The same in the formats the AVX2 form runs (sq8 stays on the reference path there).
         check(7, 700, 20, 6, 15, 4);
-        check(5, 12_000, 9, 6, 7, 5); // flushes (as 9000 x sq6 above)
+        check(5, 12_000, 9, 6, 7, 5); // long enough that its plan flushes for these operands
         check(7, 3000, 20, 4, 15, 6);
     }
 

@@ -1,7 +1,7 @@
 //! Exact ShiftQuant GEMM on 8-bit codes: `vpdpbusd` (u8 x i8 -> i32, four products per lane) on
 //! AVX-512 VNNI, or its AVX2 form (`vnni8_avx2.rs`, `vpmaddubsw` pair sums in i16 widened into
-//! the same i32 accumulators, for codes of magnitude up to 63), with the per-K shifts taken out of the operands and the f32 scaling done in the
-//! kernel's store. Built for the golden engine's fast path (`sq_fused`), which packs the operands.
+//! the same i32 accumulators, for codes of magnitude up to 63), with the per-K shifts taken out
+//! of the operands and the f32 scaling done in the kernel's store. Built for the golden engine's fast path (`sq_fused`), which packs the operands.
 //!
 //! Why 8-bit codes and not the i16 path's folded `code << e`: a folded operand needs 16 bits, and
 //! `vpdpwssd` does half the multiply-adds of `vpdpbusd` per instruction (measured on the 2-core
