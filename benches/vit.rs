@@ -6,8 +6,9 @@
 //! - `gemm_fp32/400x768x3072`: the fp32 GEMM of the tower's first MLP layer at batch 8 on the
 //!   same cores (throughput in MACs/s): the tower does 4.41 GMAC per image (`clip embed --json` counts 4,408,811,520), so its images/s x
 //!   4.37e9 over this figure is the fraction of GEMM throughput the whole tower reaches;
-//! - `norm/{l1,layer}-fwd-bwd`: forward + backward of the host L1 norm and of LayerNorm on the
-//!   same 400 x 768 rows (the tokens of a batch of 8), throughput in rows/s.
+//! - `norm/{l1,layer}-{fwd,bwd,fwd-bwd}`: forward, backward, and forward + backward of the host
+//!   L1 norm and of LayerNorm on the same 400 x 768 rows (the tokens of a batch of 8),
+//!   throughput in rows/s. Both run the same sweeps (`kernels::rows`), so they are tuned alike.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shiftkit::engine::cpu::sgemm;
@@ -84,7 +85,28 @@ fn forward(c: &mut Criterion) {
     group.finish();
 }
 
+/// glibc returns freed buffers of a MB or more to the OS and page-faults them back in on the next
+/// allocation, which costs as much as the norms themselves and depends on what ran before in
+/// the process. Keep freed memory (as a training loop's warm heap does) so that both norms are
+/// measured on the same footing.
+fn steady_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: mallopt only changes glibc's allocation policy.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 30);
+            mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        }
+    }
+}
+
 fn norms(c: &mut Criterion) {
+    steady_allocator();
     let rows = BATCH * 50;
     let x = random(rows, 768, 4);
     let dy = random(rows, 768, 5);
@@ -101,7 +123,15 @@ fn norms(c: &mut Criterion) {
             (y, l1.backward(&dy, &cache).expect("backward"))
         })
     });
+    group.bench_function("l1-fwd", |b| b.iter(|| l1.forward(&x).expect("forward")));
+    let (_, c1) = l1.forward(&x).expect("forward");
+    group.bench_function("l1-bwd", |b| {
+        b.iter(|| l1.backward(&dy, &c1).expect("backward"))
+    });
     let mut ln = LayerNorm::new("ln", 768, 1e-5);
+    group.bench_function("layer-fwd", |b| b.iter(|| ln.forward(&x)));
+    let (_, c2) = ln.forward(&x);
+    group.bench_function("layer-bwd", |b| b.iter(|| ln.backward(&dy, &c2)));
     group.bench_function("layer-fwd-bwd", |b| {
         b.iter(|| {
             let (y, cache) = ln.forward(&x);

@@ -629,3 +629,77 @@ fn golden_and_rtl_give_identical_embeds_in_sq6_with_either_norm() {
         );
     }
 }
+
+#[test]
+fn vit_b_width_rows_go_through_the_l1_norm_unit_with_rtl_equal_to_golden() {
+    // ViT-B's hidden size (768 features per row, more than the 256 the unit first took) in a
+    // one-layer tower on the co-simulation tests' sq6 3x2 design: every LayerNorm row on the unit.
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("d768");
+    let m = model.to_str().unwrap();
+    ok(&[
+        "clip",
+        "init",
+        "--out",
+        m,
+        "--hidden",
+        "768",
+        "--intermediate",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "12",
+        "--image",
+        "32",
+        "--patch",
+        "16",
+        "--projection",
+        "8",
+        "--images",
+        "1",
+    ]);
+    let run = |engine: &str| {
+        let out = tmp.path().join(format!("{engine}.npy"));
+        let report = tmp.path().join(format!("{engine}.json"));
+        let pixels = model.join("pixel_values.npy");
+        ok(&[
+            "clip",
+            "embed",
+            "--model",
+            m,
+            "--pixels",
+            pixels.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "sq6",
+            "--engine",
+            engine,
+            "--norm",
+            "l1",
+            "--rows",
+            "3",
+            "--cols",
+            "2",
+            "--window",
+            "3",
+            "--acc-bits",
+            "17",
+            "--json",
+            report.to_str().unwrap(),
+        ]);
+        (std::fs::read(&out).unwrap(), json(&report))
+    };
+    let (g, gj) = run("golden");
+    let (r, rj) = run("rtl");
+    assert_eq!(g, r, "rtl embeds differ from golden");
+    assert_eq!(gj["counters"], rj["counters"]);
+    assert_eq!(gj["l1norm_counters"], rj["l1norm_counters"]);
+    // pre (5 tokens) + 2 norms x 5 tokens + post (1) rows of 768 elements, each at least n
+    // cycles through the unit's stage III.
+    let l1_cycles = gj["l1norm_counters"]["cycles"].as_u64().unwrap();
+    assert!(l1_cycles >= 16 * 768, "{gj}");
+    let cos = gj["vs_fp32"]["cosine_mean"].as_f64().unwrap();
+    assert!(cos > 0.5 && cos <= 1.0 + 1e-9, "cosine {cos}");
+}

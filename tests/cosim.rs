@@ -550,7 +550,16 @@ fn l1norm_rtl_equals_golden(format: Format, shape: ArrayShape, batches: usize, s
         };
         // Batch 0: the edge cases and random rows; later batches: random rows only.
         let edge = if batch == 0 { 0 } else { EDGE_ROWS };
-        let rows = l1norm_rows(unit.n_max(), unit.in_bits, edge + count, &mut rng)[edge..].to_vec();
+        let mut rows =
+            l1norm_rows(unit.n_max(), unit.in_bits, edge + count, &mut rng)[edge..].to_vec();
+        if batch == 1 {
+            // A ViT-B row (768 features), longer than the 256 the unit first took.
+            rows.push(
+                (0..768)
+                    .map(|_| rng.below(1 << 15) as i64 - (1 << 14))
+                    .collect(),
+            );
+        }
         let g = golden.l1norm(&rows, &op).expect("golden");
         let r = rtl.l1norm(&rows, &op).expect("rtl");
         assert_eq!(g.frac_bits, unit.frac_bits);
@@ -619,7 +628,7 @@ fn l1norm_rejects_bad_input_in_one_line() {
     let cases: Vec<(Vec<Vec<i64>>, L1NormOp, &str)> = vec![
         (vec![], sq4, "no rows"),
         (vec![vec![1, 2], vec![]], sq4, "row 1 has 0 elements"),
-        (vec![vec![0; 257]], sq4, "row 0 has 257 elements"),
+        (vec![vec![0; 1025]], sq4, "row 0 has 1025 elements"),
         (vec![vec![0, 32768]], sq4, "element 1: 32768 does not fit"),
         (vec![vec![-32769]], sq4, "element 0: -32769 does not fit"),
         (

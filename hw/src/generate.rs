@@ -303,27 +303,27 @@ pub fn generate_accel_with_l1norm(
         Datapath::Sq { bits } => {
             let (raw, _) = match (bits, acc_container(&config)) {
                 (4, 32) => emit(
-                    <crate::sq_accel!(4, 8, 32, 16, 8)>::new(&geom, params),
+                    <crate::sq_accel!(4, 8, 32, 16, 10)>::new(&geom, params),
                     &core,
                 )?,
                 (4, _) => emit(
-                    <crate::sq_accel!(4, 8, 48, 16, 8)>::new(&geom, params),
+                    <crate::sq_accel!(4, 8, 48, 16, 10)>::new(&geom, params),
                     &core,
                 )?,
                 (6, 32) => emit(
-                    <crate::sq_accel!(6, 12, 32, 16, 8)>::new(&geom, params),
+                    <crate::sq_accel!(6, 12, 32, 16, 10)>::new(&geom, params),
                     &core,
                 )?,
                 (6, _) => emit(
-                    <crate::sq_accel!(6, 12, 48, 16, 8)>::new(&geom, params),
+                    <crate::sq_accel!(6, 12, 48, 16, 10)>::new(&geom, params),
                     &core,
                 )?,
                 (8, 32) => emit(
-                    <crate::sq_accel!(8, 16, 32, 16, 8)>::new(&geom, params),
+                    <crate::sq_accel!(8, 16, 32, 16, 10)>::new(&geom, params),
                     &core,
                 )?,
                 (8, _) => emit(
-                    <crate::sq_accel!(8, 16, 48, 16, 8)>::new(&geom, params),
+                    <crate::sq_accel!(8, 16, 48, 16, 10)>::new(&geom, params),
                     &core,
                 )?,
                 (b, _) => return Err(crate::config::ConfigError::Bits(b).into()),

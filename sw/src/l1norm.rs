@@ -8,7 +8,9 @@
 //! deviation and one reciprocal, which is what makes it cheap in integer hardware.
 
 use crate::error::{Error, Result};
+use crate::kernels::rows::{add_in_order, min_blocks, product_and_sums, sign, sum_by, BLOCK_ROWS};
 use crate::matrix::Matrix;
+use rayon::prelude::*;
 
 /// sqrt(pi / 2): makes sigma equal the standard deviation for Gaussian inputs.
 pub const SQRT_HALF_PI: f32 = 1.253_314_1;
@@ -45,22 +47,35 @@ pub fn forward(x: &Matrix, gamma: &[f32], beta: &[f32], eps: f32) -> Result<(Mat
     check_params(n, gamma, beta)?;
     let mut centered = Matrix::zeros(x.rows, n);
     let mut y = Matrix::zeros(x.rows, n);
-    let mut sigma = Vec::with_capacity(x.rows);
-    for r in 0..x.rows {
-        let row = x.row(r);
-        let mu = row.iter().sum::<f32>() / n as f32;
-        let z = &mut centered.data[r * n..(r + 1) * n];
-        for (zi, &xi) in z.iter_mut().zip(row) {
-            *zi = xi - mu;
-        }
-        let d = z.iter().map(|v| v.abs()).sum::<f32>() / n as f32;
-        let s = SQRT_HALF_PI * d + eps;
-        let inv = 1.0 / s;
-        for (i, yi) in y.data[r * n..(r + 1) * n].iter_mut().enumerate() {
-            *yi = gamma[i] * (z[i] * inv) + beta[i];
-        }
-        sigma.push(s);
+    let mut sigma = vec![0.0f32; x.rows];
+    if n == 0 {
+        return Ok((y, L1NormCache { centered, sigma }));
     }
+    let (nf, bn) = (n as f32, BLOCK_ROWS * n);
+    y.data
+        .par_chunks_mut(bn)
+        .zip(centered.data.par_chunks_mut(bn))
+        .zip(sigma.par_chunks_mut(BLOCK_ROWS))
+        .zip(x.data.par_chunks(bn))
+        .with_min_len(min_blocks(x.data.len()))
+        .for_each(|(((yb, zb), sb), xb)| {
+            for (((yr, z), s), row) in yb
+                .chunks_mut(n)
+                .zip(zb.chunks_mut(n))
+                .zip(sb.iter_mut())
+                .zip(xb.chunks(n))
+            {
+                let mu = sum_by(row, |v| v) / nf;
+                for (zi, &xi) in z.iter_mut().zip(row) {
+                    *zi = xi - mu;
+                }
+                *s = SQRT_HALF_PI * (sum_by(z, f32::abs) / nf) + eps;
+                let inv = 1.0 / *s;
+                for ((yi, &zi), (&g, &b)) in yr.iter_mut().zip(&*z).zip(gamma.iter().zip(beta)) {
+                    *yi = g * (zi * inv) + b;
+                }
+            }
+        });
     Ok((y, L1NormCache { centered, sigma }))
 }
 
@@ -79,43 +94,54 @@ pub fn backward(dy: &Matrix, gamma: &[f32], cache: &L1NormCache) -> Result<L1Nor
         )));
     }
     let mut dx = Matrix::zeros(rows, n);
-    let mut dgamma = vec![0.0f32; n];
-    let mut dbeta = vec![0.0f32; n];
-    let nf = n as f32;
-    for r in 0..rows {
-        let z = cache.centered.row(r);
-        let g = dy.row(r);
-        let s = cache.sigma[r];
-        let mut sum_gy = 0.0f32;
-        let mut sum_gyz = 0.0f32;
-        let mut sum_sign = 0.0f32;
-        for i in 0..n {
-            let gy = g[i] * gamma[i];
-            sum_gy += gy;
-            sum_gyz += gy * z[i];
-            sum_sign += sign(z[i]);
-            dgamma[i] += g[i] * z[i] / s;
-            dbeta[i] += g[i];
-        }
-        let mean_gy = sum_gy / nf;
-        let mean_sign = sum_sign / nf;
-        let k = SQRT_HALF_PI * sum_gyz / (nf * s * s);
-        for (j, o) in dx.data[r * n..(r + 1) * n].iter_mut().enumerate() {
-            *o = (g[j] * gamma[j] - mean_gy) / s - k * (sign(z[j]) - mean_sign);
-        }
+    if n == 0 {
+        return Ok(L1NormGrads {
+            dx,
+            dgamma: vec![],
+            dbeta: vec![],
+        });
     }
-    Ok(L1NormGrads { dx, dgamma, dbeta })
-}
-
-#[inline]
-fn sign(t: f32) -> f32 {
-    if t > 0.0 {
-        1.0
-    } else if t < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
+    let (nf, bn) = (n as f32, BLOCK_ROWS * n);
+    // Per block: dgamma (first n) and dbeta (last n), added in block order afterwards.
+    let partials: Vec<Vec<f32>> = dx
+        .data
+        .par_chunks_mut(bn)
+        .zip(dy.data.par_chunks(bn))
+        .zip(cache.centered.data.par_chunks(bn))
+        .zip(cache.sigma.par_chunks(BLOCK_ROWS))
+        .with_min_len(min_blocks(dy.data.len()))
+        .map(|(((db, gb), zb), sb)| {
+            let mut acc = vec![0.0f32; 2 * n];
+            let (dgamma, dbeta) = acc.split_at_mut(n);
+            for (((o, g), z), &s) in db.chunks_mut(n).zip(gb.chunks(n)).zip(zb.chunks(n)).zip(sb) {
+                let inv = 1.0 / s;
+                // gy = g * gamma, kept in dx's row until dx overwrites it, and its sums.
+                let [sum_gy, sum_gyz, sum_sign] =
+                    product_and_sums(o, g, gamma, z, |gy, zi| [gy, gy * zi, sign(zi)]);
+                let (mean_gy, mean_sign) = (sum_gy / nf, sum_sign / nf);
+                let k = SQRT_HALF_PI * sum_gyz * inv * inv / nf;
+                for ((((gy, &gi), &zi), dg), dbt) in o
+                    .iter_mut()
+                    .zip(g)
+                    .zip(z)
+                    .zip(dgamma.iter_mut())
+                    .zip(dbeta.iter_mut())
+                {
+                    *dg += gi * zi * inv;
+                    *dbt += gi;
+                    *gy = (*gy - mean_gy) * inv - k * (sign(zi) - mean_sign);
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut sums = add_in_order(&partials, 2 * n);
+    let dbeta = sums.split_off(n);
+    Ok(L1NormGrads {
+        dx,
+        dgamma: sums,
+        dbeta,
+    })
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ fn l1norm_rows_sq6_sq8_other_steps_and_back_pressure() {
 
     let config = sq(3, 3, 6, 7, 32);
     let cfg = L1NormConfig::new(6)
-        .with_geometry(16, 8)
+        .with_geometry(16, 10)
         .with_frac_bits(5)
         .with_eps(3.0);
     let geom = AccelGeometry::with_l1norm(&config, 8, Some(cfg)).expect("geometry");
@@ -137,7 +137,7 @@ fn l1norm_rows_sq6_sq8_other_steps_and_back_pressure() {
 
     let config = sq(2, 3, 8, 15, 48);
     let cfg = L1NormConfig::new(8)
-        .with_geometry(16, 8)
+        .with_geometry(16, 10)
         .with_frac_bits(0)
         .with_eps(0.0);
     let geom = AccelGeometry::with_l1norm(&config, 8, Some(cfg)).expect("geometry");
@@ -356,7 +356,7 @@ fn l1norm_beats_pack_lanes_and_codes() {
     assert_eq!(g16.l1norm, None);
     assert!(AccelGeometry::with_l1norm(&fp16, 8, Some(L1NormConfig::new(4))).is_err());
     assert!(
-        AccelGeometry::with_l1norm(&config, 8, Some(L1NormConfig::new(6).with_geometry(16, 8)))
+        AccelGeometry::with_l1norm(&config, 8, Some(L1NormConfig::new(6).with_geometry(16, 10)))
             .is_err(),
         "the unit's codes are the top's"
     );

@@ -63,7 +63,7 @@ pub const DEFAULT_K_MAX: usize = 256;
 pub const MAX_K_MAX: usize = 4096;
 /// The L1-norm unit geometries `(W, A)` an SQ top can be generated with (input width, row
 /// buffer address bits; rows of up to `2^A` elements). The first is the default.
-pub const L1NORM_TOP_GEOMETRIES: [(u32, u32); 1] = [(16, 8)];
+pub const L1NORM_TOP_GEOMETRIES: [(u32, u32); 1] = [(16, 10)];
 /// Bits per code in an L1NORM response beat (codes sign-extended to a byte).
 pub const L1NORM_CODE_BITS: usize = 8;
 
@@ -92,7 +92,7 @@ pub struct AccelGeometry {
     pub l1norm: Option<L1NormConfig>,
 }
 
-/// The default L1-norm unit of an SQ top with `bits`-bit codes: `W = 16`, rows of up to 256
+/// The default L1-norm unit of an SQ top with `bits`-bit codes: `W = 16`, rows of up to 1024
 /// elements, `f = b - 3`, `eps = 1e-5` (see `crate::l1norm`).
 pub fn default_l1norm(bits: u32) -> L1NormConfig {
     let (w, a) = L1NORM_TOP_GEOMETRIES[0];

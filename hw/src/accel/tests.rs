@@ -48,9 +48,9 @@ pub(crate) fn sq(rows: usize, cols: usize, bits: u32, window: u32, acc: u32) -> 
 }
 
 /// The SQ tops the tests build (W = 16, rows <= 256 for the L1-norm unit).
-pub(crate) type Sq4 = crate::sq_accel!(4, 8, 32, 16, 8);
-pub(crate) type Sq6 = crate::sq_accel!(6, 12, 32, 16, 8);
-pub(crate) type Sq8Wide = crate::sq_accel!(8, 16, 48, 16, 8);
+pub(crate) type Sq4 = crate::sq_accel!(4, 8, 32, 16, 10);
+pub(crate) type Sq6 = crate::sq_accel!(6, 12, 32, 16, 10);
+pub(crate) type Sq8Wide = crate::sq_accel!(8, 16, 48, 16, 10);
 
 /// An SQ top type the harness can build.
 pub(crate) trait SqTop: AccelPorts + Sized {

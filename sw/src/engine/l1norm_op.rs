@@ -11,7 +11,7 @@
 //! normalized on the host (`crate::l1norm::forward`).
 //!
 //! The unit's parameters are those the tops are generated with by default
-//! (`accel::default_l1norm(b)`: `W` = 16, rows of up to 256, `f = b - 3`, `eps = 1e-5` in input
+//! (`accel::default_l1norm(b)`: `W` = 16, rows of up to 1024, `f = b - 3`, `eps = 1e-5` in input
 //! units), for the SQ format's `b`.
 
 use super::offload::accel_geometry;

@@ -28,6 +28,8 @@
 //! - `scalar.rs`: portable reference kernels (the fallback, and the tests' oracle);
 //! - `vnni8.rs`: the 8-bit kernel with its accumulation schedule and fused store (VNNI form);
 //! - `vnni8_avx2.rs`: its AVX2 form (i16 pair sums widened into i32), for codes up to 63;
+//! - `rows.rs`: the row sweeps of the host normalizations (vectorized sums, row blocks over
+//!   the threads), shared by the L1 norm and LayerNorm;
 //! - `tests.rs`: exactness tests.
 
 // Off x86-64 only the scalar paths are reachable; the blocked driver stays compiled (and tested
@@ -40,6 +42,7 @@ mod int16;
 #[cfg(target_arch = "x86_64")]
 mod int16_x86;
 mod int32;
+pub mod rows;
 mod scalar;
 #[cfg(test)]
 mod tests;

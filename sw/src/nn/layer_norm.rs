@@ -2,7 +2,9 @@
 //! y = (x - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
 
 use super::Param;
+use crate::kernels::rows::{add_in_order, min_blocks, product_and_sums, sum_by, BLOCK_ROWS};
 use crate::matrix::Matrix;
+use rayon::prelude::*;
 
 pub struct LayerNorm {
     pub gamma: Param,
@@ -30,23 +32,42 @@ impl LayerNorm {
         let n = x.cols;
         let mut xhat = Matrix::zeros(x.rows, n);
         let mut y = Matrix::zeros(x.rows, n);
-        let mut inv_std = Vec::with_capacity(x.rows);
-        let (gamma, beta) = (&self.gamma.value.data, &self.beta.value.data);
-        for r in 0..x.rows {
-            let row = x.row(r);
-            // Two passes in f32, as the host L1 norm (`crate::l1norm::forward`) does, so that
-            // the two are compared like for like.
-            let mean = row.iter().sum::<f32>() / n as f32;
-            let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-            let inv = 1.0 / (var + self.eps).sqrt();
-            let xh = &mut xhat.data[r * n..(r + 1) * n];
-            let yr = &mut y.data[r * n..(r + 1) * n];
-            for i in 0..n {
-                xh[i] = (row[i] - mean) * inv;
-                yr[i] = xh[i] * gamma[i] + beta[i];
-            }
-            inv_std.push(inv);
+        let mut inv_std = vec![0.0f32; x.rows];
+        if n == 0 {
+            return (y, LayerNormCache { xhat, inv_std });
         }
+        let (gamma, beta) = (&self.gamma.value.data, &self.beta.value.data);
+        let (nf, bn, eps) = (n as f32, BLOCK_ROWS * n, self.eps);
+        // The same sweeps as the host L1 norm (`crate::l1norm::forward`, `kernels::rows`), so
+        // that the two are compared like for like: two passes in f32.
+        y.data
+            .par_chunks_mut(bn)
+            .zip(xhat.data.par_chunks_mut(bn))
+            .zip(inv_std.par_chunks_mut(BLOCK_ROWS))
+            .zip(x.data.par_chunks(bn))
+            .with_min_len(min_blocks(x.data.len()))
+            .for_each(|(((yb, hb), ib), xb)| {
+                for (((yr, xh), inv), row) in yb
+                    .chunks_mut(n)
+                    .zip(hb.chunks_mut(n))
+                    .zip(ib.iter_mut())
+                    .zip(xb.chunks(n))
+                {
+                    let mean = sum_by(row, |v| v) / nf;
+                    let var = sum_by(row, |v| (v - mean) * (v - mean)) / nf;
+                    *inv = 1.0 / (var + eps).sqrt();
+                    let i = *inv;
+                    for (((h, yi), &xi), (&g, &b)) in xh
+                        .iter_mut()
+                        .zip(yr.iter_mut())
+                        .zip(row)
+                        .zip(gamma.iter().zip(beta))
+                    {
+                        *h = (xi - mean) * i;
+                        *yi = *h * g + b;
+                    }
+                }
+            });
         (y, LayerNormCache { xhat, inv_std })
     }
 
@@ -55,23 +76,50 @@ impl LayerNorm {
     pub fn backward(&mut self, dy: &Matrix, cache: &LayerNormCache) -> Matrix {
         let n = dy.cols;
         let mut dx = Matrix::zeros(dy.rows, n);
+        if n == 0 {
+            return dx;
+        }
         let gamma = &self.gamma.value.data;
-        for r in 0..dy.rows {
-            let (d, xh) = (dy.row(r), cache.xhat.row(r));
-            let mut sum_g = 0.0f32;
-            let mut sum_gx = 0.0f32;
-            for i in 0..n {
-                let g = d[i] * gamma[i];
-                sum_g += g;
-                sum_gx += g * xh[i];
-                self.gamma.grad.data[i] += d[i] * xh[i];
-                self.beta.grad.data[i] += d[i];
-            }
-            let (mg, mgx) = (sum_g / n as f32, sum_gx / n as f32);
-            let inv = cache.inv_std[r];
-            for (i, o) in dx.data[r * n..(r + 1) * n].iter_mut().enumerate() {
-                *o = inv * (d[i] * gamma[i] - mg - xh[i] * mgx);
-            }
+        let (nf, bn) = (n as f32, BLOCK_ROWS * n);
+        // Per block: dgamma (first n) and dbeta (last n), added in block order afterwards.
+        let partials: Vec<Vec<f32>> = dx
+            .data
+            .par_chunks_mut(bn)
+            .zip(dy.data.par_chunks(bn))
+            .zip(cache.xhat.data.par_chunks(bn))
+            .zip(cache.inv_std.par_chunks(BLOCK_ROWS))
+            .with_min_len(min_blocks(dy.data.len()))
+            .map(|(((ob, db), hb), ib)| {
+                let mut acc = vec![0.0f32; 2 * n];
+                let (dgamma, dbeta) = acc.split_at_mut(n);
+                for (((o, d), xh), &inv) in
+                    ob.chunks_mut(n).zip(db.chunks(n)).zip(hb.chunks(n)).zip(ib)
+                {
+                    // g = d * gamma, kept in dx's row until dx overwrites it, and its sums.
+                    let [sum_g, sum_gx] = product_and_sums(o, d, gamma, xh, |g, h| [g, g * h]);
+                    let (mg, mgx) = (sum_g / nf, sum_gx / nf);
+                    for ((((g, &di), &h), dg), dbt) in o
+                        .iter_mut()
+                        .zip(d)
+                        .zip(xh)
+                        .zip(dgamma.iter_mut())
+                        .zip(dbeta.iter_mut())
+                    {
+                        *dg += di * h;
+                        *dbt += di;
+                        *g = inv * (*g - mg - h * mgx);
+                    }
+                }
+                acc
+            })
+            .collect();
+        let sums = add_in_order(&partials, 2 * n);
+        let (dgamma, dbeta) = sums.split_at(n);
+        for (p, &v) in self.gamma.grad.data.iter_mut().zip(dgamma) {
+            *p += v;
+        }
+        for (p, &v) in self.beta.grad.data.iter_mut().zip(dbeta) {
+            *p += v;
         }
         dx
     }

@@ -67,7 +67,7 @@ pub struct SqAccelBytes {
     rsp_bytes: Vec<Signal<Out, Bits<8>>>,
     rsp_valid: Signal<Out, Bit>,
     rsp_ready: Signal<In, Bit>,
-    core: crate::sq_accel!(4, 8, 32, 16, 8),
+    core: crate::sq_accel!(4, 8, 32, 16, 10),
     to_words: BytesToWords,
     to_bytes: WordsToBytes,
     _nb_in: usize,
