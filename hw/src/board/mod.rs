@@ -143,7 +143,7 @@ pub fn accel_for_board(
 impl Board {
     /// Whether the SQ accelerator tops for this board carry the L1-norm unit
     /// (`crate::accel::default_l1norm`) by default: not on the iCE40 boards, where it does not
-    /// fit with a 4x4 top (measured with the UART shell: sq4 6,797 of the UP5K's 5,280 logic
+    /// fit with a 4x4 top (measured with the UART shell and rows <= 256: sq4 6,797 of the UP5K's 5,280 logic
     /// cells; the HX8K holds sq4, 6,800 of 7,680, but not sq6 / sq8), and on the others.
     pub fn l1norm_by_default(self) -> bool {
         !matches!(self, Board::Icebreaker | Board::Hx8kBreakout)
