@@ -177,6 +177,35 @@ fn quick_experiment_writes_the_issues_outputs_resumes_and_refuses_other_flags() 
         before
     );
 
+    // One run at a time (the first ran one per core): the same scores and results.
+    let serial = tmp.path().join("serial");
+    let mut one = args.to_vec();
+    let last = one.len() - 1;
+    one[last] = serial.to_str().unwrap();
+    one.extend(["--jobs", "1"]);
+    let res = shiftkit(&one);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(serial.join("scores.csv")).unwrap(),
+        scores
+    );
+    let strip = |v: &serde_json::Value| -> Vec<(String, f64, f64)> {
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let f = |k: &str| r[k].as_f64().unwrap();
+                (r["score"].to_string(), f("test_acc"), f("test_loss"))
+            })
+            .collect()
+    };
+    assert_eq!(strip(&json(&serial.join("summary.json"))), strip(&s));
+
     // Other settings in the same directory: refused in one line.
     let mut other = args.to_vec();
     other[6] = "0.2";

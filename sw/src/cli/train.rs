@@ -178,6 +178,10 @@ pub struct DataDietArgs {
     /// L2 weight decay (added to the gradient).
     #[arg(long, default_value_t = 5e-4)]
     pub weight_decay: f32,
+    /// Scoring runs and retrainings side by side (default: one per core); the results do not
+    /// depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -312,6 +316,9 @@ pub fn run(workload: &Workload) -> Result<()> {
                 noise_seed: a.common.seed,
                 out: a.common.out.clone(),
                 progress: true,
+                jobs: a
+                    .jobs
+                    .unwrap_or_else(crate::workloads::parallel::default_jobs),
             };
             data_diet::run(&cfg).map(|_| ())
         }

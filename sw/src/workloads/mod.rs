@@ -5,5 +5,6 @@ pub mod clip;
 pub mod data_diet;
 pub mod distill;
 pub mod grokking;
+pub mod parallel;
 pub mod report;
 pub mod stats;

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::nn::Offload;
 use crate::npy::write_bytes;
+use crate::workloads::parallel;
 use crate::workloads::report::{
     check_experiment, plot_error_bars, plot_histograms, plot_image_grid, read_summary, write_json,
     write_metrics_csv, CounterSummary, ErrorSeries, Tile, PALETTE,
@@ -99,6 +100,9 @@ pub struct DataDietConfig {
     pub noise_seed: u64,
     pub out: PathBuf,
     pub progress: bool,
+    /// Scoring runs and retrainings side by side (`workloads::parallel`); the results do not
+    /// depend on it.
+    pub jobs: usize,
 }
 
 /// What the flags resolve to: everything a result depends on except the seeds, fractions and
@@ -132,6 +136,11 @@ type Arm = (String, f64, Option<(ScoreKind, Pick)>);
 
 impl DataDietConfig {
     fn validate(&self) -> Result<()> {
+        if self.jobs == 0 {
+            return Err(Error::Usage(
+                "--jobs 0: runs side by side must be at least 1".into(),
+            ));
+        }
         if let Some(k) = self.keep.iter().find(|k| !(**k > 0.0 && **k <= 1.0)) {
             return Err(Error::Usage(format!(
                 "--keep {k} must be a fraction in (0, 1]"
@@ -319,12 +328,11 @@ fn score_run(
     r: usize,
     path: &Path,
     bar: &ProgressBar,
-    counters: &mut Counters,
-) -> Result<ScoreSet> {
+) -> Result<(ScoreSet, Counters)> {
     let score_steps = plan.score_epoch * plan.steps_per_epoch;
     if let Some(s) = read_score_run(path, d.train.len())? {
         bar.inc(score_steps as u64);
-        return Ok(s);
+        return Ok((s, Counters::default()));
     }
     let seed = score_seed(r);
     let mut ctx = cfg.offload(seed)?;
@@ -347,7 +355,6 @@ fn score_run(
         grand: grand(&mut model, &mut ctx, &d.train, eb)?,
         grand_init,
     };
-    *counters += *ctx.counters();
     let mut text = String::from("index,el2n,grand,grand_init\n");
     for i in 0..d.train.len() {
         text.push_str(&format!(
@@ -356,7 +363,7 @@ fn score_run(
         ));
     }
     write_bytes(path, text.as_bytes())?;
-    Ok(s)
+    Ok((s, *ctx.counters()))
 }
 
 fn read_score_run(path: &Path, n: usize) -> Result<Option<ScoreSet>> {
@@ -558,42 +565,44 @@ pub fn run(cfg: &DataDietConfig) -> Result<Value> {
     let mut counters = Counters::default();
     let runs_dir = cfg.out.join("score-runs");
     create_dir(&runs_dir)?;
-    let mut sets = Vec::new();
-    for r in 0..plan.score_runs {
+    // Runs side by side (`workloads::parallel`): each is deterministic on its own seed.
+    let jobs = cfg.jobs.max(1);
+    let sets = parallel::run_indexed(plan.score_runs, jobs, |r| {
         bar.set_message(format!("scoring run {r}"));
-        let path = runs_dir.join(format!("run_{r}.csv"));
-        sets.push(score_run(cfg, &plan, &d, r, &path, &bar, &mut counters)?);
-    }
+        score_run(
+            cfg,
+            &plan,
+            &d,
+            r,
+            &runs_dir.join(format!("run_{r}.csv")),
+            &bar,
+        )
+    })?;
+    sets.iter().for_each(|(_, c)| counters += *c);
+    let sets: Vec<ScoreSet> = sets.into_iter().map(|(s, _)| s).collect();
     let scores = mean_scores(&sets);
     write_scores_csv(&cfg.out.join("scores.csv"), cfg, &d, &scores, &flipped)?;
 
     // 2. Every (arm, seed) retraining, seeds outermost so a short budget has complete seeds.
-    let mut records = Vec::new();
-    for seed in 0..seeds {
-        for (name, keep, how) in &arms {
-            let subset = match how {
-                None if name == "full" => (0..d.train.len()).collect(),
-                None => subset::random(&d.train.labels, *keep, cfg.class_balanced, seed),
-                Some((kind, pick)) => subset::by_score(
-                    scores.get(*kind),
-                    &d.train.labels,
-                    *keep,
-                    *pick,
-                    cfg.class_balanced,
-                ),
-            };
-            let dir = run_dir(&cfg.out, name, *keep, seed);
-            records.push(retrain(
-                cfg,
-                &plan,
-                &d,
-                (name, *keep, seed),
-                &subset,
-                &dir,
-                &bar,
-            )?);
-        }
-    }
+    let todo: Vec<(u64, &Arm)> = (0..seeds)
+        .flat_map(|seed| arms.iter().map(move |arm| (seed, arm)))
+        .collect();
+    let records = parallel::run_indexed(todo.len(), jobs, |i| {
+        let (seed, (name, keep, how)) = todo[i];
+        let subset = match how {
+            None if name == "full" => (0..d.train.len()).collect(),
+            None => subset::random(&d.train.labels, *keep, cfg.class_balanced, seed),
+            Some((kind, pick)) => subset::by_score(
+                scores.get(*kind),
+                &d.train.labels,
+                *keep,
+                *pick,
+                cfg.class_balanced,
+            ),
+        };
+        let dir = run_dir(&cfg.out, name, *keep, seed);
+        retrain(cfg, &plan, &d, (name, *keep, seed), &subset, &dir, &bar)
+    })?;
     bar.finish_and_clear();
     records.iter().for_each(|r| counters += r.counters);
 
@@ -865,6 +874,7 @@ pub fn demo_segment(out_dir: &Path) -> Result<Value> {
         noise_seed: 0,
         out: out_dir.to_path_buf(),
         progress: true,
+        jobs: parallel::default_jobs(),
     };
     let s = run(&cfg)?;
     let acc = |score: &str| {
@@ -914,6 +924,7 @@ mod tests {
             noise_seed: 0,
             out: PathBuf::from("unused"),
             progress: false,
+            jobs: 1,
         }
     }
 
