@@ -78,6 +78,7 @@ pub fn showcase_config(
         from: None,
         out,
         progress: true,
+        link: None,
     }
 }
 
