@@ -367,3 +367,59 @@ fn sq8_with_the_widest_window_picks_a_wide_enough_accumulator() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn link_model_reports_bytes_time_and_bound_and_refuses_bad_links() {
+    let case = Case::new();
+    let (pa, pb) = (
+        case.write("a.npy", &sample(32, 300, 1, 1.0)),
+        case.write("b.npy", &sample(300, 24, 2, 1.0)),
+    );
+    let (c, json) = (case.s("c.npy"), case.s("c.json"));
+    let base = [
+        "gemm",
+        "--a",
+        pa.as_str(),
+        "--b",
+        pb.as_str(),
+        "--out",
+        c.as_str(),
+    ];
+    let run = |extra: &[&str]| shiftkit(&[&base[..], extra].concat());
+    let mut bounds = vec![];
+    for link in ["uart:3M", "pcie:4G"] {
+        let res = run(&["--format", "sq4", "--link", link, "--json", &json]);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let l = &r["link"];
+        assert_eq!(l["spec"], link);
+        assert_eq!(l["bytes_to_device"], r["counters"]["bytes_to_device"]);
+        assert_eq!(l["bytes_from_device"], r["counters"]["bytes_from_device"]);
+        assert_eq!(l["compute_cycles"], r["counters"]["cycles"]);
+        let f = |k: &str| l[k].as_f64().unwrap();
+        assert!(f("time_s") >= f("compute_s").max(f("transfer_s")) * (1.0 - 1e-9));
+        bounds.push(l["bound"].as_str().unwrap().to_string());
+        assert!(String::from_utf8_lossy(&res.stdout).contains("-bound)"));
+    }
+    assert_eq!(bounds, ["link", "compute"]);
+    std::fs::remove_file(&json).unwrap();
+    std::fs::remove_file(&c).unwrap();
+    assert_one_line_error(
+        &run(&["--format", "sq4", "--link", "usb:1G"]),
+        "use uart:BAUD (uart:3M), axi:BITS@HZ (axi:64@100M) or pcie:BYTES_PER_S (pcie:4G)",
+    );
+    assert_one_line_error(
+        &run(&["--format", "sq4", "--link", "uart:3M", "--clock", "fast"]),
+        "is not a positive frequency",
+    );
+    assert_one_line_error(
+        &run(&["--format", "fp32", "--link", "uart:3M"]),
+        "moves nothing over a link",
+    );
+    assert_eq!(case.files(), ["a.npy", "b.npy"]);
+}

@@ -498,3 +498,45 @@ fn snapshots_feed_tickets_and_compare_tabulates_runs() {
     assert!(err.contains("summary.json"), "{err}");
     assert!(!tmp.path().join("cmp2").exists());
 }
+
+#[test]
+fn grokking_summary_times_the_run_over_the_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, link: &[&str]| {
+        let out = tmp.path().join(name);
+        let base = [
+            "train",
+            "grokking",
+            "--p",
+            "11",
+            "--epochs",
+            "4",
+            "--eval-every",
+            "2",
+            "--format",
+            "sq4",
+        ];
+        shiftkit_ok(&[&base[..], link, &["--out", out.to_str().unwrap()]].concat());
+        summary(&out)
+    };
+    let plain = run("plain", &[]);
+    assert!(plain.get("link").is_none(), "no --link, no link block");
+    let s = run("uart", &["--link", "uart:3M", "--clock", "12M"]);
+    let l = &s["link"];
+    assert_eq!(l["spec"], "uart:3M");
+    assert_eq!(l["clock_hz"], 12e6);
+    // Every accelerator GEMM's bytes and cycles are the counters', summed.
+    assert_eq!(l["bytes_to_device"], s["counters"]["bytes_to_device"]);
+    assert_eq!(l["compute_cycles"], s["counters"]["cycles"]);
+    assert_eq!(l["streams"], s["counters"]["gemms"]);
+    assert_eq!(l["steps"], 4);
+    let f = |k: &str| l[k].as_f64().unwrap();
+    assert!((f("step_s") * 4.0 - f("time_s")).abs() < 1e-9 * f("time_s"));
+    assert!(f("time_s") >= f("transfer_s").max(f("compute_s")) * (1.0 - 1e-9));
+    assert_eq!(l["bound"], "link");
+    // The same run trains the same way with or without the link model.
+    assert_eq!(
+        metrics_without_time(&tmp.path().join("plain")),
+        metrics_without_time(&tmp.path().join("uart"))
+    );
+}

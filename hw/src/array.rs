@@ -479,7 +479,7 @@ pub(crate) mod tests {
     /// A self-checking SystemVerilog testbench that replays `trace` on the generated top and
     /// compares every drain output bit, every cycle.
     fn testbench(design: &crate::generate::GeneratedDesign, trace: &[Cycle]) -> String {
-        use crate::generate::PortDirection;
+        use crate::verilog::PortDirection;
         use std::fmt::Write;
         let mut tb = String::from("module tb;\n");
         for p in &design.ports {

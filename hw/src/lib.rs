@@ -6,6 +6,8 @@
 //!   buffered (accumulator + drain register).
 //! - [`array`]: the R x C output-stationary systolic array with input skew and a drain chain.
 //! - [`generate`]: `ArrayConfig` -> Verilog text (+ `manifest.json`).
+//! - [`verilog`]: rust-hdl block -> Verilog text (check, print, `$` names rewritten), ports,
+//!   atomic writes; the leaf every generator builds on.
 //! - [`tools`]: Verilator lint, Yosys elaboration check and synthesis statistics.
 
 pub mod accel;
@@ -23,6 +25,7 @@ pub mod prim;
 pub mod signmag;
 pub mod synth;
 pub mod tools;
+pub mod verilog;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -2,8 +2,8 @@
 //! (`lut, ff, carry, dsp, bram`) so designs and families can be compared side by side.
 
 use crate::error::HwError;
-use crate::generate::write_atomically;
 use crate::tools::{yosys_cells, yosys_version};
+use crate::verilog::write_atomically;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -28,7 +28,7 @@ pub(crate) mod testing;
 pub use boards::{Board, BoardInfo, Fpga, DEFAULT_BAUD};
 
 use crate::config::{ArrayConfig, Datapath};
-use crate::generate::Port;
+use crate::verilog::Port;
 use crate::HwError;
 use bridge::beat_bytes;
 use serde::{Deserialize, Serialize};

@@ -160,7 +160,7 @@ pub use golden::{
 pub use unit::L1Norm;
 
 use crate::error::HwError;
-use crate::generate::Port;
+use crate::verilog::Port;
 use rust_hdl::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -354,7 +354,7 @@ pub fn generate_l1norm(cfg: &L1NormConfig) -> Result<GeneratedL1Norm, HwError> {
     let top = l1norm_top_name(cfg);
     macro_rules! go {
         ($t:ty) => {
-            crate::generate::emit_verilog(<$t>::new(&c), &top)?
+            crate::verilog::emit_verilog(<$t>::new(&c), &top)?
         };
     }
     let (verilog, ports) = with_unit_type!(
@@ -443,7 +443,7 @@ pub fn write_l1norm(
         what: "the L1-norm manifest".into(),
         detail: e.to_string(),
     })?;
-    crate::generate::write_atomically(&dir.join(&file), design.verilog.as_bytes())?;
-    crate::generate::write_atomically(&dir.join("manifest.json"), json.as_bytes())?;
+    crate::verilog::write_atomically(&dir.join(&file), design.verilog.as_bytes())?;
+    crate::verilog::write_atomically(&dir.join("manifest.json"), json.as_bytes())?;
     Ok(manifest)
 }

@@ -1,5 +1,6 @@
 //! `shiftkit gemm`: C = A x B from NPY files (SPEC §7).
 
+use crate::engine::link::{link_line, link_report, op_link_cost, parse_clock, Link, LinkModel};
 use crate::engine::{self, ArrayShape, EngineKind, GemmOp};
 use crate::error::Result;
 use crate::format::{AAxis, BAxis, Format};
@@ -46,6 +47,13 @@ pub struct GemmArgs {
     /// Also write the run's counters as JSON here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Also time the GEMM over this host link: uart:BAUD, axi:BITS@HZ or pcie:BYTES_PER_S
+    /// (printed, and `link` in --json).
+    #[arg(long, value_name = "LINK")]
+    pub link: Option<Link>,
+    /// Accelerator clock of the link model (Hz, K/M/G suffixes).
+    #[arg(long, default_value = "100M", value_parser = parse_clock)]
+    pub clock: f64,
 }
 
 pub fn run(args: &GemmArgs) -> Result<()> {
@@ -61,16 +69,33 @@ pub fn run(args: &GemmArgs) -> Result<()> {
     op.window = args.window;
     if args.format != Format::Fp32 {
         shape.config_for(&op)?; // reject a bad window or accumulator before reading anything
+    } else if let Some(l) = &args.link {
+        return Err(crate::Error::Usage(format!(
+            "--link {}: fp32 runs on the host and moves nothing over a link; use an accelerator format (sq4, sq6, sq8, fp16)",
+            l.spec
+        )));
     }
+    let link = args.link.clone().map(|link| LinkModel {
+        link,
+        clock_hz: args.clock,
+    });
     let mut engine = engine::create(kind, shape)?;
     let a = npy::read_matrix(&args.a)?;
     let b = npy::read_matrix(&args.b)?;
     let start = Instant::now();
     let c = engine.gemm(&a, &b, &op)?;
     let wall_s = start.elapsed().as_secs_f64();
+    let dims = (a.rows, a.cols, b.cols);
+    let link_cost = match &link {
+        Some(model) => op_link_cost(&shape, &op, dims, model)?.map(|c| (model, c)),
+        None => None,
+    };
     npy::write_matrix(&args.out, &c)?;
+    if let Some((model, c)) = &link_cost {
+        println!("{}", link_line(model, c));
+    }
     if let Some(path) = &args.json {
-        let report = json!({
+        let mut report = json!({
             "format": args.format,
             "engine": kind,
             "m": a.rows, "k": a.cols, "n": b.cols,
@@ -79,6 +104,9 @@ pub fn run(args: &GemmArgs) -> Result<()> {
             "utilization": engine.counters().utilization(args.rows * args.cols),
             "wall_s": wall_s,
         });
+        if let Some((model, c)) = &link_cost {
+            report["link"] = link_report(model, c, 1);
+        }
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| crate::Error::Usage(e.to_string()))?;
         npy::write_bytes(path, text.as_bytes())?;

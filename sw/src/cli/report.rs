@@ -45,6 +45,74 @@ struct Entry {
     lut_ratio_vs_fp16: Option<f64>,
 }
 
+/// The accelerator top of a design's datapath at one size: what its operand buffers hold and
+/// what a square GEMM moves over the ports.
+#[derive(Clone, Debug, Serialize)]
+struct TrafficEntry {
+    design: String,
+    size: usize,
+    /// Bits of the A and B operand memories (both banks, `K_MAX` = 256 entries rounded up to a
+    /// power of two), as generated (`docs/accelerator.md`, "Buffers").
+    operand_buffer_bits: u64,
+    /// The square GEMM's size N (N x N x N) and its bytes each way per MAC.
+    gemm_n: usize,
+    bytes_to_device_per_mac: f64,
+    bytes_from_device_per_mac: f64,
+}
+
+/// The square GEMM `shiftkit report` prices (the demo's 512^3).
+pub const REPORT_GEMM_N: usize = 512;
+
+/// Bits of the A and B operand memories of the accelerator top for `config` with buffers
+/// `k_max` deep: two banks of `2^ceil(log2 k_max)` entries each, an entry `lanes * b` code bits
+/// plus the 4-bit per-K exponent (sq; A has R lanes, B has C) or `lanes * 16` (fp16; A has 2R).
+pub fn operand_buffer_bits(config: &shiftkit_hw::ArrayConfig, k_max: usize) -> u64 {
+    use shiftkit_hw::accel::buffers::addr_bits_for;
+    use shiftkit_hw::accel::EXP_BITS;
+    let entries = 2u64 << addr_bits_for(k_max);
+    let (a, b) = match config.datapath {
+        shiftkit_hw::Datapath::Sq { bits } => (
+            config.rows * bits as usize + EXP_BITS,
+            config.cols * bits as usize + EXP_BITS,
+        ),
+        shiftkit_hw::Datapath::Fp16 => (2 * config.rows * 16, config.cols * 16),
+    };
+    entries * (a + b) as u64
+}
+
+fn traffic_entry(d: Design, n: usize) -> Result<TrafficEntry> {
+    use crate::engine::{ArrayShape, GemmOp};
+    let config = design::config(d, n, n, shiftkit_hw::config::DEFAULT_WINDOW, None)?;
+    let format = match config.datapath {
+        shiftkit_hw::Datapath::Sq { bits: 4 } => crate::format::Format::Sq4,
+        shiftkit_hw::Datapath::Sq { bits: 6 } => crate::format::Format::Sq6,
+        shiftkit_hw::Datapath::Sq { .. } => crate::format::Format::Sq8,
+        shiftkit_hw::Datapath::Fp16 => crate::format::Format::Fp16,
+    };
+    let shape = ArrayShape {
+        rows: n,
+        cols: n,
+        acc_bits: None,
+    };
+    let op = GemmOp::new(format);
+    let config = shape.config_for(&op)?;
+    let geom = crate::engine::offload::accel_geometry(&config)?;
+    let chunk = match config.datapath {
+        shiftkit_hw::Datapath::Sq { .. } => crate::engine::offload::sq_stream_chunk(&config, &op)?,
+        shiftkit_hw::Datapath::Fp16 => crate::engine::offload::K_MAX,
+    };
+    let g = REPORT_GEMM_N;
+    let c = crate::engine::cost::gemm_cost(&geom, (g, g, g), chunk)?;
+    Ok(TrafficEntry {
+        design: d.name().to_string(),
+        size: n,
+        operand_buffer_bits: operand_buffer_bits(&config, geom.k_max),
+        gemm_n: g,
+        bytes_to_device_per_mac: c.bytes_to_device as f64 / c.macs as f64,
+        bytes_from_device_per_mac: c.bytes_from_device as f64 / c.macs as f64,
+    })
+}
+
 #[derive(Clone, Debug, Serialize)]
 struct FmaxEntry {
     design: String,
@@ -130,15 +198,16 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     } else {
         fmax_entries(args)?
     };
+    let traffic = traffic_entries(&args.designs, &args.sizes)?;
     let version = shiftkit_hw::tools::yosys_version().map_err(|e| Error::Usage(e.to_string()))?;
     write_json(
         &args.out.join("report.json"),
-        &serde_json::json!({ "yosys": version, "resources": entries, "fmax": fmax }),
+        &serde_json::json!({
+            "yosys": version, "resources": entries, "fmax": fmax, "traffic": traffic,
+        }),
     )?;
-    write_bytes(
-        &args.out.join("report.md"),
-        markdown(&entries, &fmax, &targets, &version).as_bytes(),
-    )?;
+    let md = markdown(&entries, &fmax, &targets, &version) + &traffic_markdown(&traffic);
+    write_bytes(&args.out.join("report.md"), md.as_bytes())?;
     let bars: Vec<Bar> = entries
         .iter()
         .filter(|e| {
@@ -161,7 +230,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         "LUTs",
         &bars,
     )?;
-    println!("{}", markdown(&entries, &fmax, &targets, &version));
+    println!("{md}");
     println!("wrote {}", args.out.join("report.md").display());
     Ok(())
 }
@@ -210,6 +279,40 @@ fn fmax_entries(args: &ReportArgs) -> Result<Vec<FmaxEntry>> {
         });
     }
     Ok(out)
+}
+
+/// One [`TrafficEntry`] per accelerator datapath and size (the L1-norm unit has none).
+fn traffic_entries(designs: &[Design], sizes: &[usize]) -> Result<Vec<TrafficEntry>> {
+    let mut out = Vec::new();
+    for &d in designs.iter().filter(|d| d.board_accel().is_some()) {
+        for &n in sizes {
+            out.push(traffic_entry(d, n)?);
+        }
+    }
+    Ok(out)
+}
+
+fn traffic_markdown(traffic: &[TrafficEntry]) -> String {
+    if traffic.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\n## Operand buffers and traffic (accelerator top, K_MAX = 256; {n}x{n}x{n} GEMM)\n\n\
+         | design | size | operand-buffer bits | bytes to device / MAC | bytes from device / MAC |\n\
+         | --- | --- | --- | --- | --- |\n",
+        n = REPORT_GEMM_N
+    );
+    for t in traffic {
+        s.push_str(&format!(
+            "| {} | {n}x{n} | {} | {:.4} | {:.4} |\n",
+            t.design,
+            t.operand_buffer_bits,
+            t.bytes_to_device_per_mac,
+            t.bytes_from_device_per_mac,
+            n = t.size
+        ));
+    }
+    s
 }
 
 fn markdown(entries: &[Entry], fmax: &[FmaxEntry], targets: &[Target], version: &str) -> String {
@@ -268,4 +371,66 @@ fn markdown(entries: &[Entry], fmax: &[FmaxEntry], targets: &[Target], version: 
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiftkit_hw::{ArrayConfig, Datapath};
+
+    /// Bits of the generated memories `K_MAX`-deep banks (`reg [msb:0] mem [0:last]` with
+    /// `last + 1 = 2 * 2^ceil(log2 K_MAX)`): the A and B operand buffers.
+    fn generated_operand_bits(config: &ArrayConfig, k_max: usize) -> u64 {
+        let d = shiftkit_hw::generate::generate_accel(config, k_max).expect("generates");
+        let depth = 2u64 << shiftkit_hw::accel::buffers::addr_bits_for(k_max);
+        let mut total = 0;
+        for line in d.verilog.lines().filter(|l| l.contains(" mem [0:")) {
+            let num = |after: &str, until: char| -> u64 {
+                let s = &line[line.find(after).expect("field") + after.len()..];
+                s[..s.find(until).expect("end")]
+                    .trim()
+                    .parse()
+                    .expect("number")
+            };
+            let (width, entries) = (num("reg [", ':') + 1, num("mem [0:", ']') + 1);
+            if entries == depth {
+                total += width * entries;
+            }
+        }
+        total
+    }
+
+    #[test]
+    fn operand_buffer_bits_are_the_generated_memories() {
+        for (rows, cols, dp) in [
+            (4, 4, Datapath::Sq { bits: 4 }),
+            (3, 5, Datapath::Sq { bits: 6 }),
+            (2, 2, Datapath::Fp16),
+        ] {
+            let config = ArrayConfig::sized(rows, cols, dp, 7, None).unwrap();
+            let want = generated_operand_bits(&config, 64);
+            assert!(want > 0, "no operand memories found for {dp:?}");
+            assert_eq!(
+                operand_buffer_bits(&config, 64),
+                want,
+                "{dp:?} {rows}x{cols}"
+            );
+        }
+        // 8x8: sq4 stores 36-bit entries, sq8 68-bit ones.
+        let bits = |b| {
+            operand_buffer_bits(
+                &ArrayConfig::sized(8, 8, Datapath::Sq { bits: b }, 7, None).unwrap(),
+                256,
+            ) as f64
+        };
+        assert!((bits(4) / bits(8) - 36.0 / 68.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn traffic_of_the_square_gemm() {
+        let t = traffic_entry(Design::Sq6, 8).unwrap();
+        // 512^3 on 8x8: 2,154,624 beats of 12 bytes for 2^27 MACs.
+        assert!((t.bytes_to_device_per_mac - 25_855_488.0 / 134_217_728.0).abs() < 1e-12);
+        assert!(traffic_markdown(&[t]).contains("| sq6 | 8x8 |"));
+    }
 }

@@ -3,6 +3,7 @@
 //! counts. Writes the result as JSON and exits non-zero when the bits differ.
 
 use crate::engine::golden::GoldenEngine;
+use crate::engine::link::{link_line, link_report, op_link_cost, parse_clock, Link, LinkModel};
 use crate::engine::rtl::RtlEngine;
 use crate::engine::{ArrayShape, Engine, GemmOp};
 use crate::error::{Error, Result};
@@ -47,6 +48,13 @@ pub struct SimArgs {
     /// The result as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: PathBuf,
+    /// Also time the GEMM over this host link: uart:BAUD, axi:BITS@HZ or pcie:BYTES_PER_S
+    /// (`link` in --json).
+    #[arg(long, value_name = "LINK")]
+    pub link: Option<Link>,
+    /// Accelerator clock of the link model (Hz, K/M/G suffixes).
+    #[arg(long, default_value = "100M", value_parser = parse_clock)]
+    pub clock: f64,
 }
 
 /// What `--json` receives.
@@ -78,6 +86,10 @@ struct SimReport {
     wall_s: f64,
     /// Wall time to build or load the Verilator model.
     build_s: f64,
+    /// With `--link`: the GEMM's stream timed over the link (`docs/accelerator.md`, "Link
+    /// model").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<serde_json::Value>,
 }
 
 /// `sq6`, `fp16`, ... or the design names `accel-sq6`, ...: an accelerator datapath.
@@ -144,6 +156,18 @@ pub fn run(args: &SimArgs) -> Result<()> {
     let mut op = GemmOp::new(args.design);
     op.window = args.window;
     let config = shape.config_for(&op)?; // a bad geometry, window or width fails before any work
+    let link_cost = match &args.link {
+        Some(link) => {
+            let model = LinkModel {
+                link: link.clone(),
+                clock_hz: args.clock,
+            };
+            let c = op_link_cost(&shape, &op, (args.m, args.k, args.n), &model)?
+                .ok_or_else(|| Error::Usage("--link: nothing to time on the host".into()))?;
+            Some((model, c))
+        }
+        None => None,
+    };
     let mut rng = SplitMix64::new(args.seed);
     let a = random_matrix(args.m, args.k, &mut rng);
     let b = random_matrix(args.k, args.n, &mut rng);
@@ -193,7 +217,13 @@ pub fn run(args: &SimArgs) -> Result<()> {
         sim_cycles_per_s: counters.cycles as f64 / wall_s.max(1e-9),
         wall_s,
         build_s,
+        link: link_cost
+            .as_ref()
+            .map(|(model, c)| link_report(model, c, 1)),
     };
+    if let Some((model, c)) = &link_cost {
+        println!("{}", link_line(model, c));
+    }
     write_report(&args.json, &report)?;
     println!(
         "{} {}x{}: {}x{}x{} in {} cycles (model {}), utilization {:.1}%, {}, {:.2} M cycles/s",

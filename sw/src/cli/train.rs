@@ -1,5 +1,6 @@
 //! `shiftkit train WORKLOAD ...` (SPEC §7).
 
+use crate::engine::link::{parse_clock, Link, LinkModel};
 use crate::engine::{ArrayShape, EngineKind};
 use crate::error::Result;
 use crate::format::Format;
@@ -45,11 +46,37 @@ pub struct Common {
     /// Declared accumulator width (default 32, or what one shifted product needs).
     #[arg(long)]
     pub acc_bits: Option<u32>,
+    /// Also time every accelerator GEMM over this host link: uart:BAUD, axi:BITS@HZ or
+    /// pcie:BYTES_PER_S (summary.json's `link`; grokking runs).
+    #[arg(long, value_name = "LINK")]
+    pub link: Option<Link>,
+    /// Accelerator clock of the link model (Hz, K/M/G suffixes).
+    #[arg(long, default_value = "100M", value_parser = parse_clock)]
+    pub clock: f64,
 }
 
 impl Common {
     pub fn engine(&self) -> EngineKind {
         self.engine.unwrap_or(EngineKind::default_for(self.format))
+    }
+
+    /// The link model of `--link` / `--clock`, if a link is given.
+    pub fn link_model(&self) -> Option<LinkModel> {
+        self.link.clone().map(|link| LinkModel {
+            link,
+            clock_hz: self.clock,
+        })
+    }
+
+    /// Refuse `--link` on a workload that does not model it yet.
+    fn no_link(&self, workload: &str) -> Result<()> {
+        match &self.link {
+            Some(l) => Err(crate::Error::Usage(format!(
+                "--link {}: the link model is reported by grokking runs only so far; drop --link for {workload}",
+                l.spec
+            ))),
+            None => Ok(()),
+        }
     }
 
     pub fn shape(&self) -> ArrayShape {
@@ -250,6 +277,7 @@ pub struct DistillArgs {
 pub fn run(workload: &Workload) -> Result<()> {
     match workload {
         Workload::Distill(a) => {
+            a.common.no_link("distill")?;
             let cfg = DistillConfig {
                 format: a.common.format,
                 engine: a.common.engine(),
@@ -290,6 +318,7 @@ pub fn run(workload: &Workload) -> Result<()> {
             distill::run(&cfg).map(|_| ())
         }
         Workload::DataDiet(a) => {
+            a.common.no_link("data-diet")?;
             let cfg = DataDietConfig {
                 format: a.common.format,
                 engine: a.common.engine(),
@@ -348,6 +377,7 @@ pub fn run(workload: &Workload) -> Result<()> {
                 from: a.from.clone(),
                 out: a.common.out.clone(),
                 progress: true,
+                link: a.common.link_model(),
             };
             grokking::run(&cfg)
         }

@@ -84,6 +84,7 @@ pub fn showcase_config(
         from: None,
         out,
         progress: true,
+        link: None,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod cost;
 pub mod cpu;
 pub mod golden;
 pub mod l1norm_op;
+pub mod link;
 pub mod offload;
 pub mod rtl;
 

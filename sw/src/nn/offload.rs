@@ -36,6 +36,7 @@
 //! from the run's seed and a call counter, so a run is bit-reproducible and `golden` and `rtl` see
 //! the same bits.
 
+use crate::engine::link::{op_link_cost, LinkModel, LinkTotals};
 use crate::engine::{
     ArrayShape, Counters, Engine, EngineKind, GemmCall, GemmOp, L1NormCodes, L1NormOp,
 };
@@ -76,6 +77,10 @@ pub struct Offload {
     seed: u64,
     draws: u64,
     l1norm_counters: Counters,
+    shape: ArrayShape,
+    /// The host-link model every accelerator GEMM is also timed with (`with_link`).
+    link: Option<LinkModel>,
+    link_totals: LinkTotals,
 }
 
 impl Offload {
@@ -112,6 +117,9 @@ impl Offload {
             seed,
             draws: 0,
             l1norm_counters: Counters::default(),
+            shape,
+            link: None,
+            link_totals: LinkTotals::default(),
         })
     }
 
@@ -119,6 +127,26 @@ impl Offload {
     pub fn with_host_roles(mut self, roles: &[GemmKind]) -> Self {
         self.host_roles = roles.to_vec();
         self
+    }
+
+    /// Also time every accelerator GEMM over this host link (`link_totals`).
+    pub fn with_link(mut self, link: Option<LinkModel>) -> Self {
+        self.link = link;
+        self
+    }
+
+    /// The link model, if any, and the accelerator GEMMs' link costs so far.
+    pub fn link(&self) -> Option<(&LinkModel, &LinkTotals)> {
+        self.link.as_ref().map(|m| (m, &self.link_totals))
+    }
+
+    fn add_link(&mut self, op: &GemmOp, dims: (usize, usize, usize)) -> Result<()> {
+        if let Some(model) = &self.link {
+            if let Some(c) = op_link_cost(&self.shape, op, dims, model)? {
+                self.link_totals.add(c);
+            }
+        }
+        Ok(())
     }
 
     pub fn format(&self) -> Format {
@@ -146,7 +174,9 @@ impl Offload {
             return self.host.gemm(a, b, &GemmOp::new(Format::Fp32));
         }
         let op = self.op(kind);
-        self.engine.gemm(a, b, &op)
+        let c = self.engine.gemm(a, b, &op)?;
+        self.add_link(&op, (a.rows, a.cols, b.cols))?;
+        Ok(c)
     }
 
     /// C = A x B with A given as its transpose (K x M), for the weight gradient `X^T dY`:
@@ -157,7 +187,9 @@ impl Offload {
             return self.host.gemm_at(a_t, b, &GemmOp::new(Format::Fp32));
         }
         let op = self.op(kind);
-        self.engine.gemm_at(a_t, b, &op)
+        let c = self.engine.gemm_at(a_t, b, &op)?;
+        self.add_link(&op, (a_t.cols, a_t.rows, b.cols))?;
+        Ok(c)
     }
 
     /// A layer's weight gradient `x^T dy` and input gradient `dy w_t` (`w_t` = W^T): the same
@@ -174,7 +206,7 @@ impl Offload {
         // Seeds are drawn in the order of the two calls.
         let wg = self.op(GemmKind::WeightGrad);
         let ig = self.op(GemmKind::InputGrad);
-        self.engine.gradients(
+        let out = self.engine.gradients(
             GemmCall {
                 a: x,
                 b: dy,
@@ -185,7 +217,10 @@ impl Offload {
                 b: w_t,
                 op: &ig,
             },
-        )
+        )?;
+        self.add_link(&wg, (x.cols, x.rows, dy.cols))?;
+        self.add_link(&ig, (dy.rows, dy.cols, w_t.cols))?;
+        Ok(out)
     }
 
     /// The quantization of a GEMM of this role (the table above; draws the stochastic seeds).

@@ -9,6 +9,7 @@ pub mod ticket;
 pub mod train;
 pub mod transformer;
 
+use crate::engine::link::LinkModel;
 use crate::engine::{ArrayShape, EngineKind};
 use crate::error::{Error, Result};
 use crate::format::Format;
@@ -108,6 +109,8 @@ pub struct GrokkingConfig {
     pub from: Option<PathBuf>,
     pub out: PathBuf,
     pub progress: bool,
+    /// Also time every accelerator GEMM over this host link (`summary.json`'s `link`).
+    pub link: Option<LinkModel>,
 }
 
 impl GrokkingConfig {
@@ -185,7 +188,8 @@ impl GrokkingConfig {
             self.window,
             self.rounding_seed(),
         )?
-        .with_host_roles(&self.fp32_gemms))
+        .with_host_roles(&self.fp32_gemms)
+        .with_link(self.link.clone()))
     }
 }
 
@@ -213,6 +217,10 @@ struct RunSummary {
     /// Exponent window E of the SQ formats.
     window: u32,
     counters: CounterSummary,
+    /// With `--link`: the accelerator GEMMs timed over the link (`docs/accelerator.md`, "Link
+    /// model"); a step is an epoch (full batch, evaluation GEMMs included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<serde_json::Value>,
     wall_s: f64,
     s_per_1000_epochs: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -260,6 +268,9 @@ fn summarize(
         array: cfg.shape,
         window: cfg.window,
         counters: CounterSummary::new(*ctx.counters(), cfg.shape.rows * cfg.shape.cols),
+        link: ctx
+            .link()
+            .map(|(model, totals)| totals.report(model, res.epochs_run as u64)),
         wall_s: res.wall_s,
         s_per_1000_epochs: if res.epochs_run > 0 {
             1000.0 * res.wall_s / res.epochs_run as f64
