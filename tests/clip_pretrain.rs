@@ -149,3 +149,74 @@ fn bad_pretrain_settings_fail_in_one_line() {
         assert!(!out.join("model.safetensors").exists());
     }
 }
+
+/// `train clip --quick`: the backbone pretrained into DIR/backbone, a detector per tune, every
+/// held-out kind's AUROC / AP / EER in summary.json, the plots, and the trainable fractions.
+#[test]
+fn quick_detection_writes_every_held_out_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("det");
+    let args = [
+        "train",
+        "clip",
+        "--format",
+        "fp32",
+        "--quick",
+        "--tune",
+        "ln,linear",
+        "--train-kinds",
+        "splice,blur",
+        "--test-kinds",
+        "erase,contrast",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let r = shiftkit(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for f in [
+        "backbone/model.safetensors",
+        "summary.json",
+        "manipulations.png",
+        "roc-ln.png",
+        "roc-linear.png",
+        "runs/ln-seed0.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let s = common::json(&out.join("summary.json"));
+    let runs = s["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "2 tunes x 1 seed x 2 held-out kinds");
+    for run in runs {
+        for k in ["auroc", "ap", "eer"] {
+            let v = run[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{run}");
+        }
+        assert!(["erase", "contrast"].contains(&run["kind"].as_str().unwrap()));
+    }
+    let (ln, lin) = (
+        s["trainable_fraction"]["ln"].as_f64().unwrap(),
+        s["trainable_fraction"]["linear"].as_f64().unwrap(),
+    );
+    assert!(lin < ln && ln < 0.05, "{ln} {lin}");
+    // A rerun reuses every run.
+    let again = shiftkit(&args);
+    assert!(again.status.success());
+    assert_eq!(common::json(&out.join("summary.json"))["runs"], s["runs"]);
+    // A slerp probability outside [0, 1] is refused in one line.
+    let bad = shiftkit(&[
+        "train",
+        "clip",
+        "--format",
+        "fp32",
+        "--quick",
+        "--slerp",
+        "2",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("--slerp") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}

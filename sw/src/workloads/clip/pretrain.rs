@@ -46,8 +46,8 @@ pub struct PretrainConfig {
     pub weight_decay: f32,
     /// Linear warm-up over this share of the steps.
     pub warmup: f64,
-    /// CI size: 1,000 training and 500 test images, 2 epochs, a 48-wide model of one layer
-    /// per tower.
+    /// CI size: 1,000 training and 500 test images (the caller picks the sizes, e.g.
+    /// `QUICK_SIZES`, and the epochs).
     pub quick: bool,
     pub out: PathBuf,
     pub progress: bool,
@@ -171,7 +171,8 @@ pub fn run(cfg: &PretrainConfig) -> Result<Pretrained> {
     if cfg.epochs == 0 {
         return Err(Error::Usage("--epochs must be at least 1".into()));
     }
-    if cfg.sizes.hidden % cfg.sizes.heads != 0 || 28 % cfg.sizes.patch != 0 {
+    if !cfg.sizes.hidden.is_multiple_of(cfg.sizes.heads) || !28usize.is_multiple_of(cfg.sizes.patch)
+    {
         return Err(Error::Usage(format!(
             "hidden {} must be a multiple of heads {}, and 28 of patch {}",
             cfg.sizes.hidden, cfg.sizes.heads, cfg.sizes.patch
