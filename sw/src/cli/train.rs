@@ -19,6 +19,104 @@ pub enum Workload {
     DataDiet(DataDietArgs),
     /// Distillation: a wide CNN teacher (fp32, host), small students with CE, KD and KD++ (ND).
     Distill(DistillArgs),
+    /// A mini CLIP (ViT + causal text Transformer) pretrained contrastively on captioned
+    /// training digits, saved as a Hugging Face CLIPModel checkpoint in --out.
+    ClipPretrain(ClipPretrainArgs),
+    /// Detecting local manipulations of digits on held-out kinds with a CLIP vision tower:
+    /// LN-tuning, linear probe, full fine-tuning (pretrains the mini CLIP into DIR/backbone).
+    Clip(ClipDetectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ClipDetectArgs {
+    #[command(flatten)]
+    pub pretrain: ClipPretrainArgs,
+    /// What the detector trains (comma-separated): ln, linear, full.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ln,linear")]
+    pub tune: Vec<crate::workloads::clip::detect::Tune>,
+    /// A Hugging Face CLIP checkpoint as the backbone instead of the mini CLIP.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Manipulation kinds the detector trains on (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "splice,blur,warp"
+    )]
+    pub train_kinds: Vec<crate::data::manipulate::Kind>,
+    /// Held-out manipulation kinds it is evaluated on (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "blend,erase,contrast"
+    )]
+    pub test_kinds: Vec<crate::data::manipulate::Kind>,
+    #[arg(long, default_value_t = 0.5)]
+    pub uniformity: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub alignment: f64,
+    /// Probability that a training feature is slerp-augmented toward a same-label partner.
+    #[arg(long, default_value_t = 0.5)]
+    pub slerp: f64,
+    /// Seeds 0..N-1 for every tune (paired: the same head initialization and data order).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// Epochs of each detector.
+    #[arg(long, default_value_t = 4)]
+    pub detect_epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub detect_batch: usize,
+    /// Peak learning rate of the detectors' AdamW (cosine decay).
+    #[arg(long, default_value_t = 1e-3)]
+    pub detect_lr: f32,
+    /// Real training digits (each also manipulated once).
+    #[arg(long, default_value_t = 2000)]
+    pub train_images: usize,
+    /// Real test digits (each also manipulated by every held-out kind).
+    #[arg(long, default_value_t = 1000)]
+    pub test_images: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ClipPretrainArgs {
+    /// Number format and engine of every GEMM; --seed seeds initialization, data order and
+    /// caption draws.
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Peak learning rate of AdamW (betas 0.9, 0.98).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f32,
+    /// AdamW weight decay of the weight matrices.
+    #[arg(long, default_value_t = 0.1)]
+    pub weight_decay: f32,
+    /// Share of the steps of linear warm-up before the cosine decay.
+    #[arg(long, default_value_t = 0.05)]
+    pub warmup: f64,
+    /// Width of both towers (at least 48).
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// MLP width of both towers.
+    #[arg(long, default_value_t = 256)]
+    pub intermediate: usize,
+    #[arg(long, default_value_t = 3)]
+    pub vision_layers: usize,
+    #[arg(long, default_value_t = 2)]
+    pub text_layers: usize,
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Shared embedding width (projection_dim).
+    #[arg(long, default_value_t = 64)]
+    pub projection: usize,
+    /// CI size: 1,000 training and 500 test images, 4 epochs of batch 32, width 48, one layer
+    /// per tower (with `train clip`: detectors on 300 + 300 images, 1 epoch, 1 seed).
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// Flags every workload shares.
@@ -276,6 +374,58 @@ pub struct DistillArgs {
 
 pub fn run(workload: &Workload) -> Result<()> {
     match workload {
+        Workload::Clip(d) => {
+            use crate::workloads::clip::detect::{self, DetectConfig, SphereWeights};
+            let mut pre = pretrain_config(&d.pretrain)?;
+            pre.out = d.pretrain.common.out.join("backbone");
+            let q = d.pretrain.quick;
+            let cfg = DetectConfig {
+                format: pre.format,
+                engine: pre.engine,
+                shape: pre.shape,
+                window: pre.window,
+                tunes: d.tune.clone(),
+                model: d.model.clone(),
+                pretrain: pre,
+                train_kinds: d.train_kinds.clone(),
+                test_kinds: d.test_kinds.clone(),
+                weights: SphereWeights {
+                    uniformity: d.uniformity,
+                    alignment: d.alignment,
+                    slerp: d.slerp,
+                },
+                seeds: if q { 1 } else { d.seeds },
+                epochs: if q { 1 } else { d.detect_epochs },
+                batch: d.detect_batch,
+                lr: d.detect_lr,
+                weight_decay: 0.0,
+                train_images: if q { 300 } else { d.train_images },
+                test_images: if q { 200 } else { d.test_images },
+                out: d.pretrain.common.out.clone(),
+                progress: true,
+            };
+            let s = detect::run(&cfg)?;
+            for (tune, t) in s["tunes"].as_object().into_iter().flatten() {
+                crate::progress::println(format!(
+                    "--tune {tune}: mean held-out AUROC {:.4} +- {:.4} (trainable {:.3}%)",
+                    t["mean_auroc"]["mean"].as_f64().unwrap_or(f64::NAN),
+                    t["mean_auroc"]["se"].as_f64().unwrap_or(f64::NAN),
+                    100.0 * t["trainable_fraction"].as_f64().unwrap_or(f64::NAN)
+                ));
+            }
+            Ok(())
+        }
+        Workload::ClipPretrain(a) => {
+            let cfg = pretrain_config(a)?;
+            let r = crate::workloads::clip::pretrain::run(&cfg)?;
+            crate::progress::println(format!(
+                "zero-shot test accuracy {:.4} ({} test digits); checkpoint in {}",
+                r.summary["zero_shot_accuracy"].as_f64().unwrap_or(f64::NAN),
+                r.summary["plan"]["test_examples"],
+                cfg.out.display()
+            ));
+            Ok(())
+        }
         Workload::Distill(a) => {
             a.common.no_link("distill")?;
             let cfg = DistillConfig {
@@ -382,4 +532,48 @@ pub fn run(workload: &Workload) -> Result<()> {
             grokking::run(&cfg)
         }
     }
+}
+
+/// The pretraining settings the flags give.
+fn pretrain_config(
+    a: &ClipPretrainArgs,
+) -> Result<crate::workloads::clip::pretrain::PretrainConfig> {
+    use crate::workloads::clip::model::ClipSizes;
+    use crate::workloads::clip::pretrain::{PretrainConfig, QUICK_SIZES};
+    let sizes = if a.quick {
+        QUICK_SIZES
+    } else {
+        ClipSizes {
+            hidden: a.hidden,
+            intermediate: a.intermediate,
+            vision_layers: a.vision_layers,
+            text_layers: a.text_layers,
+            heads: a.heads,
+            patch: ClipSizes::DEFAULT.patch,
+            projection: a.projection,
+        }
+    };
+    if sizes.hidden < 48 {
+        return Err(crate::error::Error::Usage(format!(
+            "--hidden {} is below 48: LN-tuning must stay under 1% of the parameters",
+            sizes.hidden
+        )));
+    }
+    let cfg = PretrainConfig {
+        format: a.common.format,
+        engine: a.common.engine(),
+        shape: a.common.shape(),
+        window: a.common.window,
+        seed: a.common.seed,
+        sizes,
+        epochs: if a.quick { 4 } else { a.epochs },
+        batch: if a.quick { 32 } else { a.batch },
+        lr: a.lr,
+        weight_decay: a.weight_decay,
+        warmup: a.warmup,
+        quick: a.quick,
+        out: a.common.out.clone(),
+        progress: true,
+    };
+    Ok(cfg)
 }

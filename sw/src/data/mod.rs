@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod idx;
+pub mod manipulate;
 pub mod mnist;
 pub mod subset;
 

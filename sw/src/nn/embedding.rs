@@ -34,3 +34,24 @@ impl Embedding {
         }
     }
 }
+
+impl Embedding {
+    /// One output row per token: `tokens.len() x dim`.
+    pub fn forward_rows(&self, tokens: &[usize]) -> Matrix {
+        let dim = self.table.value.cols;
+        let mut out = Matrix::zeros(tokens.len(), dim);
+        for (row, &t) in out.data.chunks_mut(dim).zip(tokens) {
+            row.copy_from_slice(self.table.value.row(t));
+        }
+        out
+    }
+
+    /// Scatter-adds `dout` (one row per token) into the table's gradient.
+    pub fn backward_rows(&mut self, tokens: &[usize], dout: &Matrix) {
+        let dim = self.table.value.cols;
+        for (drow, &t) in dout.data.chunks(dim).zip(tokens) {
+            let g = &mut self.table.grad.data[t * dim..(t + 1) * dim];
+            g.iter_mut().zip(drow).for_each(|(gi, d)| *gi += d);
+        }
+    }
+}

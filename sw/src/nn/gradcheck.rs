@@ -387,3 +387,129 @@ fn projection_under_nd_gradients() {
         20,
     );
 }
+
+fn small_text_config() -> super::text::TextConfig {
+    super::text::TextConfig {
+        vocab: 7,
+        hidden: 8,
+        intermediate: 12,
+        layers: 2,
+        heads: 2,
+        context: 6,
+        projection: Some(5),
+        act: Activation::QuickGelu,
+        eps: 1e-5,
+        eos_token_id: 3,
+    }
+}
+
+/// A text tower whose embeddings are scaled to about unit size: at the initial 0.02 / 0.01
+/// the first LayerNorm magnifies a finite-difference step of 3e-3 beyond its linear range.
+fn text_tower(seed: u64) -> super::text::TextTower {
+    let mut t = super::text::TextTower::random(small_text_config(), NormKind::Layer, seed);
+    t.token.table.value.data.iter_mut().for_each(|v| *v *= 40.0);
+    t.position.value.data.iter_mut().for_each(|v| *v *= 60.0);
+    t
+}
+
+/// Sequences of 5 tokens with the EOS (id 3) at different places, padding (0) after it.
+fn text_batch() -> Vec<Vec<usize>> {
+    vec![
+        vec![1, 4, 5, 3, 0],
+        vec![1, 6, 3, 0, 0],
+        vec![1, 5, 4, 6, 3],
+    ]
+}
+
+#[test]
+fn text_tower_gradients_end_to_end_and_causal_pooling() {
+    let mut tower = text_tower(61);
+    let seqs = text_batch();
+    let w = random(3, 5, 62);
+    let mut ctx = cpu();
+    let (out, cache) = tower.forward_train(&mut ctx, &seqs).unwrap();
+    tower.backward(&mut ctx, &w, &cache).unwrap();
+    check(
+        &mut tower,
+        |t| t.params_mut(),
+        |t| {
+            weighted(
+                t.forward(&mut cpu(), &seqs)
+                    .unwrap()
+                    .embeds
+                    .as_ref()
+                    .unwrap(),
+                &w,
+            )
+        },
+        4,
+    );
+    // Tokens after the EOS do not change the pooled output (causal mask); tokens before do.
+    let mut other = seqs.clone();
+    other[1][3] = 5;
+    let y = tower.forward(&mut cpu(), &other).unwrap().pooled;
+    assert_eq!(y.row(1), out.pooled.row(1));
+    other[1][1] = 4;
+    let y = tower.forward(&mut cpu(), &other).unwrap().pooled;
+    assert_ne!(y.row(1), out.pooled.row(1));
+    // Bad input: a sequence without EOS, an id outside the vocabulary.
+    assert!(tower.forward(&mut cpu(), &[vec![1, 4, 5]]).is_err());
+    assert!(tower.forward(&mut cpu(), &[vec![1, 9, 3]]).is_err());
+}
+
+/// The contrastive loss through both towers: every parameter's gradient and logit_scale's.
+#[test]
+fn contrastive_loss_through_both_towers_gradients() {
+    use super::contrastive::clip_contrastive;
+    use super::text::TextTower;
+    let mut text = text_tower(71);
+    let mut vision = VisionTower::random(small_config(), NormKind::Layer, 72, true);
+    let seqs = text_batch();
+    let mut g = SplitMix64::new(73);
+    let pixels: Vec<f32> = (0..3 * 3 * 8 * 8).map(|_| g.normal() as f32).collect();
+    let img = Images {
+        data: &pixels,
+        n: 3,
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
+    let scale = 0.7f32;
+    let mut ctx = cpu();
+    let (vo, vc) = vision.forward_train(&mut ctx, &img).unwrap();
+    let (to, tc) = text.forward_train(&mut ctx, &seqs).unwrap();
+    let out = clip_contrastive(
+        &mut ctx,
+        vo.embeds.as_ref().unwrap(),
+        to.embeds.as_ref().unwrap(),
+        scale,
+    )
+    .unwrap();
+    vision.backward(&mut ctx, &out.dimage, &vc).unwrap();
+    text.backward(&mut ctx, &out.dtext, &tc).unwrap();
+    let loss = |v: &VisionTower, t: &TextTower, s: f32| {
+        let mut c = cpu();
+        let a = v.forward(&mut c, &img).unwrap().embeds.unwrap();
+        let b = t.forward(&mut c, &seqs).unwrap().embeds.unwrap();
+        clip_contrastive(&mut c, &a, &b, s).unwrap().loss
+    };
+    let mut pair = (vision, text);
+    check(
+        &mut pair,
+        |p| {
+            let mut v = p.0.params_mut();
+            v.extend(p.1.params_mut());
+            v
+        },
+        |p| loss(&p.0, &p.1, scale),
+        3,
+    );
+    let h = 1e-3f32;
+    let fd = (loss(&pair.0, &pair.1, scale + h) - loss(&pair.0, &pair.1, scale - h))
+        / (2.0 * f64::from(h));
+    assert!(
+        (fd - out.dlogit_scale).abs() < 1e-3,
+        "{} vs {fd}",
+        out.dlogit_scale
+    );
+}

@@ -6,9 +6,11 @@ pub mod activation;
 pub mod attention;
 pub mod batch_norm;
 pub mod cnn;
+pub mod contrastive;
 pub mod conv;
 pub mod dropout;
 pub mod embedding;
+pub mod encoder;
 pub mod grad_norms;
 #[cfg(test)]
 mod gradcheck;
@@ -25,6 +27,7 @@ pub mod pool;
 pub mod projection;
 pub mod residual;
 pub mod softmax;
+pub mod text;
 pub mod vit;
 
 pub use offload::{GemmKind, Offload};

@@ -1,5 +1,5 @@
 //! The statistics the experiment reports need: mean +- standard error, paired differences,
-//! AUROC, top-R precision and Spearman's rank correlation.
+//! AUROC, AP, EER and ROC curves, top-R precision and Spearman's rank correlation.
 
 use serde::Serialize;
 
@@ -170,6 +170,76 @@ pub fn apply_linear_map(x: &[f32], dx: usize, w: &[f64], dy: usize) -> Vec<f32> 
     out
 }
 
+/// The ROC curve of `scores` for finding the `positive` examples: (false-positive rate,
+/// true-positive rate) at every distinct threshold from the highest score down, starting at
+/// (0, 0) and ending at (1, 1); tied scores move together. Empty when either class is empty.
+pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<(f64, f64)> {
+    let pos = positive.iter().filter(|&&p| p).count();
+    let neg = positive.len() - pos;
+    if pos == 0 || neg == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut points = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < order.len() {
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            if positive[order[i]] {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        points.push((fp as f64 / neg as f64, tp as f64 / pos as f64));
+    }
+    points
+}
+
+/// Average precision (scikit-learn's `average_precision_score`): sum over thresholds of
+/// (recall step) x precision, tied scores counted together. `None` without positives.
+pub fn average_precision(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let pos = positive.iter().filter(|&&p| p).count();
+    if pos == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut seen, mut ap, mut last_recall) = (0usize, 0usize, 0.0f64, 0.0f64);
+    let mut i = 0;
+    while i < order.len() {
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            tp += usize::from(positive[order[i]]);
+            seen += 1;
+            i += 1;
+        }
+        let recall = tp as f64 / pos as f64;
+        ap += (recall - last_recall) * tp as f64 / seen as f64;
+        last_recall = recall;
+    }
+    Some(ap)
+}
+
+/// Equal error rate: where the false-positive rate equals the false-negative rate on the ROC
+/// curve, linearly interpolated between its points. `None` when either class is empty.
+pub fn equal_error_rate(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let roc = roc_curve(scores, positive);
+    for w in roc.windows(2) {
+        let ((f0, t0), (f1, t1)) = (w[0], w[1]);
+        // g = fnr - fpr falls from 1 to -1 along the curve.
+        let (g0, g1) = ((1.0 - t0) - f0, (1.0 - t1) - f1);
+        if g1 <= 0.0 {
+            let a = if g0 == g1 { 0.0 } else { g0 / (g0 - g1) };
+            return Some(f0 + a * (f1 - f0));
+        }
+    }
+    roc.last().map(|p| p.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +284,31 @@ mod tests {
         assert_eq!(top_k_precision(&[0.9, 0.1, 0.8, 0.95], &pos, 2), 0.5);
         assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]) - 1.0).abs() < 1e-12);
         assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+    }
+    #[test]
+    fn detection_metrics_known_values() {
+        // scikit-learn: y = [0, 0, 1, 1], s = [0.1, 0.4, 0.35, 0.8]: AUROC 0.75, AP 0.8333.
+        let s = [0.1, 0.4, 0.35, 0.8];
+        let y = [false, false, true, true];
+        assert_eq!(auroc(&s, &y), Some(0.75));
+        assert!((average_precision(&s, &y).unwrap() - 0.833_333_333).abs() < 1e-9);
+        assert_eq!(
+            roc_curve(&s, &y),
+            vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+        );
+        assert_eq!(equal_error_rate(&s, &y), Some(0.5));
+        // Separable: EER 0, AP 1; reversed: EER 1, AUROC 0.
+        let good = [0.0, 0.1, 0.8, 0.9];
+        assert_eq!(equal_error_rate(&good, &y), Some(0.0));
+        assert_eq!(average_precision(&good, &y), Some(1.0));
+        let bad = [0.9, 0.8, 0.1, 0.0];
+        assert_eq!(equal_error_rate(&bad, &y), Some(1.0));
+        assert_eq!(auroc(&bad, &y), Some(0.0));
+        // One negative in three at the top: fpr = fnr = 1/3 at the crossing.
+        let s = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+        let y = [true, false, true, false, true, false];
+        let e = equal_error_rate(&s, &y).unwrap();
+        assert!((e - 1.0 / 3.0).abs() < 1e-12, "{e}");
+        assert_eq!(average_precision(&s, &[false; 6]), None);
     }
 }

@@ -10,9 +10,11 @@ use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::nn::activation::Activation;
 use crate::nn::attention::MultiHeadAttention;
+use crate::nn::embedding::Embedding;
 use crate::nn::linear::Linear;
 use crate::nn::norm::{Norm, NormKind};
 use crate::nn::patch::{PatchEmbedding, TokenEmbeddings};
+use crate::nn::text::{TextConfig, TextTower};
 use crate::nn::vit::{EncoderLayer, VisionTower, VitConfig};
 use crate::nn::Param;
 use safetensors::{Dtype, SafeTensors};
@@ -357,90 +359,113 @@ fn check_depth(w: &Weights, layers: usize) -> Result<()> {
     }
 }
 
-/// Adds one tensor (key, shape, values) to a checkpoint being written.
-type Put<'a> = dyn FnMut(&str, Vec<usize>, &[f32]) + 'a;
+/// A tensor to be written: key, shape, f32 values.
+pub type Tensor = (String, Vec<usize>, Vec<f32>);
 
-/// Write `tower` as a Hugging Face checkpoint (`CLIPVisionModelWithProjection`, or
-/// `CLIPVisionModel` without a projection; F32), which `load` reads back exactly.
-pub fn save(dir: &Path, tower: &VisionTower, hidden_act: &str) -> Result<()> {
-    use safetensors::tensor::TensorView;
+fn norm_params(n: &Norm) -> (&[f32], &[f32]) {
+    match n {
+        Norm::Layer(l) => (&l.gamma.value.data, &l.beta.value.data),
+        Norm::L1(l) => (&l.gamma.value.data, &l.beta.value.data),
+    }
+}
+
+/// A `Linear` (in x out) as a `torch.nn.Linear` (`weight` out x in, `bias` out).
+fn put_linear(out: &mut Vec<Tensor>, prefix: &str, l: &Linear) {
+    let w = l.weight.value.transpose();
+    out.push((format!("{prefix}.weight"), vec![w.rows, w.cols], w.data));
+    if let Some(b) = &l.bias {
+        out.push((
+            format!("{prefix}.bias"),
+            vec![b.value.cols],
+            b.value.data.clone(),
+        ));
+    }
+}
+
+fn put_norm(out: &mut Vec<Tensor>, prefix: &str, n: &Norm) {
+    let (g, b) = norm_params(n);
+    out.push((format!("{prefix}.weight"), vec![g.len()], g.to_vec()));
+    out.push((format!("{prefix}.bias"), vec![b.len()], b.to_vec()));
+}
+
+fn put_layer(out: &mut Vec<Tensor>, prefix: &str, layer: &EncoderLayer) {
+    put_norm(out, &format!("{prefix}.layer_norm1"), &layer.norm1);
+    put_norm(out, &format!("{prefix}.layer_norm2"), &layer.norm2);
+    let a = &layer.attn;
+    for (name, lin) in [
+        ("q_proj", &a.q),
+        ("k_proj", &a.k),
+        ("v_proj", &a.v),
+        ("out_proj", &a.o),
+    ] {
+        put_linear(out, &format!("{prefix}.self_attn.{name}"), lin);
+    }
+    put_linear(out, &format!("{prefix}.mlp.fc1"), &layer.fc1);
+    put_linear(out, &format!("{prefix}.mlp.fc2"), &layer.fc2);
+}
+
+/// The tensors of a vision tower under `vision_model.` (and `visual_projection`).
+pub fn vision_tensors(tower: &VisionTower) -> Vec<Tensor> {
     let c = &tower.config;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut put = |key: &str, shape: Vec<usize>, values: &[f32]| {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((key.to_string(), shape, bytes));
-    };
-    let norm_params = |n: &Norm| -> (Vec<f32>, Vec<f32>) {
-        match n {
-            Norm::Layer(l) => (l.gamma.value.data.clone(), l.beta.value.data.clone()),
-            Norm::L1(l) => (l.gamma.value.data.clone(), l.beta.value.data.clone()),
-        }
-    };
-    let put_linear = |put: &mut Put, prefix: &str, l: &Linear| {
-        let w = l.weight.value.transpose();
-        put(&format!("{prefix}.weight"), vec![w.rows, w.cols], &w.data);
-        if let Some(b) = &l.bias {
-            put(&format!("{prefix}.bias"), vec![b.value.cols], &b.value.data);
-        }
-    };
+    let mut out = Vec::new();
     let (d, p) = (c.hidden, c.patch);
     let e = "vision_model.embeddings";
     let conv = tower.patch.proj.weight.value.transpose();
-    put(
-        &format!("{e}.patch_embedding.weight"),
+    out.push((
+        format!("{e}.patch_embedding.weight"),
         vec![d, c.channels, p, p],
-        &conv.data,
-    );
-    put(
-        &format!("{e}.class_embedding"),
+        conv.data,
+    ));
+    out.push((
+        format!("{e}.class_embedding"),
         vec![d],
-        &tower.tokens.class.value.data,
-    );
-    put(
-        &format!("{e}.position_embedding.weight"),
+        tower.tokens.class.value.data.clone(),
+    ));
+    out.push((
+        format!("{e}.position_embedding.weight"),
         vec![c.tokens(), d],
-        &tower.tokens.position.value.data,
-    );
-    let mut norms = vec![
-        ("vision_model.pre_layrnorm".to_string(), &tower.pre_norm),
-        ("vision_model.post_layernorm".to_string(), &tower.post_norm),
+        tower.tokens.position.value.data.clone(),
+    ));
+    put_norm(&mut out, "vision_model.pre_layrnorm", &tower.pre_norm);
+    for (l, layer) in tower.layers.iter().enumerate() {
+        put_layer(&mut out, &format!("vision_model.encoder.layers.{l}"), layer);
+    }
+    put_norm(&mut out, "vision_model.post_layernorm", &tower.post_norm);
+    if let Some(proj) = &tower.projection {
+        put_linear(&mut out, "visual_projection", proj);
+    }
+    out
+}
+
+/// The tensors of a text tower under `text_model.` (and `text_projection`).
+pub fn text_tensors(tower: &TextTower) -> Vec<Tensor> {
+    let c = &tower.config;
+    let e = "text_model.embeddings";
+    let mut out = vec![
+        (
+            format!("{e}.token_embedding.weight"),
+            vec![c.vocab, c.hidden],
+            tower.token.table.value.data.clone(),
+        ),
+        (
+            format!("{e}.position_embedding.weight"),
+            vec![c.context, c.hidden],
+            tower.position.value.data.clone(),
+        ),
     ];
     for (l, layer) in tower.layers.iter().enumerate() {
-        let pre = format!("vision_model.encoder.layers.{l}");
-        norms.push((format!("{pre}.layer_norm1"), &layer.norm1));
-        norms.push((format!("{pre}.layer_norm2"), &layer.norm2));
-        let a = &layer.attn;
-        for (name, lin) in [
-            ("q_proj", &a.q),
-            ("k_proj", &a.k),
-            ("v_proj", &a.v),
-            ("out_proj", &a.o),
-        ] {
-            put_linear(&mut put, &format!("{pre}.self_attn.{name}"), lin);
-        }
-        put_linear(&mut put, &format!("{pre}.mlp.fc1"), &layer.fc1);
-        put_linear(&mut put, &format!("{pre}.mlp.fc2"), &layer.fc2);
+        put_layer(&mut out, &format!("text_model.encoder.layers.{l}"), layer);
     }
+    put_norm(&mut out, "text_model.final_layer_norm", &tower.final_norm);
     if let Some(proj) = &tower.projection {
-        put_linear(&mut put, "visual_projection", proj);
+        put_linear(&mut out, "text_projection", proj);
     }
-    for (name, n) in norms {
-        let (g, b) = norm_params(n);
-        put(&format!("{name}.weight"), vec![d], &g);
-        put(&format!("{name}.bias"), vec![d], &b);
-    }
-    let views = tensors
-        .iter()
-        .map(|(k, shape, b)| {
-            TensorView::new(Dtype::F32, shape.clone(), b)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| Error::Usage(format!("{k}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| Error::Usage(format!("cannot serialize the weights: {e}")))?;
-    let config = serde_json::json!({
-        "architectures": [if c.projection.is_some() { "CLIPVisionModelWithProjection" } else { "CLIPVisionModel" }],
+    out
+}
+
+/// The `vision_config` of a tower.
+pub fn vision_config_json(c: &VitConfig, hidden_act: &str) -> Value {
+    serde_json::json!({
         "model_type": "clip_vision_model",
         "hidden_size": c.hidden,
         "intermediate_size": c.intermediate,
@@ -452,10 +477,167 @@ pub fn save(dir: &Path, tower: &VisionTower, hidden_act: &str) -> Result<()> {
         "projection_dim": c.projection.unwrap_or(512),
         "hidden_act": hidden_act,
         "layer_norm_eps": c.eps,
-    });
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
-    crate::npy::write_bytes(&dir.join(WEIGHTS_FILE), &bytes)?;
-    let text = serde_json::to_string_pretty(&config)
+    })
+}
+
+/// `config.json` and `model.safetensors` (F32) into `dir`; nothing half-written on error.
+pub fn write_checkpoint(dir: &Path, tensors: &[Tensor], config: &Value) -> Result<()> {
+    use safetensors::tensor::TensorView;
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((k, shape, _), b)| {
+            TensorView::new(Dtype::F32, shape.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| Error::Usage(format!("{k}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let st = safetensors::serialize(views, None)
+        .map_err(|e| Error::Usage(format!("cannot serialize the weights: {e}")))?;
+    let text = serde_json::to_string_pretty(config)
         .map_err(|e| Error::Usage(format!("cannot encode config.json: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
+    crate::npy::write_bytes(&dir.join(WEIGHTS_FILE), &st)?;
     crate::npy::write_bytes(&dir.join(CONFIG_FILE), text.as_bytes())
+}
+
+/// Write `tower` as a Hugging Face checkpoint (`CLIPVisionModelWithProjection`, or
+/// `CLIPVisionModel` without a projection; F32), which `load` reads back exactly.
+pub fn save(dir: &Path, tower: &VisionTower, hidden_act: &str) -> Result<()> {
+    let mut config = vision_config_json(&tower.config, hidden_act);
+    config["architectures"] = serde_json::json!([if tower.config.projection.is_some() {
+        "CLIPVisionModelWithProjection"
+    } else {
+        "CLIPVisionModel"
+    }]);
+    write_checkpoint(dir, &vision_tensors(tower), &config)
+}
+
+/// The text tower of a `CLIPModel` checkpoint (`text_config`, keys under `text_model.` and
+/// `text_projection`) and its `logit_scale`.
+pub fn load_text(dir: &Path, norm: NormKind) -> Result<(TextTower, f32)> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::file(&path, format!("cannot read: {e}")))?;
+    let root: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not valid JSON: {e}")))?;
+    let tc = root
+        .get("text_config")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| {
+            Error::file(
+                &path,
+                "no text_config: the text tower needs a full CLIPModel checkpoint",
+            )
+        })?;
+    let u = |key: &str, default: usize| field_usize(tc, key, default, &path);
+    let act_name = tc
+        .get("hidden_act")
+        .and_then(Value::as_str)
+        .unwrap_or("quick_gelu");
+    let act = Activation::from_hf(act_name).map_err(|e| Error::file(&path, e.to_string()))?;
+    let eps = tc
+        .get("layer_norm_eps")
+        .and_then(Value::as_f64)
+        .unwrap_or(1e-5) as f32;
+    let eos = tc
+        .get("eos_token_id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            Error::file(
+                &path,
+                "text_config has no eos_token_id: the EOS pooling needs it",
+            )
+        })? as usize;
+    if eos == 2 {
+        return Err(Error::file(
+            &path,
+            "eos_token_id 2 means transformers' legacy argmax pooling, which is not supported",
+        ));
+    }
+    let cfg = TextConfig {
+        vocab: u("vocab_size", 49408)?,
+        hidden: u("hidden_size", 512)?,
+        intermediate: u("intermediate_size", 2048)?,
+        layers: u("num_hidden_layers", 12)?,
+        heads: u("num_attention_heads", 8)?,
+        context: u("max_position_embeddings", 77)?,
+        projection: Some(field_usize(&root, "projection_dim", 512, &path)?),
+        act,
+        eps,
+        eos_token_id: eos,
+    };
+    let wpath = dir.join(WEIGHTS_FILE);
+    let bytes =
+        std::fs::read(&wpath).map_err(|e| Error::file(&wpath, format!("cannot read: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        Error::file(
+            &wpath,
+            format!("not a valid safetensors file ({e}): the file is truncated or corrupt"),
+        )
+    })?;
+    let w = Weights { path: wpath, st };
+    let (d, m) = (cfg.hidden, cfg.intermediate);
+    let dw = format!("hidden_size {d}");
+    let mw = format!("hidden_size {d}, intermediate_size {m}");
+    let e = "text_model.embeddings";
+    let token = w.param(
+        &format!("{e}.token_embedding.weight"),
+        cfg.vocab,
+        d,
+        &[cfg.vocab, d],
+        &format!("vocab_size {}, {dw}", cfg.vocab),
+    )?;
+    let position = w.param(
+        &format!("{e}.position_embedding.weight"),
+        cfg.context,
+        d,
+        &[cfg.context, d],
+        &format!("max_position_embeddings {}, {dw}", cfg.context),
+    )?;
+    let mut layers = Vec::with_capacity(cfg.layers);
+    for l in 0..cfg.layers {
+        let pre = format!("text_model.encoder.layers.{l}");
+        let a = format!("{pre}.self_attn");
+        layers.push(EncoderLayer {
+            norm1: w.norm(&format!("{pre}.layer_norm1"), d, norm, eps)?,
+            attn: MultiHeadAttention::new(
+                w.linear(&format!("{a}.q_proj"), d, d, true, &dw)?,
+                w.linear(&format!("{a}.k_proj"), d, d, true, &dw)?,
+                w.linear(&format!("{a}.v_proj"), d, d, true, &dw)?,
+                w.linear(&format!("{a}.out_proj"), d, d, true, &dw)?,
+                cfg.heads,
+                true,
+            ),
+            norm2: w.norm(&format!("{pre}.layer_norm2"), d, norm, eps)?,
+            fc1: w.linear(&format!("{pre}.mlp.fc1"), d, m, true, &mw)?,
+            act,
+            fc2: w.linear(&format!("{pre}.mlp.fc2"), m, d, true, &mw)?,
+        });
+    }
+    let final_norm = w.norm("text_model.final_layer_norm", d, norm, eps)?;
+    let p = cfg.projection.unwrap_or(512);
+    let projection = Some(w.linear(
+        "text_projection",
+        d,
+        p,
+        false,
+        &format!("{dw}, projection_dim {p}"),
+    )?);
+    let scale = w.get("logit_scale", &[], "a scalar")?;
+    Ok((
+        TextTower {
+            config: cfg,
+            token: Embedding { table: token },
+            position,
+            layers,
+            final_norm,
+            projection,
+        },
+        scale[0],
+    ))
 }
