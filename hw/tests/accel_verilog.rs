@@ -97,7 +97,7 @@ fn accel_l1norm_option_lints_clean_and_is_in_the_manifest() {
         .expect("SQ tops have the unit");
     assert_eq!(
         (l1.in_bits, l1.in_lanes, l1.n_max, l1.bits, l1.frac_bits),
-        (16, 4, 256, 6, 3)
+        (16, 4, 1024, 6, 3)
     );
     assert_eq!((l1.codes_per_beat, l1.config), (16, default_l1norm(6)));
     let dir = tempfile::tempdir().expect("tempdir");

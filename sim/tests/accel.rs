@@ -561,7 +561,7 @@ fn a_top_with_a_non_default_l1norm_unit_runs_from_its_design() {
     use shiftkit_hw::l1norm::{golden::golden, L1NormConfig};
     let config = sq(2, 2, 4, 7, None);
     let unit = L1NormConfig {
-        addr_bits: 8,
+        addr_bits: 10,
         ..L1NormConfig::new(4).with_frac_bits(3).with_eps(64.0)
     };
     let design = generate_accel_with_l1norm(&config, 8, Some(unit)).expect("generate");
