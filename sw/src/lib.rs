@@ -2,6 +2,7 @@
 //! integers. This crate is the host side: the golden numerics of `docs/SPEC.md`, the engines that
 //! execute GEMMs (`cpu`, `golden`, later `rtl`), and the `shiftkit` CLI.
 
+pub mod alloc;
 pub mod cli;
 pub mod data;
 pub mod demo;

@@ -1,3 +1,4 @@
 fn main() {
+    shiftkit::alloc::keep_freed_buffers();
     std::process::exit(shiftkit::cli::main());
 }

@@ -96,6 +96,9 @@ impl Matrix {
 
     /// The first NaN or infinity, reported as an error naming the tensor and the position.
     pub fn check_finite(&self, name: &str) -> Result<()> {
+        if all_finite(&self.data) {
+            return Ok(());
+        }
         match self.data.iter().position(|v| !v.is_finite()) {
             None => Ok(()),
             Some(i) => Err(Error::NonFinite {
@@ -116,6 +119,20 @@ impl Matrix {
         }
         Ok(())
     }
+}
+
+/// Whether every value is finite. A value is finite when its exponent bits are not all ones,
+/// i.e. `bits & 0x7fff_ffff < 0x7f80_0000`; a max over blocks vectorizes, where an early-exit
+/// `position` does not (the scan was 5 % of a CNN training step on the cpu engine).
+pub fn all_finite(data: &[f32]) -> bool {
+    data.chunks(4096).all(|block| {
+        block
+            .iter()
+            .map(|v| v.to_bits() & 0x7fff_ffff)
+            .max()
+            .unwrap_or(0)
+            < 0x7f80_0000
+    })
 }
 
 /// A and B of C = A x B must agree on K and be non-empty.

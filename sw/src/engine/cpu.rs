@@ -4,7 +4,7 @@
 use super::{Counters, Engine, EngineKind, GemmOp};
 use crate::error::{Error, Result};
 use crate::format::Format;
-use crate::matrix::{check_gemm_shapes, Matrix};
+use crate::matrix::{all_finite, check_gemm_shapes, Matrix};
 
 #[derive(Default)]
 pub struct CpuEngine {
@@ -31,9 +31,12 @@ fn sgemm_strided(a: &Matrix, a_transposed: bool, b: &Matrix) -> Matrix {
     } else {
         (k as isize, 1)
     };
-    let mut c = Matrix::zeros(m, n);
+    // With beta = 0 matrixmultiply writes every element of C without reading it, so C needs no
+    // zeroing (a memset of the output was 5 % of a CNN training step).
+    let mut data: Vec<f32> = Vec::with_capacity(m * n);
     // SAFETY: the pointers and strides describe the three row-major buffers exactly:
-    // A is m x k (or its transpose k x m), b is k x n, c is m x n, all owned and alive.
+    // A is m x k (or its transpose k x m), b is k x n, C's m x n values fit its capacity and are
+    // all written by sgemm (beta = 0) before `set_len` exposes them.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -47,12 +50,17 @@ fn sgemm_strided(a: &Matrix, a_transposed: bool, b: &Matrix) -> Matrix {
             n as isize,
             1,
             0.0,
-            c.data.as_mut_ptr(),
+            data.as_mut_ptr(),
             n as isize,
             1,
         );
+        data.set_len(m * n);
     }
-    c
+    Matrix {
+        rows: m,
+        cols: n,
+        data,
+    }
 }
 
 impl Engine for CpuEngine {
@@ -82,7 +90,7 @@ impl Engine for CpuEngine {
         }
         a_t.check_nonempty("A")?;
         b.check_nonempty("B")?;
-        if !a_t.data.iter().all(|v| v.is_finite()) {
+        if !all_finite(&a_t.data) {
             a_t.transpose().check_finite("A")?; // names the position in A
         }
         b.check_finite("B")?;

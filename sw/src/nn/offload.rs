@@ -107,6 +107,7 @@ impl Offload {
             }
             _ => {}
         }
+        crate::alloc::keep_freed_buffers();
         let engine = crate::engine::create(kind, shape)?;
         Ok(Offload {
             engine,
