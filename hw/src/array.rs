@@ -478,29 +478,14 @@ pub(crate) mod tests {
 
     /// A self-checking SystemVerilog testbench that replays `trace` on the generated top and
     /// compares every drain output bit, every cycle.
-    fn testbench(design: &crate::generate::GeneratedDesign, trace: &[Cycle]) -> String {
-        use crate::verilog::PortDirection;
-        use std::fmt::Write;
-        let mut tb = String::from("module tb;\n");
-        for p in &design.ports {
-            let kind = if p.direction == PortDirection::Input {
-                "reg"
-            } else {
-                "wire"
-            };
-            let _ = writeln!(tb, "  {kind} [{}:0] {};", p.width - 1, p.name);
-        }
-        let conns: Vec<String> = design
-            .ports
-            .iter()
-            .map(|p| format!(".{0}({0})", p.name))
-            .collect();
-        let _ = writeln!(tb, "  {} dut({});", design.top, conns.join(", "));
-        let _ = writeln!(
-            tb,
-            "  integer errors;\n  initial begin\n    errors = 0;\n    clock = 1'b0;"
-        );
-        let w = |name: &str| {
+    /// The trace as testbench vectors: the recorded inputs, and every column's drain outputs
+    /// compared after each rising edge.
+    fn testbench(
+        design: &crate::generate::GeneratedDesign,
+        trace: &[Cycle],
+    ) -> crate::vector_tb::VectorTb {
+        use crate::vector_tb::{Check, Port, VectorTb};
+        let width = |name: &str| {
             design
                 .ports
                 .iter()
@@ -508,30 +493,27 @@ pub(crate) mod tests {
                 .map(|p| p.width)
                 .unwrap_or(1)
         };
-        for (n, c) in trace.iter().enumerate() {
-            let _ = write!(tb, "    ctl_in = {}'h{:x};", w("ctl_in"), c.ctl);
-            for (i, a) in c.a.iter().enumerate() {
-                let _ = write!(tb, " a_in_{i} = {}'h{:x};", w(&format!("a_in_{i}")), a);
-            }
-            for (j, b) in c.b.iter().enumerate() {
-                let _ = write!(tb, " b_in_{j} = {}'h{:x};", w(&format!("b_in_{j}")), b);
-            }
-            let _ = writeln!(tb, "\n    #1 clock = 1'b1; #1 clock = 1'b0; #1;");
-            for j in 0..c.drain_out.len() {
-                let wd = w(&format!("drain_out_{j}"));
-                let _ = writeln!(
-                    tb,
-                    "    if (drain_valid_{j} !== 1'b{} || drain_out_{j} !== {wd}'h{:x}) begin errors = errors + 1; \
-                     $display(\"MISMATCH cycle {n} column {j}: %b %h\", drain_valid_{j}, drain_out_{j}); end",
-                    u8::from(c.drain_valid[j]),
-                    c.drain_out[j]
-                );
-            }
+        let (rows, cols) = (trace[0].a.len(), trace[0].b.len());
+        let names = |prefix: &'static str, n: usize| (0..n).map(move |i| format!("{prefix}_{i}"));
+        let inputs: Vec<String> = std::iter::once("ctl_in".to_string())
+            .chain(names("a_in", rows))
+            .chain(names("b_in", cols))
+            .collect();
+        let outputs: Vec<String> = names("drain_valid", cols)
+            .chain(names("drain_out", cols))
+            .collect();
+        let ports = |v: &[String]| v.iter().map(|n| Port::new(n.clone(), width(n))).collect();
+        let mut tb = VectorTb::new(&design.top, ports(&inputs), ports(&outputs), Check::AfterEdge);
+        let w = |v: u64| vec![v as u32, (v >> 32) as u32];
+        for c in trace {
+            let ins = std::iter::once(c.ctl).chain(c.a.iter().copied()).chain(c.b.iter().copied());
+            let outs = c
+                .drain_valid
+                .iter()
+                .map(|&v| Some(vec![u32::from(v)]))
+                .chain(c.drain_out.iter().map(|&v| Some(w(v))));
+            tb.cycle(ins.map(w).collect(), outs.collect());
         }
-        tb.push_str(
-            "    if (errors == 0) $display(\"TB PASS\"); else $display(\"TB FAIL %0d\", errors);\n",
-        );
-        tb.push_str("    $finish;\n  end\nendmodule\n");
         tb
     }
 
@@ -562,37 +544,8 @@ pub(crate) mod tests {
         let design = crate::generate::generate(&config).expect("generates");
         let dir = tempfile::tempdir().expect("tempdir");
         let m = crate::generate::write_design(&design, dir.path()).expect("writes");
-        let tb = dir.path().join("tb.sv");
-        std::fs::write(&tb, testbench(&design, &trace)).expect("write tb");
-        let bin = crate::tools::VERILATOR
-            .locate()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let obj = dir.path().join("obj");
-        let status = std::process::Command::new(bin)
-            .args([
-                "--binary",
-                "-Wno-fatal",
-                "--top-module",
-                "tb",
-                "-o",
-                "tb",
-                "--Mdir",
-            ])
-            .arg(&obj)
-            .args(["-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0"])
-            .arg(dir.path().join(&m.files[0]))
-            .arg(&tb)
-            .output()
-            .expect("runs verilator");
-        assert!(
-            status.status.success(),
-            "verilator build failed:\n{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        let run = std::process::Command::new(obj.join("tb"))
-            .output()
-            .expect("runs the testbench");
-        let out = String::from_utf8_lossy(&run.stdout);
+        let files: Vec<_> = m.files.iter().take(1).map(|f| dir.path().join(f)).collect();
+        let out = testbench(&design, &trace).run_in_verilator(&files, dir.path());
         assert!(out.contains("TB PASS"), "{config}:\n{out}");
     }
 

@@ -29,6 +29,8 @@ pub mod verilog;
 
 #[cfg(test)]
 pub(crate) mod testutil;
+#[cfg(test)]
+pub(crate) mod vector_tb;
 
 pub use config::{ArrayConfig, ConfigError, Dataflow, Datapath};
 pub use error::HwError;

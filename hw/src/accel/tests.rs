@@ -390,58 +390,37 @@ fn drain_under_back_pressure() {
     gemm_through_top::<Sq4>(&sq(2, 2, 4, 7, 32), 4, (4, 4, 6), 4, 6, slow);
 }
 
-/// `words` (least significant first) as a Verilog hex literal of `bits` bits.
-fn hex(words: &[u32], bits: usize) -> String {
-    let digits: String = words.iter().rev().map(|w| format!("{w:08x}")).collect();
-    format!("{bits}'h{digits}")
-}
-
-/// A self-checking SystemVerilog testbench that replays `trace` on the generated top and
-/// compares `cmd_ready`, `rsp_valid` and (when valid) `rsp_data` every cycle.
-fn testbench(design: &crate::generate::GeneratedDesign, trace: &[CycleIo]) -> String {
-    use std::fmt::Write;
+/// The trace as testbench vectors: the recorded inputs, and `cmd_ready`, `rsp_valid` and (when
+/// valid) `rsp_data` compared every cycle before the rising edge.
+fn testbench(
+    design: &crate::generate::GeneratedDesign,
+    trace: &[CycleIo],
+) -> crate::vector_tb::VectorTb {
+    use crate::vector_tb::{Check, Port, VectorTb};
     let a = design.accel.as_ref().expect("an accelerator top");
-    let mut tb = String::from("module tb;\n");
-    let _ = writeln!(
-        tb,
-        "  reg clock; reg reset; reg [{}:0] cmd_data; reg cmd_valid; wire cmd_ready;\n  \
-         wire [{}:0] rsp_data; wire rsp_valid; reg rsp_ready;",
-        a.cmd_bits - 1,
-        a.rsp_bits - 1
-    );
-    let _ = writeln!(
-        tb,
-        "  {} dut(.clock(clock), .reset(reset), .cmd_data(cmd_data), .cmd_valid(cmd_valid), \
-         .cmd_ready(cmd_ready), .rsp_data(rsp_data), .rsp_valid(rsp_valid), .rsp_ready(rsp_ready));",
-        design.top
-    );
-    tb.push_str("  integer errors;\n  initial begin\n    errors = 0;\n    clock = 1'b0;\n");
-    for (n, c) in trace.iter().enumerate() {
-        let _ = writeln!(
-            tb,
-            "    reset = 1'b{}; cmd_valid = 1'b{}; rsp_ready = 1'b{}; cmd_data = {};\n    #1;",
-            u8::from(c.reset),
-            u8::from(c.cmd_valid),
-            u8::from(c.rsp_ready),
-            hex(&c.cmd, a.cmd_bits)
-        );
-        let mut cond = format!(
-            "cmd_ready !== 1'b{} || rsp_valid !== 1'b{}",
-            u8::from(c.cmd_ready),
-            u8::from(c.rsp_valid)
-        );
-        if c.rsp_valid {
-            let _ = write!(cond, " || rsp_data !== {}", hex(&c.rsp, a.rsp_bits));
-        }
-        let _ = writeln!(
-            tb,
-            "    if ({cond}) begin errors = errors + 1; $display(\"MISMATCH cycle {n}: ready %b valid %b data %h\", \
-             cmd_ready, rsp_valid, rsp_data); end\n    clock = 1'b1; #1; clock = 1'b0; #1;"
+    let inputs = vec![
+        Port::new("reset", 1),
+        Port::new("cmd_valid", 1),
+        Port::new("rsp_ready", 1),
+        Port::new("cmd_data", a.cmd_bits),
+    ];
+    let outputs = vec![
+        Port::new("cmd_ready", 1),
+        Port::new("rsp_valid", 1),
+        Port::new("rsp_data", a.rsp_bits),
+    ];
+    let mut tb = VectorTb::new(&design.top, inputs, outputs, Check::BeforeEdge);
+    let bit = |b: bool| vec![u32::from(b)];
+    for c in trace {
+        tb.cycle(
+            vec![bit(c.reset), bit(c.cmd_valid), bit(c.rsp_ready), c.cmd.clone()],
+            vec![
+                Some(bit(c.cmd_ready)),
+                Some(bit(c.rsp_valid)),
+                c.rsp_valid.then(|| c.rsp.clone()),
+            ],
         );
     }
-    tb.push_str(
-        "    if (errors == 0) $display(\"TB PASS\"); else $display(\"TB FAIL %0d\", errors);\n    $finish;\n  end\nendmodule\n",
-    );
     tb
 }
 
@@ -463,37 +442,8 @@ pub(crate) fn verilator_check(config: &ArrayConfig, k_max: usize, sim: &SimRun) 
     let design = crate::generate::generate_accel(config, k_max).expect("generates");
     let dir = tempfile::tempdir().expect("tempdir");
     let man = crate::generate::write_design(&design, dir.path()).expect("writes");
-    let tb = dir.path().join("tb.sv");
-    std::fs::write(&tb, testbench(&design, &sim.trace)).expect("write tb");
-    let bin = crate::tools::VERILATOR
-        .locate()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let obj = dir.path().join("obj");
-    let out = std::process::Command::new(bin)
-        .args([
-            "--binary",
-            "-Wno-fatal",
-            "--top-module",
-            "tb",
-            "-o",
-            "tb",
-            "--Mdir",
-        ])
-        .arg(&obj)
-        .args(["-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0"])
-        .arg(dir.path().join(&man.files[0]))
-        .arg(&tb)
-        .output()
-        .expect("runs verilator");
-    assert!(
-        out.status.success(),
-        "verilator build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = std::process::Command::new(obj.join("tb"))
-        .output()
-        .expect("runs the testbench");
-    let text = String::from_utf8_lossy(&run.stdout);
+    let files = [dir.path().join(&man.files[0])];
+    let text = testbench(&design, &sim.trace).run_in_verilator(&files, dir.path());
     assert!(
         text.contains("TB PASS"),
         "{config}:\n{}",
