@@ -503,10 +503,17 @@ pub(crate) mod tests {
             .chain(names("drain_out", cols))
             .collect();
         let ports = |v: &[String]| v.iter().map(|n| Port::new(n.clone(), width(n))).collect();
-        let mut tb = VectorTb::new(&design.top, ports(&inputs), ports(&outputs), Check::AfterEdge);
+        let mut tb = VectorTb::new(
+            &design.top,
+            ports(&inputs),
+            ports(&outputs),
+            Check::AfterEdge,
+        );
         let w = |v: u64| vec![v as u32, (v >> 32) as u32];
         for c in trace {
-            let ins = std::iter::once(c.ctl).chain(c.a.iter().copied()).chain(c.b.iter().copied());
+            let ins = std::iter::once(c.ctl)
+                .chain(c.a.iter().copied())
+                .chain(c.b.iter().copied());
             let outs = c
                 .drain_valid
                 .iter()

@@ -92,7 +92,12 @@ impl VectorTb {
                 name = p.name,
                 last = n - 1
             );
-            let _ = writeln!(reads, "    $readmemh(\"{}\", in_{});", path.display(), p.name);
+            let _ = writeln!(
+                reads,
+                "    $readmemh(\"{}\", in_{});",
+                path.display(),
+                p.name
+            );
         }
         for (i, p) in self.outputs.iter().enumerate() {
             let want = file(
@@ -104,7 +109,10 @@ impl VectorTb {
             );
             let compare = file(
                 &format!("cmp_{}", p.name),
-                &mut self.cycles.iter().map(|c| u8::from(c.1[i].is_some()).to_string()),
+                &mut self
+                    .cycles
+                    .iter()
+                    .map(|c| u8::from(c.1[i].is_some()).to_string()),
             );
             let _ = writeln!(
                 tb,
@@ -225,7 +233,10 @@ mod tests {
                     s ^= 1 << 35;
                 }
                 let w = |v: u64| vec![v as u32, (v >> 32) as u32];
-                tb.cycle(vec![w(a), vec![(i % 16) as u32]], vec![(i != 3).then(|| w(s))]);
+                tb.cycle(
+                    vec![w(a), vec![(i % 16) as u32]],
+                    vec![(i != 3).then(|| w(s))],
+                );
             }
             let d = dir.path().join(sub);
             std::fs::create_dir(&d).expect("dir");

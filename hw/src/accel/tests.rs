@@ -413,7 +413,12 @@ fn testbench(
     let bit = |b: bool| vec![u32::from(b)];
     for c in trace {
         tb.cycle(
-            vec![bit(c.reset), bit(c.cmd_valid), bit(c.rsp_ready), c.cmd.clone()],
+            vec![
+                bit(c.reset),
+                bit(c.cmd_valid),
+                bit(c.rsp_ready),
+                c.cmd.clone(),
+            ],
             vec![
                 Some(bit(c.cmd_ready)),
                 Some(bit(c.rsp_valid)),
