@@ -8,8 +8,11 @@
 //!    `Vskm.mk` and links `wrapper + Vskm__ALL.a + Verilator runtime` into one `-shared` library
 //!    with Verilator's own link flags (`-lz` for FST, threads);
 //! 4. rename the directory to `<cache>/<key>/`: a reader sees either nothing or a complete
-//!    library, and when two processes build the same key, one rename wins and the other's work
-//!    is discarded.
+//!    library. A build holds a lock on its key (`<cache>/.locks/`), so a second build of the
+//!    same design, in another thread or process, waits and then loads the first one's library
+//!    (parallel tests and sweeps that share a design compile it once); should two builds still
+//!    meet (a cache on a file system without `flock`), one rename wins and the other's work is
+//!    discarded.
 //!
 //! The Verilator runtime (`verilated.cpp` ...: ~10 s of compiling) depends only on Verilator and
 //! the flags, so its objects are cached once under `<cache>/runtime-<key>/` the same way.
@@ -274,6 +277,45 @@ const LARGE_ABOVE_BYTES: usize = 500_000;
 /// design libraries in one process never bind to each other's `Vskm` or runtime.
 const CFLAGS: &str = "-fPIC -fvisibility=hidden -fvisibility-inlines-hidden";
 
+/// An exclusive `flock` on `<cache>/.locks/<name>.lock`, held while `name` is built. `flock`
+/// locks belong to an open file, so two threads of one process exclude each other as two
+/// processes do, and the kernel releases the lock however its holder ends. Waiting polls, so
+/// that an interrupting signal ends the wait ([`crate::interrupt`]).
+struct BuildLock {
+    _file: std::fs::File,
+}
+
+impl BuildLock {
+    fn acquire(cache: &Path, name: &str) -> Result<BuildLock> {
+        use std::os::fd::AsRawFd;
+        let dir = cache.join(".locks");
+        std::fs::create_dir_all(&dir).map_err(SimError::io("cannot create", &dir))?;
+        let path = dir.join(format!("{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(SimError::io("cannot open", &path))?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(BuildLock { _file: file });
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK)
+                && err.kind() != std::io::ErrorKind::Interrupted
+            {
+                return Err(SimError::io("cannot lock", &path)(err));
+            }
+            if crate::interrupt::interrupted().is_some() {
+                return Err(SimError::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Build the model library of `top` from `sources`, or find it in the cache.
 pub fn build_library(
     sources: &[SourceFile],
@@ -310,13 +352,20 @@ pub fn build_library(
     let profile = BuildProfile::for_sources(sources, opts.profile);
     let key = design_key(sources, top, opts, &verilator, profile);
     let lib = cache.join(&key).join(format!("lib{key}.so"));
+    let cached = |lib: PathBuf, key: String| BuiltLibrary {
+        path: lib,
+        key,
+        cached: true,
+        elapsed: start.elapsed(),
+    };
     if lib.is_file() {
-        return Ok(BuiltLibrary {
-            path: lib,
-            key,
-            cached: true,
-            elapsed: start.elapsed(),
-        });
+        return Ok(cached(lib, key));
+    }
+    // A second build of this design (another thread or process) waits here for the first and
+    // then finds its library, instead of compiling the same model again.
+    let _lock = BuildLock::acquire(&cache, &key)?;
+    if lib.is_file() {
+        return Ok(cached(lib, key));
     }
     remove_stale_temps(&cache);
     let guard = BuildGuard::new();
@@ -621,6 +670,10 @@ fn runtime_objects(obj: &Path, log: &Path, ctx: &StepContext) -> Result<Vec<Path
     let key = hex(&h.finalize()[..10]);
     let dir = cache.join(format!("runtime-{key}"));
     let paths: Vec<PathBuf> = objs.iter().map(|o| dir.join(o)).collect();
+    if paths.iter().all(|p| p.is_file()) {
+        return Ok(paths);
+    }
+    let _lock = BuildLock::acquire(cache, &format!("runtime-{key}"))?;
     if paths.iter().all(|p| p.is_file()) {
         return Ok(paths);
     }

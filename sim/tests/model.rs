@@ -159,6 +159,11 @@ fn concurrent_builds_of_one_design_agree() {
         .map(|h| h.join().expect("no panic").expect("builds"))
         .collect();
     assert_eq!(libs[0].path, libs[1].path);
+    assert_eq!(
+        libs.iter().filter(|l| l.cached).count(),
+        1,
+        "one build compiled, the other waited for it and loaded its library"
+    );
     let mut m = Model::load(&libs[0].path).unwrap();
     let (clk, step, count) = (
         m.port("clk").unwrap(),
