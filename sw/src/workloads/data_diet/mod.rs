@@ -523,8 +523,9 @@ fn write_scores_csv(
         text.push_str(",flipped");
     }
     text.push('\n');
-    for i in 0..d.train.len() {
-        text.push_str(&format!("{},{}", d.train.index[i], d.train.labels[i]));
+    let rows = d.train.index.iter().zip(&d.train.labels).take(d.train.len());
+    for (i, (index, label)) in rows.enumerate() {
+        text.push_str(&format!("{index},{label}"));
         kinds
             .iter()
             .for_each(|&k| text.push_str(&format!(",{:e}", s.get(k)[i])));
