@@ -10,3 +10,4 @@ pub mod detect;
 pub mod embed;
 pub mod model;
 pub mod pretrain;
+pub mod sphere;
