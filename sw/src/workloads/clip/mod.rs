@@ -6,6 +6,7 @@
 
 pub mod captions;
 pub mod checkpoint;
+pub mod demo;
 pub mod detect;
 pub mod embed;
 pub mod model;
