@@ -251,14 +251,14 @@ fn quick_detection_writes_every_held_out_kind() {
         "--format",
         "fp32",
         "--quick",
-        "--backbone-lr",
+        "--ln-lr",
         "0",
         "--out",
         dir.path().join("bad-lr").to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        !bad.status.success() && err.contains("--backbone-lr") && err.trim().lines().count() == 1,
+        !bad.status.success() && err.contains("--ln-lr") && err.trim().lines().count() == 1,
         "{err}"
     );
 }

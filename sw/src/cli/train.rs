@@ -32,7 +32,12 @@ pub struct ClipDetectArgs {
     #[command(flatten)]
     pub pretrain: ClipPretrainArgs,
     /// What the detector trains (comma-separated): ln, linear, full.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "ln,linear")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ln,linear,full"
+    )]
     pub tune: Vec<crate::workloads::clip::detect::Tune>,
     /// A Hugging Face CLIP checkpoint as the backbone instead of the mini CLIP.
     #[arg(long)]
@@ -71,10 +76,11 @@ pub struct ClipDetectArgs {
     /// Peak learning rate of the detectors' AdamW (cosine decay).
     #[arg(long, default_value_t = 1e-3)]
     pub detect_lr: f32,
-    /// Peak learning rate of the tower's trainable parameters (the LayerNorms with `ln`,
-    /// everything with `full`); default --detect-lr.
-    #[arg(long)]
-    pub backbone_lr: Option<f32>,
+    /// Peak learning rate of the tower's LayerNorm weights and biases (with `ln` and `full`;
+    /// the head and `full`'s other weights take --detect-lr). 3e-2: at 1e-3 LN-tuning moved
+    /// the held-out AUROC no further than the linear probe (README).
+    #[arg(long, default_value_t = 3e-2)]
+    pub ln_lr: f32,
     /// Loss terms each dropped in one extra `ln` arm (comma-separated: uniformity, alignment,
     /// slerp), paired with `ln` by seed.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -407,7 +413,7 @@ pub fn run(workload: &Workload) -> Result<()> {
                 epochs: if q { 1 } else { d.detect_epochs },
                 batch: d.detect_batch,
                 lr: d.detect_lr,
-                backbone_lr: d.backbone_lr,
+                ln_lr: Some(d.ln_lr),
                 weight_decay: 0.0,
                 train_images: if q { 300 } else { d.train_images },
                 test_images: if q { 200 } else { d.test_images },

@@ -51,7 +51,7 @@ pub fn config(out: &Path) -> DetectConfig {
         epochs: DEMO_EPOCHS,
         batch: 64,
         lr: DEMO_LR,
-        backbone_lr: DEMO_BACKBONE_LR,
+        ln_lr: DEMO_LN_LR,
         weight_decay: 0.0,
         train_images: 1000,
         test_images: 500,
@@ -61,8 +61,8 @@ pub fn config(out: &Path) -> DetectConfig {
 }
 
 const DEMO_EPOCHS: usize = 4;
-const DEMO_LR: f32 = 5e-3;
-const DEMO_BACKBONE_LR: Option<f32> = None;
+const DEMO_LR: f32 = 1e-3;
+const DEMO_LN_LR: Option<f32> = Some(3e-2);
 
 /// Run the segment's experiment in `out` (reusing finished runs): the summary's figures and
 /// the plots' paths.

@@ -105,10 +105,10 @@ pub struct DetectConfig {
     pub seeds: usize,
     pub epochs: usize,
     pub batch: usize,
-    /// Peak learning rate of the head.
+    /// Peak learning rate of the head (and, with `full`, of the tower's weights).
     pub lr: f32,
-    /// Peak learning rate of the tower's trainable parameters; `None`: `lr`.
-    pub backbone_lr: Option<f32>,
+    /// Peak learning rate of the tower's LayerNorms (with `ln` and `full`); `None`: `lr`.
+    pub ln_lr: Option<f32>,
     pub weight_decay: f32,
     /// Real training digits (each also appears manipulated).
     pub train_images: usize,
@@ -133,7 +133,7 @@ pub struct Plan {
     pub epochs: usize,
     pub batch: usize,
     pub lr: f32,
-    pub backbone_lr: f32,
+    pub ln_lr: f32,
     pub weight_decay: f32,
     pub train_images: usize,
     pub test_images: usize,
@@ -319,21 +319,39 @@ fn images<'a>(data: &'a [f32], tower: &VisionTower) -> Images<'a> {
     }
 }
 
-/// The tower's parameters a tune trains.
-fn trainable(tower: &mut VisionTower, tune: Tune) -> Vec<&mut Param> {
+/// The tower's LayerNorm weights and biases (pre, both of each block, post).
+fn layer_norms(tower: &mut VisionTower) -> Vec<&mut Param> {
+    let mut v = tower.pre_norm.params_mut();
+    for l in &mut tower.layers {
+        v.extend(l.norm1.params_mut());
+        v.extend(l.norm2.params_mut());
+    }
+    v.extend(tower.post_norm.params_mut());
+    v
+}
+
+/// The tower's parameters a tune trains, as two groups: its LayerNorms (at `--ln-lr`) and the
+/// rest (at `--detect-lr`, with `full` only).
+fn groups(tower: &mut VisionTower, tune: Tune) -> (Vec<&mut Param>, Vec<&mut Param>) {
     match tune {
-        Tune::Linear => Vec::new(),
-        Tune::Full => tower.params_mut(),
-        Tune::Ln => {
-            let mut v = tower.pre_norm.params_mut();
-            for l in &mut tower.layers {
-                v.extend(l.norm1.params_mut());
-                v.extend(l.norm2.params_mut());
-            }
-            v.extend(tower.post_norm.params_mut());
-            v
+        Tune::Linear => (Vec::new(), Vec::new()),
+        Tune::Ln => (layer_norms(tower), Vec::new()),
+        Tune::Full => {
+            let names: std::collections::HashSet<String> =
+                layer_norms(tower).iter().map(|p| p.name.clone()).collect();
+            tower
+                .params_mut()
+                .into_iter()
+                .partition(|p| names.contains(&p.name))
         }
     }
+}
+
+/// The tower's parameters a tune trains.
+fn trainable(tower: &mut VisionTower, tune: Tune) -> Vec<&mut Param> {
+    let (mut v, rest) = groups(tower, tune);
+    v.extend(rest);
+    v
 }
 
 /// The detection backbone: the checkpoint's vision tower without its projection.
@@ -345,7 +363,7 @@ fn backbone(dir: &std::path::Path) -> Result<VisionTower> {
 }
 
 /// A detector in training: the tower (frozen or partly trainable), the real / fake head, one
-/// AdamW for the head and one for the tower's trainable parameters (so the two can take
+/// AdamW for the LayerNorms and one for the other parameters (so the two groups can take
 /// different learning rates; with equal ones the steps are those of a single AdamW), and the
 /// slerp draws.
 pub struct Detector {
@@ -353,8 +371,10 @@ pub struct Detector {
     pub head: Linear,
     pub tune: Tune,
     pub weights: SphereWeights,
-    head_opt: AdamW,
-    tower_opt: AdamW,
+    /// The head and, with `full`, the tower's other parameters.
+    opt: AdamW,
+    /// The tower's LayerNorms (`ln` and `full`).
+    ln_opt: AdamW,
     rng: SplitMix64,
 }
 
@@ -392,8 +412,8 @@ impl Detector {
             head,
             tune,
             weights,
-            head_opt: AdamW::new(0.0, (0.9, 0.999), weight_decay),
-            tower_opt: AdamW::new(0.0, (0.9, 0.999), weight_decay),
+            opt: AdamW::new(0.0, (0.9, 0.999), weight_decay),
+            ln_opt: AdamW::new(0.0, (0.9, 0.999), weight_decay),
             rng,
         }
     }
@@ -406,15 +426,15 @@ impl Detector {
     }
 
     /// One step on a batch of the tower's input pixels (`adapt`ed, normalized) with labels
-    /// (1 = manipulated): the head at learning rate `lr`, the tower's trainable parameters at
-    /// `tower_lr`.
+    /// (1 = manipulated): the tower's trainable LayerNorms at learning rate `ln_lr`, the head
+    /// and any other trainable parameters at `lr`.
     pub fn step(
         &mut self,
         ctx: &mut Offload,
         pixels: &[f32],
         labels: &[usize],
         lr: f32,
-        tower_lr: f32,
+        ln_lr: f32,
     ) -> Result<StepLoss> {
         let w = self.weights;
         let batch = images(pixels, &self.tower);
@@ -446,12 +466,13 @@ impl Detector {
             let dpooled = l2_normalize_backward(&x, &inv, &dx);
             self.tower.backward(ctx, &dpooled, &cache)?;
         }
-        self.head_opt.lr = lr;
-        self.head_opt.step(&mut self.head.params_mut());
-        let mut tp = trainable(&mut self.tower, self.tune);
-        if !tp.is_empty() {
-            self.tower_opt.lr = tower_lr;
-            self.tower_opt.step(&mut tp);
+        let (mut norms, mut rest) = groups(&mut self.tower, self.tune);
+        rest.extend(self.head.params_mut());
+        self.opt.lr = lr;
+        self.opt.step(&mut rest);
+        if !norms.is_empty() {
+            self.ln_opt.lr = ln_lr;
+            self.ln_opt.step(&mut norms);
         }
         Ok(StepLoss {
             ce: ce.loss,
@@ -500,7 +521,7 @@ fn train_one(r: &Run, arm: &Arm, seed: usize, bar: &Progress) -> Result<RunFile>
     let steps_per_epoch = Batches::steps_per_epoch(n, cfg.batch);
     let total = cfg.epochs * steps_per_epoch;
     let schedule = LrSchedule::Cosine { total, warmup: 0 };
-    let tower_lr = cfg.backbone_lr.unwrap_or(cfg.lr);
+    let ln_lr = cfg.ln_lr.unwrap_or(cfg.lr);
     let mut batches = Batches::new(n, cfg.batch, mix64(seed as u64 ^ 0xBA7C));
     let mut last = f64::NAN;
     for step in 0..total {
@@ -514,7 +535,7 @@ fn train_one(r: &Run, arm: &Arm, seed: usize, bar: &Progress) -> Result<RunFile>
             &img,
             &labels,
             schedule.lr_at(cfg.lr, step),
-            schedule.lr_at(tower_lr, step),
+            schedule.lr_at(ln_lr, step),
         )?;
         last = loss.total();
         if !last.is_finite() {
@@ -596,10 +617,10 @@ fn check(cfg: &DetectConfig) -> Result<()> {
             cfg.weights.slerp
         )));
     }
-    let lrs = [cfg.lr, cfg.backbone_lr.unwrap_or(cfg.lr)];
+    let lrs = [cfg.lr, cfg.ln_lr.unwrap_or(cfg.lr)];
     if lrs.iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
         return Err(Error::Usage(
-            "--detect-lr and --backbone-lr must be positive".into(),
+            "--detect-lr and --ln-lr must be positive".into(),
         ));
     }
     Ok(())
@@ -639,7 +660,7 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
         epochs: cfg.epochs,
         batch: cfg.batch,
         lr: cfg.lr,
-        backbone_lr: cfg.backbone_lr.unwrap_or(cfg.lr),
+        ln_lr: cfg.ln_lr.unwrap_or(cfg.lr),
         weight_decay: cfg.weight_decay,
         train_images: ntrain,
         test_images: ntest,
