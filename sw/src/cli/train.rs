@@ -24,7 +24,7 @@ pub enum Workload {
     ClipPretrain(ClipPretrainArgs),
     /// Detecting local manipulations of digits on held-out kinds with a CLIP vision tower:
     /// LN-tuning, linear probe, full fine-tuning (pretrains the mini CLIP into DIR/backbone).
-    Clip(ClipDetectArgs),
+    Clip(Box<ClipDetectArgs>),
 }
 
 #[derive(Args, Debug)]
