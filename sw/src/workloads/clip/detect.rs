@@ -216,7 +216,8 @@ struct RunFile {
     /// ROC points of each held-out kind, in `test_kinds` order.
     roc: Vec<Vec<(f64, f64)>>,
     final_loss: f64,
-    /// The test features projected on their first two principal axes, in test-set order.
+    /// The test features projected on the head's fake-minus-real direction and the first
+    /// principal axis orthogonal to it, in test-set order.
     #[serde(default)]
     sphere: Vec<(f32, f32)>,
     /// The engine's counters over the run (training and the test pass).
@@ -493,6 +494,14 @@ impl Detector {
         Matrix::new(pixels.len() / per, c.hidden, data)
     }
 
+    /// The head's fake-minus-real weight vector: the direction its margin grows along.
+    pub fn fake_direction(&self) -> Vec<f64> {
+        let w = &self.head.weight.value;
+        (0..w.rows)
+            .map(|r| f64::from(w.at(r, 1) - w.at(r, 0)))
+            .collect()
+    }
+
     /// Fake-minus-real logit margins of normalized features.
     pub fn margins(&self, ctx: &mut Offload, features: &Matrix) -> Result<Vec<f64>> {
         let logits = self.head.forward(ctx, features)?;
@@ -573,7 +582,7 @@ fn train_one(r: &Run, arm: &Arm, seed: usize, bar: &Progress) -> Result<RunFile>
         results,
         roc,
         final_loss: last,
-        sphere: sphere::project(&features),
+        sphere: sphere::project(&features, Some(&det.fake_direction())),
         counters: *ctx.counters(),
     })
 }
@@ -846,8 +855,9 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
     Ok(summary)
 }
 
-/// `sphere-<arm>.png`: seed 0's test features on their first two principal axes, reals and
-/// each held-out kind (the `linear` arm's tower is the frozen backbone).
+/// `sphere-<arm>.png`: seed 0's test features along the head's fake-minus-real direction and
+/// the first principal axis orthogonal to it, reals and each held-out kind (the `linear` arm's
+/// tower is the frozen backbone).
 fn sphere_plot(cfg: &DetectConfig, arm: &Arm, f: &RunFile, test: &DetSet) -> Result<()> {
     if f.sphere.len() != test.labels.len() {
         return Ok(()); // a run file from before the projection was stored
@@ -875,10 +885,13 @@ fn sphere_plot(cfg: &DetectConfig, arm: &Arm, f: &RunFile, test: &DetSet) -> Res
     plot_scatter(
         &cfg.out.join(format!("sphere-{}.png", arm.name)),
         &format!(
-            "{} (seed 0): test features, PCA of the unit sphere (real-fake centroid gap {sep:.3})",
+            "{} (seed 0): test features on the sphere (real-fake centroid gap {sep:.3})",
             arm.name
         ),
-        ("PC 1", "PC 2"),
+        (
+            "along the head's fake-minus-real direction",
+            "first principal axis orthogonal to it",
+        ),
         &series,
     )
 }

@@ -1,13 +1,14 @@
-//! The detector's features on the unit sphere, seen in a plane: a PCA of the L2-normalized
-//! features (for `sphere-<arm>.png`), and how far apart the reals' and the fakes' centroids
-//! lie in that plane.
+//! The detector's features on the unit sphere, seen in a plane (for `sphere-<arm>.png`): the
+//! head's fake-minus-real direction against the first principal axis orthogonal to it (or a
+//! plain PCA), and how far apart the reals' and the fakes' centroids lie in that plane.
 
 use crate::matrix::Matrix;
 
-/// Rows of `x` projected on their first two principal axes (centred; power iteration with
+/// Rows of `x` projected on two axes (centred): `first` (normalized) if given, else the first
+/// principal axis; then the principal axis orthogonal to the first. Power iteration with
 /// deflation on the d x d covariance, from a fixed start, so the same features give the same
-/// bits).
-pub fn project(x: &Matrix) -> Vec<(f32, f32)> {
+/// bits.
+pub fn project(x: &Matrix, first: Option<&[f64]>) -> Vec<(f32, f32)> {
     let (n, d) = (x.rows, x.cols);
     if n == 0 || d == 0 {
         return Vec::new();
@@ -35,7 +36,13 @@ pub fn project(x: &Matrix) -> Vec<(f32, f32)> {
         }
     }
     let mut axes: Vec<Vec<f64>> = Vec::new();
-    for a in 0..2.min(d) {
+    if let Some(f) = first.filter(|f| f.len() == d) {
+        let norm = f.iter().map(|p| p * p).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            axes.push(f.iter().map(|p| p / norm).collect());
+        }
+    }
+    for a in axes.len()..2.min(d) {
         let mut v: Vec<f64> = (0..d).map(|i| 1.0 + ((i * 7 + a * 3) % 5) as f64).collect();
         for _ in 0..300 {
             let mut w: Vec<f64> = (0..d)
@@ -103,7 +110,7 @@ mod tests {
             data.extend([0.6 * t, 0.8 * t, z]);
         }
         let x = Matrix::new(20, 3, data).unwrap();
-        let p = project(&x);
+        let p = project(&x, None);
         for (i, q) in p.iter().enumerate() {
             let t = i as f32 - 9.5;
             assert!((q.0.abs() - t.abs()).abs() < 1e-4, "{i}: {q:?}");
@@ -111,5 +118,12 @@ mod tests {
         }
         let labels: Vec<usize> = (0..20).map(|i| usize::from(i >= 10)).collect();
         assert!((separation(&p, &labels) - 10.0).abs() < 1e-3);
+        // A given first axis (z, unnormalized) comes first; the second is the line.
+        let q = project(&x, Some(&[0.0, 0.0, 2.0]));
+        for (i, q) in q.iter().enumerate() {
+            let t = i as f32 - 9.5;
+            assert!((q.0.abs() - 0.1).abs() < 1e-4, "{i}: {q:?}");
+            assert!((q.1.abs() - t.abs()).abs() < 1e-4, "{i}: {q:?}");
+        }
     }
 }
