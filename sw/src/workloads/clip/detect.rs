@@ -9,14 +9,17 @@
 //! class token after the post-LayerNorm (`pooler_output`, no `visual_projection`), L2-normalized,
 //! into a linear head with bias (real / fake). `--tune ln` trains the weight and bias of every
 //! LayerNorm of the tower (pre, both of each block, post) and the head; `linear` the head only;
-//! `full` everything. Loss: CE on slerp-augmented features (each moved, with probability
-//! `--slerp`, toward a random same-label partner of the batch) + uniformity + label-aware
-//! alignment of the features on the sphere; AdamW with cosine decay. Reported per held-out kind:
-//! AUROC, AP and EER of the fake logit margin (reals against that kind's fakes).
+//! `full` everything. The LayerNorms have their own AdamW group and learning rate (`--ln-lr`);
+//! at the head's rate their affine parameters barely move. Loss: CE on slerp-augmented
+//! features (each moved, with probability `--slerp`, toward a random same-label partner of the
+//! batch) + uniformity + label-aware alignment of the features on the sphere; AdamW with cosine
+//! decay. `--ablate` adds `ln` arms with one term dropped. Reported per held-out kind: AUROC, AP
+//! and EER of the fake logit margin (reals against that kind's fakes), and paired differences
+//! between arms.
 //!
 //! Output: `backbone/` (the pretrained mini CLIP, when no `--model`), `experiment.json`,
-//! `runs/<tune>-seed<S>.json` (each run, reused on reruns), `summary.json`, `roc-<tune>.png`,
-//! `manipulations.png`.
+//! `runs/<arm>-seed<S>.json` (each run, reused on reruns), `summary.json`, `roc-<arm>.png`,
+//! `sphere-<arm>.png`, `manipulations.png`.
 
 use super::checkpoint;
 use super::model::normalize_pixels;

@@ -106,7 +106,8 @@ mod tests {
         let mut data = Vec::new();
         for i in 0..20 {
             let t = i as f32 - 9.5;
-            let z = if i % 2 == 0 { 0.1 } else { -0.1 };
+            // Signs + - - + per block of four: uncorrelated with t, mean 0.
+            let z = if i % 4 == 0 || i % 4 == 3 { 0.1 } else { -0.1 };
             data.extend([0.6 * t, 0.8 * t, z]);
         }
         let x = Matrix::new(20, 3, data).unwrap();
