@@ -26,7 +26,7 @@ impl Segment for Clip {
     }
 
     fn estimate(&self, _tour: &Tour) -> Duration {
-        Duration::from_secs(60)
+        Duration::from_secs(100)
     }
 
     fn run(&self, tour: &Tour) -> Result<SegmentReport> {
@@ -72,7 +72,7 @@ impl Segment for Clip {
         };
         let notes = vec![
             format!(
-                "backbone: zero-shot test accuracy {} after 3 epochs of contrastive pretraining",
+                "backbone: zero-shot test accuracy {} after 10 epochs of contrastive pretraining",
                 f(&r["zero_shot_accuracy"])
             ),
             format!(
@@ -85,9 +85,10 @@ impl Segment for Clip {
         ];
         let mut images = Vec::new();
         let labels = [
-            "test features on the sphere (PCA), frozen backbone (linear probe)",
-            "test features on the sphere (PCA), LN-tuned backbone",
-            "test features on the sphere (PCA), fully fine-tuned backbone",
+            "test features on the sphere (head direction x principal axis), frozen backbone \
+             (linear probe)",
+            "test features on the sphere, LN-tuned backbone",
+            "test features on the sphere, fully fine-tuned backbone",
         ];
         for (label, p) in labels
             .iter()
