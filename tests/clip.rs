@@ -703,3 +703,112 @@ fn vit_b_width_rows_go_through_the_l1_norm_unit_with_rtl_equal_to_golden() {
     let cos = gj["vs_fp32"]["cosine_mean"].as_f64().unwrap();
     assert!(cos > 0.5 && cos <= 1.0 + 1e-9, "cosine {cos}");
 }
+
+#[test]
+fn ln_tuning_steps_on_rtl_equal_golden_bit_for_bit() {
+    // The co-simulation tests' sq6 3x2 E=3 17-bit design (cached), three LN-tuning steps of
+    // the detector (CE on slerp-augmented features + uniformity + alignment, AdamW on the
+    // LayerNorms and the head) with a tiny one-layer tower on real and manipulated digits:
+    // every GEMM of the tower's forward and backward and of the head goes through the array.
+    use shiftkit::data::manipulate::{self, Kind};
+    use shiftkit::data::mnist::shipped_test_set;
+    use shiftkit::nn::activation::Activation;
+    use shiftkit::nn::vit::{VisionTower, VitConfig};
+    use shiftkit::workloads::clip::detect::{Detector, SphereWeights, Tune};
+    use shiftkit::workloads::clip::model::normalize_pixels;
+    std::env::set_var("SHIFTKIT_SIM_CACHE", sim_cache());
+    let shape = ArrayShape {
+        rows: 3,
+        cols: 2,
+        acc_bits: Some(17),
+    };
+    let data = shipped_test_set().expect("shipped MNIST");
+    let (mut raw, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..6 {
+        raw.extend_from_slice(data.image(i));
+        labels.push(0);
+        let kind = [Kind::Splice, Kind::Blur, Kind::Warp][i % 3];
+        raw.extend(
+            manipulate::apply(kind, data.image(i), data.image(i + 7), (28, 28), i as u64).unwrap(),
+        );
+        labels.push(1);
+    }
+    let pixels = normalize_pixels(&raw);
+    let config = VitConfig {
+        hidden: 16,
+        intermediate: 32,
+        layers: 1,
+        heads: 2,
+        channels: 1,
+        image: 28,
+        patch: 14,
+        projection: None,
+        act: Activation::QuickGelu,
+        eps: 1e-5,
+    };
+    let weights = SphereWeights {
+        uniformity: 0.5,
+        alignment: 0.1,
+        slerp: 0.5,
+    };
+    let bits = |ps: Vec<&mut shiftkit::nn::Param>| -> Vec<(String, Vec<u32>)> {
+        ps.iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.value.data.iter().map(|v| v.to_bits()).collect(),
+                )
+            })
+            .collect()
+    };
+    let run = |kind: EngineKind| {
+        let mut ctx = Offload::new(Format::Sq6, kind, shape, 3, 5).expect("engine");
+        let tower = VisionTower::random(config.clone(), NormKind::Layer, 3, true);
+        let mut det = Detector::new(tower, Tune::Ln, weights, 1, 0.0);
+        let before = bits(det.trainable());
+        let mut losses = Vec::new();
+        for step in 0..3 {
+            let ids: Vec<usize> = (0..4).map(|j| (4 * step + j) % 12).collect();
+            let img: Vec<f32> = ids
+                .iter()
+                .flat_map(|&i| pixels[i * 784..(i + 1) * 784].iter().copied())
+                .collect();
+            let l: Vec<usize> = ids.iter().map(|&i| labels[i]).collect();
+            let loss = det.step(&mut ctx, &img, &l, 2e-2, 2e-2).expect("step");
+            losses.push([loss.ce, loss.uniformity, loss.alignment].map(f64::to_bits));
+        }
+        let trained = bits(det.trainable());
+        let frozen = bits(det.tower.params_mut());
+        (losses, before, trained, frozen, *ctx.counters())
+    };
+    let (golden, rtl) = (run(EngineKind::Golden), run(EngineKind::Rtl));
+    assert_eq!(golden.0, rtl.0, "losses");
+    assert!(golden.2 == rtl.2, "trainable weights differ");
+    assert!(golden.3 == rtl.3, "tower weights differ");
+    assert_eq!(golden.4, rtl.4, "counters");
+    // LN-tuning trains the 3 LayerNorms' and the head's parameters, and only those.
+    let names: Vec<&str> = golden.2.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 2 * 4 + 2, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.contains("norm") || n.starts_with("head.")),
+        "{names:?}"
+    );
+    for (a, b) in golden.1.iter().zip(&golden.2) {
+        assert_ne!(a.1, b.1, "{} did not move", a.0);
+    }
+    let untouched = VisionTower::random(config.clone(), NormKind::Layer, 3, true);
+    let mut untouched = untouched;
+    for ((name, after), p) in golden.3.iter().zip(untouched.params_mut()) {
+        let trained = names.contains(&name.as_str());
+        let same = *after == p.value.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            same, !trained,
+            "{name}: trained {trained}, unchanged {same}"
+        );
+    }
+    // Forward (tower + head) and backward (input and weight gradients, the head's too).
+    assert!(golden.4.gemms > 3 * 10, "{:?}", golden.4);
+    assert!(golden.0.iter().all(|l| f64::from_bits(l[0]).is_finite()));
+}

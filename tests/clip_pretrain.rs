@@ -150,8 +150,9 @@ fn bad_pretrain_settings_fail_in_one_line() {
     }
 }
 
-/// `train clip --quick`: the backbone pretrained into DIR/backbone, a detector per tune, every
-/// held-out kind's AUROC / AP / EER in summary.json, the plots, and the trainable fractions.
+/// `train clip --quick`: the backbone pretrained into DIR/backbone, a detector per tune and
+/// ablation, every held-out kind's AUROC / AP / EER in summary.json, the plots, the trainable
+/// fractions and the paired differences.
 #[test]
 fn quick_detection_writes_every_held_out_kind() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +164,9 @@ fn quick_detection_writes_every_held_out_kind() {
         "fp32",
         "--quick",
         "--tune",
-        "ln,linear",
+        "ln,linear,full",
+        "--ablate",
+        "slerp",
         "--train-kinds",
         "splice,blur",
         "--test-kinds",
@@ -179,19 +182,42 @@ fn quick_detection_writes_every_held_out_kind() {
         "manipulations.png",
         "roc-ln.png",
         "roc-linear.png",
+        "roc-full.png",
+        "sphere-linear.png",
+        "sphere-ln.png",
+        "sphere-ln-no-slerp.png",
         "runs/ln-seed0.json",
+        "runs/ln-no-slerp-seed0.json",
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let s = common::json(&out.join("summary.json"));
     let runs = s["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 4, "2 tunes x 1 seed x 2 held-out kinds");
+    assert_eq!(runs.len(), 8, "4 arms x 1 seed x 2 held-out kinds");
     for run in runs {
         for k in ["auroc", "ap", "eer"] {
             let v = run[k].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&v), "{run}");
         }
         assert!(["erase", "contrast"].contains(&run["kind"].as_str().unwrap()));
+        assert!(["ln", "linear", "full", "ln-no-slerp"].contains(&run["arm"].as_str().unwrap()));
+    }
+    let t = &s["tunes"];
+    assert_eq!(t["ln-no-slerp"]["tune"], "ln");
+    assert_eq!(t["ln-no-slerp"]["weights"]["slerp"], 0.0);
+    assert_eq!(t["ln"]["weights"]["slerp"], 0.5);
+    assert_eq!(s["trainable_fraction"]["full"], 1.0);
+    // The linear probe runs the tower forward only; LN-tuning adds its backward (the test
+    // pass is forward only for both).
+    let macs = |arm: &str| t[arm]["counters"]["macs"].as_u64().unwrap();
+    assert!(
+        macs("linear") > 0 && 2 * macs("ln") > 3 * macs("linear"),
+        "{t}"
+    );
+    assert_eq!(macs("ln"), macs("full"));
+    for pair in ["ln-linear", "full-linear", "ln-full", "ln-no-slerp-ln"] {
+        let d = &s["paired_mean_auroc_differences"][pair];
+        assert_eq!(d["n"], 1, "{pair}: {d}");
     }
     let (ln, lin) = (
         s["trainable_fraction"]["ln"].as_f64().unwrap(),
@@ -217,6 +243,22 @@ fn quick_detection_writes_every_held_out_kind() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
         !bad.status.success() && err.contains("--slerp") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let bad = shiftkit(&[
+        "train",
+        "clip",
+        "--format",
+        "fp32",
+        "--quick",
+        "--ln-lr",
+        "0",
+        "--out",
+        dir.path().join("bad-lr").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("--ln-lr") && err.trim().lines().count() == 1,
         "{err}"
     );
 }

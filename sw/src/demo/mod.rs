@@ -11,6 +11,7 @@
 //! Adding a workload's segment: implement [`Segment`] (see `grokking.rs`, ~100 lines with its
 //! table and plots) and add it to [`segments`].
 
+mod clip;
 mod data_diet;
 mod distill;
 mod gemm;
@@ -91,6 +92,7 @@ pub fn segments() -> Vec<Box<dyn Segment>> {
         Box::new(grokking::GrokkingTickets),
         Box::new(data_diet::DataDiet),
         Box::new(distill::Distill),
+        Box::new(clip::Clip),
         Box::new(rtl_check::RtlCheck),
         Box::new(resources::Resources),
     ]

@@ -523,6 +523,61 @@ pub fn plot_error_bars(
     })
 }
 
+/// One set of points of a scatter plot.
+pub struct Scatter {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+}
+
+/// Points in a square plot with equal axis scales (e.g. features projected on a plane), each
+/// series in its colour, the first drawn first.
+pub fn plot_scatter(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[Scatter],
+) -> Result<()> {
+    let r = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .fold(1e-6f64, |m, p| m.max(p.0.abs()).max(p.1.abs()))
+        * 1.08;
+    render_png(path, (760, 720), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-r..r, -r..r)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        for s in series {
+            let color = s.color;
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(move |&p| Circle::new(p, 2, color.mix(0.55).filled())),
+                )?
+                .label(format!("{} ({})", s.label, s.points.len()))
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        Ok(())
+    })
+}
+
 /// One histogram panel per series (each on its own x range), stacked vertically.
 pub fn plot_histograms(
     path: &Path,

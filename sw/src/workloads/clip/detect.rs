@@ -9,22 +9,26 @@
 //! class token after the post-LayerNorm (`pooler_output`, no `visual_projection`), L2-normalized,
 //! into a linear head with bias (real / fake). `--tune ln` trains the weight and bias of every
 //! LayerNorm of the tower (pre, both of each block, post) and the head; `linear` the head only;
-//! `full` everything. Loss: CE on slerp-augmented features (each moved, with probability
-//! `--slerp`, toward a random same-label partner of the batch) + uniformity + label-aware
-//! alignment of the features on the sphere; AdamW with cosine decay. Reported per held-out kind:
-//! AUROC, AP and EER of the fake logit margin (reals against that kind's fakes).
+//! `full` everything. The LayerNorms have their own AdamW group and learning rate (`--ln-lr`);
+//! at the head's rate their affine parameters barely move. Loss: CE on slerp-augmented
+//! features (each moved, with probability `--slerp`, toward a random same-label partner of the
+//! batch) + uniformity + label-aware alignment of the features on the sphere; AdamW with cosine
+//! decay. `--ablate` adds `ln` arms with one term dropped. Reported per held-out kind: AUROC, AP
+//! and EER of the fake logit margin (reals against that kind's fakes), and paired differences
+//! between arms.
 //!
 //! Output: `backbone/` (the pretrained mini CLIP, when no `--model`), `experiment.json`,
-//! `runs/<tune>-seed<S>.json` (each run, reused on reruns), `summary.json`, `roc-<tune>.png`,
-//! `manipulations.png`.
+//! `runs/<arm>-seed<S>.json` (each run, reused on reruns), `summary.json`, `roc-<arm>.png`,
+//! `sphere-<arm>.png`, `manipulations.png`.
 
 use super::checkpoint;
 use super::model::normalize_pixels;
 use super::pretrain::{self, PretrainConfig};
+use super::sphere;
 use crate::data::manipulate::{self, Kind};
 use crate::data::mnist::{standard_split, Mnist};
 use crate::data::Batches;
-use crate::engine::{ArrayShape, EngineKind};
+use crate::engine::{ArrayShape, Counters, EngineKind};
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::matrix::Matrix;
@@ -42,11 +46,13 @@ use crate::nn::{Offload, Param};
 use crate::progress::Progress;
 use crate::rng::{mix64, SplitMix64};
 use crate::workloads::report::{
-    check_experiment, plot_curves, plot_image_grid, write_json, Curve, Tile, PALETTE,
+    check_experiment, plot_curves, plot_image_grid, plot_scatter, write_json, Curve, Scatter, Tile,
+    PALETTE,
 };
 use crate::workloads::stats::{
     auroc, average_precision, equal_error_rate, mean_se, roc_curve, MeanSe,
 };
+use plotters::style::RGBColor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -97,10 +103,15 @@ pub struct DetectConfig {
     pub train_kinds: Vec<Kind>,
     pub test_kinds: Vec<Kind>,
     pub weights: SphereWeights,
+    /// Loss terms each dropped in one extra `ln` arm (`ln-no-uniformity`, ...).
+    pub ablations: Vec<Ablation>,
     pub seeds: usize,
     pub epochs: usize,
     pub batch: usize,
+    /// Peak learning rate of the head (and, with `full`, of the tower's weights).
     pub lr: f32,
+    /// Peak learning rate of the tower's LayerNorms (with `ln` and `full`); `None`: `lr`.
+    pub ln_lr: Option<f32>,
     pub weight_decay: f32,
     /// Real training digits (each also appears manipulated).
     pub train_images: usize,
@@ -121,18 +132,79 @@ pub struct Plan {
     pub train_kinds: Vec<Kind>,
     pub test_kinds: Vec<Kind>,
     pub weights: SphereWeights,
+    pub arms: Vec<Arm>,
     pub epochs: usize,
     pub batch: usize,
     pub lr: f32,
+    pub ln_lr: f32,
     pub weight_decay: f32,
     pub train_images: usize,
     pub test_images: usize,
     pub data_seed: u64,
 }
 
+/// A loss term an ablation arm drops.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Ablation {
+    Uniformity,
+    Alignment,
+    Slerp,
+}
+
+impl Ablation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ablation::Uniformity => "uniformity",
+            Ablation::Alignment => "alignment",
+            Ablation::Slerp => "slerp",
+        }
+    }
+}
+
+/// One detector setting of an experiment: a tune with the loss weights (an ablation arm is
+/// `ln` with one term's weight set to 0).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Arm {
+    pub name: String,
+    pub tune: Tune,
+    pub weights: SphereWeights,
+}
+
+/// The tunes' arms, then one `ln` arm per ablation.
+pub fn arms(tunes: &[Tune], weights: SphereWeights, ablations: &[Ablation]) -> Vec<Arm> {
+    let mut v: Vec<Arm> = tunes
+        .iter()
+        .map(|&t| Arm {
+            name: t.name().into(),
+            tune: t,
+            weights,
+        })
+        .collect();
+    for &a in ablations {
+        let mut w = weights;
+        match a {
+            Ablation::Uniformity => w.uniformity = 0.0,
+            Ablation::Alignment => w.alignment = 0.0,
+            Ablation::Slerp => w.slerp = 0.0,
+        }
+        v.push(Arm {
+            name: format!("ln-no-{}", a.name()),
+            tune: Tune::Ln,
+            weights: w,
+        });
+    }
+    v
+}
+
 /// One held-out kind's figures in one run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KindResult {
+    /// The arm (the tune's name, or `ln-no-<term>` for an ablation).
+    #[serde(default)]
+    pub arm: String,
     pub tune: Tune,
     pub seed: usize,
     pub kind: Kind,
@@ -147,6 +219,13 @@ struct RunFile {
     /// ROC points of each held-out kind, in `test_kinds` order.
     roc: Vec<Vec<(f64, f64)>>,
     final_loss: f64,
+    /// The test features projected on the head's fake-minus-real direction and the first
+    /// principal axis orthogonal to it, in test-set order.
+    #[serde(default)]
+    sphere: Vec<(f32, f32)>,
+    /// The engine's counters over the run (training and the test pass).
+    #[serde(default)]
+    counters: Counters,
 }
 
 const DATA_SEED: u64 = 0xDA7A;
@@ -244,21 +323,39 @@ fn images<'a>(data: &'a [f32], tower: &VisionTower) -> Images<'a> {
     }
 }
 
-/// The tower's parameters a tune trains.
-fn trainable(tower: &mut VisionTower, tune: Tune) -> Vec<&mut Param> {
+/// The tower's LayerNorm weights and biases (pre, both of each block, post).
+fn layer_norms(tower: &mut VisionTower) -> Vec<&mut Param> {
+    let mut v = tower.pre_norm.params_mut();
+    for l in &mut tower.layers {
+        v.extend(l.norm1.params_mut());
+        v.extend(l.norm2.params_mut());
+    }
+    v.extend(tower.post_norm.params_mut());
+    v
+}
+
+/// The tower's parameters a tune trains, as two groups: its LayerNorms (at `--ln-lr`) and the
+/// rest (at `--detect-lr`, with `full` only).
+fn groups(tower: &mut VisionTower, tune: Tune) -> (Vec<&mut Param>, Vec<&mut Param>) {
     match tune {
-        Tune::Linear => Vec::new(),
-        Tune::Full => tower.params_mut(),
-        Tune::Ln => {
-            let mut v = tower.pre_norm.params_mut();
-            for l in &mut tower.layers {
-                v.extend(l.norm1.params_mut());
-                v.extend(l.norm2.params_mut());
-            }
-            v.extend(tower.post_norm.params_mut());
-            v
+        Tune::Linear => (Vec::new(), Vec::new()),
+        Tune::Ln => (layer_norms(tower), Vec::new()),
+        Tune::Full => {
+            let names: std::collections::HashSet<String> =
+                layer_norms(tower).iter().map(|p| p.name.clone()).collect();
+            tower
+                .params_mut()
+                .into_iter()
+                .partition(|p| names.contains(&p.name))
         }
     }
+}
+
+/// The tower's parameters a tune trains.
+fn trainable(tower: &mut VisionTower, tune: Tune) -> Vec<&mut Param> {
+    let (mut v, rest) = groups(tower, tune);
+    v.extend(rest);
+    v
 }
 
 /// The detection backbone: the checkpoint's vision tower without its projection.
@@ -269,18 +366,152 @@ fn backbone(dir: &std::path::Path) -> Result<VisionTower> {
     Ok(tower)
 }
 
-/// Fake-minus-real logit margins of a set.
-fn scores(tower: &VisionTower, head: &Linear, ctx: &mut Offload, set: &DetSet) -> Result<Vec<f64>> {
-    let px = adapt(&set.pixels, tower);
-    let per = px.len() / set.labels.len();
-    let mut out = Vec::with_capacity(set.labels.len());
-    for chunk in px.chunks(250 * per) {
-        let o = tower.forward(ctx, &images(chunk, tower))?;
-        let (x, _) = l2_normalize_rows(&o.pooled);
-        let logits = head.forward(ctx, &x)?;
-        out.extend((0..logits.rows).map(|r| f64::from(logits.at(r, 1) - logits.at(r, 0))));
+/// A detector in training: the tower (frozen or partly trainable), the real / fake head, one
+/// AdamW for the LayerNorms and one for the other parameters (so the two groups can take
+/// different learning rates; with equal ones the steps are those of a single AdamW), and the
+/// slerp draws.
+pub struct Detector {
+    pub tower: VisionTower,
+    pub head: Linear,
+    pub tune: Tune,
+    pub weights: SphereWeights,
+    /// The head and, with `full`, the tower's other parameters.
+    opt: AdamW,
+    /// The tower's LayerNorms (`ln` and `full`).
+    ln_opt: AdamW,
+    rng: SplitMix64,
+}
+
+/// The terms of one step's loss (already weighted).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLoss {
+    pub ce: f64,
+    pub uniformity: f64,
+    pub alignment: f64,
+}
+
+impl StepLoss {
+    pub fn total(&self) -> f64 {
+        self.ce + self.uniformity + self.alignment
     }
-    Ok(out)
+}
+
+impl Detector {
+    /// A head initialized from `seed` (N(0, 1/d) weights, zero bias) on `tower`.
+    pub fn new(
+        tower: VisionTower,
+        tune: Tune,
+        weights: SphereWeights,
+        seed: u64,
+        weight_decay: f32,
+    ) -> Self {
+        let d = tower.config.hidden;
+        let mut rng = SplitMix64::new(mix64(seed ^ 0x4EAD));
+        let head = Linear::new(
+            Param::normal("head.weight", d, 2, (d as f64).powf(-0.5), &mut rng),
+            Some(Param::new("head.bias", Matrix::zeros(1, 2))),
+        );
+        Detector {
+            tower,
+            head,
+            tune,
+            weights,
+            opt: AdamW::new(0.0, (0.9, 0.999), weight_decay),
+            ln_opt: AdamW::new(0.0, (0.9, 0.999), weight_decay),
+            rng,
+        }
+    }
+
+    /// The parameters this detector trains: the tower's share of its tune, then the head.
+    pub fn trainable(&mut self) -> Vec<&mut Param> {
+        let mut v = trainable(&mut self.tower, self.tune);
+        v.extend(self.head.params_mut());
+        v
+    }
+
+    /// One step on a batch of the tower's input pixels (`adapt`ed, normalized) with labels
+    /// (1 = manipulated): the tower's trainable LayerNorms at learning rate `ln_lr`, the head
+    /// and any other trainable parameters at `lr`.
+    pub fn step(
+        &mut self,
+        ctx: &mut Offload,
+        pixels: &[f32],
+        labels: &[usize],
+        lr: f32,
+        ln_lr: f32,
+    ) -> Result<StepLoss> {
+        let w = self.weights;
+        let batch = images(pixels, &self.tower);
+        let (pooled, cache) = if self.tune == Tune::Linear {
+            (self.tower.forward(ctx, &batch)?.pooled, None)
+        } else {
+            let (o, c) = self.tower.forward_train(ctx, &batch)?;
+            (o.pooled, Some(c))
+        };
+        let (x, inv) = l2_normalize_rows(&pooled);
+        let (xs, sc) = slerp_augment(&x, labels, w.slerp, &mut self.rng);
+        let logits = self.head.forward(ctx, &xs)?;
+        let ce = softmax_cross_entropy(&logits, labels, true);
+        self.tower
+            .params_mut()
+            .iter_mut()
+            .for_each(|p| p.zero_grad());
+        self.head
+            .params_mut()
+            .iter_mut()
+            .for_each(|p| p.zero_grad());
+        let dxs = self.head.backward(ctx, &xs, &ce.grad, cache.is_some())?;
+        let u = uniformity(&x, w.uniformity);
+        let a = alignment(&x, labels, w.alignment);
+        if let (Some(cache), Some(dxs)) = (cache, dxs) {
+            let mut dx = slerp_backward(&dxs, &sc);
+            add_into(&mut dx, &u.grad);
+            add_into(&mut dx, &a.grad);
+            let dpooled = l2_normalize_backward(&x, &inv, &dx);
+            self.tower.backward(ctx, &dpooled, &cache)?;
+        }
+        let (mut norms, mut rest) = groups(&mut self.tower, self.tune);
+        rest.extend(self.head.params_mut());
+        self.opt.lr = lr;
+        self.opt.step(&mut rest);
+        if !norms.is_empty() {
+            self.ln_opt.lr = ln_lr;
+            self.ln_opt.step(&mut norms);
+        }
+        Ok(StepLoss {
+            ce: ce.loss,
+            uniformity: u.loss,
+            alignment: a.loss,
+        })
+    }
+
+    /// L2-normalized features (the post-LayerNorm class token) of adapted pixels, in chunks.
+    pub fn features(&self, ctx: &mut Offload, pixels: &[f32]) -> Result<Matrix> {
+        let c = &self.tower.config;
+        let per = c.channels * c.image * c.image;
+        let mut data = Vec::with_capacity(pixels.len() / per * c.hidden);
+        for chunk in pixels.chunks(250 * per) {
+            let o = self.tower.forward(ctx, &images(chunk, &self.tower))?;
+            data.extend(l2_normalize_rows(&o.pooled).0.data);
+        }
+        Matrix::new(pixels.len() / per, c.hidden, data)
+    }
+
+    /// The head's fake-minus-real weight vector: the direction its margin grows along.
+    pub fn fake_direction(&self) -> Vec<f64> {
+        let w = &self.head.weight.value;
+        (0..w.rows)
+            .map(|r| f64::from(w.at(r, 1) - w.at(r, 0)))
+            .collect()
+    }
+
+    /// Fake-minus-real logit margins of normalized features.
+    pub fn margins(&self, ctx: &mut Offload, features: &Matrix) -> Result<Vec<f64>> {
+        let logits = self.head.forward(ctx, features)?;
+        Ok((0..logits.rows)
+            .map(|r| f64::from(logits.at(r, 1) - logits.at(r, 0)))
+            .collect())
+    }
 }
 
 struct Run<'a> {
@@ -290,25 +521,20 @@ struct Run<'a> {
     test: &'a DetSet,
 }
 
-fn train_one(r: &Run, tune: Tune, seed: usize, bar: &Progress) -> Result<RunFile> {
+fn train_one(r: &Run, arm: &Arm, seed: usize, bar: &Progress) -> Result<RunFile> {
     let cfg = r.cfg;
+    let tune = arm.tune;
     let mut ctx = Offload::new(cfg.format, cfg.engine, cfg.shape, cfg.window, seed as u64)?;
-    let mut tower = backbone(r.dir)?;
-    let d = tower.config.hidden;
-    let mut rng = SplitMix64::new(mix64(seed as u64 ^ 0x4EAD));
-    let mut head = Linear::new(
-        Param::normal("head.weight", d, 2, (d as f64).powf(-0.5), &mut rng),
-        Some(Param::new("head.bias", Matrix::zeros(1, 2))),
-    );
+    let tower = backbone(r.dir)?;
     let px = adapt(&r.train.pixels, &tower);
+    let mut det = Detector::new(tower, tune, arm.weights, seed as u64, cfg.weight_decay);
     let per = px.len() / r.train.labels.len();
     let n = r.train.labels.len();
     let steps_per_epoch = Batches::steps_per_epoch(n, cfg.batch);
     let total = cfg.epochs * steps_per_epoch;
     let schedule = LrSchedule::Cosine { total, warmup: 0 };
-    let mut opt = AdamW::new(cfg.lr, (0.9, 0.999), cfg.weight_decay);
+    let ln_lr = cfg.ln_lr.unwrap_or(cfg.lr);
     let mut batches = Batches::new(n, cfg.batch, mix64(seed as u64 ^ 0xBA7C));
-    let w = cfg.weights;
     let mut last = f64::NAN;
     for step in 0..total {
         let ids = batches.next_batch();
@@ -316,43 +542,24 @@ fn train_one(r: &Run, tune: Tune, seed: usize, bar: &Progress) -> Result<RunFile
         ids.iter()
             .for_each(|&i| img.extend_from_slice(&px[i * per..(i + 1) * per]));
         let labels: Vec<usize> = ids.iter().map(|&i| r.train.labels[i]).collect();
-        let batch = images(&img, &tower);
-        let (pooled, cache) = if tune == Tune::Linear {
-            (tower.forward(&mut ctx, &batch)?.pooled, None)
-        } else {
-            let (o, c) = tower.forward_train(&mut ctx, &batch)?;
-            (o.pooled, Some(c))
-        };
-        let (x, inv) = l2_normalize_rows(&pooled);
-        let (xs, sc) = slerp_augment(&x, &labels, w.slerp, &mut rng);
-        let logits = head.forward(&mut ctx, &xs)?;
-        let ce = softmax_cross_entropy(&logits, &labels, true);
-        tower.params_mut().iter_mut().for_each(|p| p.zero_grad());
-        head.params_mut().iter_mut().for_each(|p| p.zero_grad());
-        let dxs = head.backward(&mut ctx, &xs, &ce.grad, cache.is_some())?;
-        let u = uniformity(&x, w.uniformity);
-        let a = alignment(&x, &labels, w.alignment);
-        if let (Some(cache), Some(dxs)) = (cache, dxs) {
-            let mut dx = slerp_backward(&dxs, &sc);
-            add_into(&mut dx, &u.grad);
-            add_into(&mut dx, &a.grad);
-            let dpooled = l2_normalize_backward(&x, &inv, &dx);
-            tower.backward(&mut ctx, &dpooled, &cache)?;
-        }
-        last = ce.loss + u.loss + a.loss;
+        let loss = det.step(
+            &mut ctx,
+            &img,
+            &labels,
+            schedule.lr_at(cfg.lr, step),
+            schedule.lr_at(ln_lr, step),
+        )?;
+        last = loss.total();
         if !last.is_finite() {
             return Err(Error::Usage(format!(
-                "{} seed {seed}: the loss diverged at step {step} (lower --lr)",
-                tune.name()
+                "{} seed {seed}: the loss diverged at step {step} (lower --detect-lr)",
+                arm.name
             )));
         }
-        opt.lr = schedule.lr_at(cfg.lr, step);
-        let mut params = trainable(&mut tower, tune);
-        params.extend(head.params_mut());
-        opt.step(&mut params);
         bar.inc(1);
     }
-    let s = scores(&tower, &head, &mut ctx, r.test)?;
+    let features = det.features(&mut ctx, &adapt(&r.test.pixels, &det.tower))?;
+    let s = det.margins(&mut ctx, &features)?;
     let mut results = Vec::new();
     let mut roc = Vec::new();
     for &kind in &cfg.test_kinds {
@@ -364,6 +571,7 @@ fn train_one(r: &Run, tune: Tune, seed: usize, bar: &Progress) -> Result<RunFile
             }
         }
         results.push(KindResult {
+            arm: arm.name.clone(),
             tune,
             seed,
             kind,
@@ -377,19 +585,26 @@ fn train_one(r: &Run, tune: Tune, seed: usize, bar: &Progress) -> Result<RunFile
         results,
         roc,
         final_loss: last,
+        sphere: sphere::project(&features, Some(&det.fake_direction())),
+        counters: *ctx.counters(),
     })
 }
 
-/// Per tune: figures per held-out kind and their mean over kinds, each as mean +- SE over
-/// seeds.
+/// Per arm: figures per held-out kind and their mean over kinds, each as mean +- SE (and
+/// standard deviation) over seeds.
 #[derive(Clone, Debug, Serialize)]
 pub struct TuneSummary {
+    pub tune: Tune,
+    pub weights: SphereWeights,
     pub trainable_parameters: usize,
     pub trainable_fraction: f64,
     pub per_kind: BTreeMap<String, BTreeMap<String, MeanSe>>,
     pub mean_auroc: MeanSe,
     pub mean_ap: MeanSe,
     pub mean_eer: MeanSe,
+    pub final_loss: MeanSe,
+    /// Summed over seeds.
+    pub counters: Counters,
 }
 
 fn check(cfg: &DetectConfig) -> Result<()> {
@@ -414,7 +629,23 @@ fn check(cfg: &DetectConfig) -> Result<()> {
             cfg.weights.slerp
         )));
     }
+    let lrs = [cfg.lr, cfg.ln_lr.unwrap_or(cfg.lr)];
+    if lrs.iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
+        return Err(Error::Usage(
+            "--detect-lr and --ln-lr must be positive".into(),
+        ));
+    }
     Ok(())
+}
+
+/// Mean over held-out kinds of one figure of one arm and seed.
+fn kind_mean(runs: &[&KindResult], arm: &str, seed: usize, f: fn(&KindResult) -> f64) -> f64 {
+    let v: Vec<f64> = runs
+        .iter()
+        .filter(|k| k.arm == arm && k.seed == seed)
+        .map(|k| f(k))
+        .collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
@@ -424,6 +655,7 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
         cfg.train_images.min(split.train.len()),
         cfg.test_images.min(split.test.len()),
     );
+    let arms = arms(&cfg.tunes, cfg.weights, &cfg.ablations);
     let plan = Plan {
         format: cfg.format,
         engine: cfg.engine,
@@ -436,9 +668,11 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
         train_kinds: cfg.train_kinds.clone(),
         test_kinds: cfg.test_kinds.clone(),
         weights: cfg.weights,
+        arms: arms.clone(),
         epochs: cfg.epochs,
         batch: cfg.batch,
         lr: cfg.lr,
+        ln_lr: cfg.ln_lr.unwrap_or(cfg.lr),
         weight_decay: cfg.weight_decay,
         train_images: ntrain,
         test_images: ntest,
@@ -467,7 +701,7 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
     let bar = if cfg.progress {
         Progress::new(
             "clip detect",
-            (steps * cfg.tunes.len() * cfg.seeds) as u64,
+            (steps * arms.len() * cfg.seeds) as u64,
             "steps",
         )
     } else {
@@ -479,10 +713,10 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
         train: &train,
         test: &test,
     };
-    let mut files: BTreeMap<(Tune, usize), RunFile> = BTreeMap::new();
-    for &tune in &cfg.tunes {
+    let mut files: BTreeMap<(String, usize), RunFile> = BTreeMap::new();
+    for arm in &arms {
         for seed in 0..cfg.seeds {
-            let path = runs_dir.join(format!("{}-seed{seed}.json", tune.name()));
+            let path = runs_dir.join(format!("{}-seed{seed}.json", arm.name));
             let reused = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| serde_json::from_str::<RunFile>(&t).ok());
@@ -492,20 +726,20 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
                     f
                 }
                 None => {
-                    bar.set_message(format!("{} seed {seed}", tune.name()));
-                    let f = train_one(&r, tune, seed, &bar)?;
+                    bar.set_message(format!("{} seed {seed}", arm.name));
+                    let f = train_one(&r, arm, seed, &bar)?;
                     write_json(&path, &f)?;
                     f
                 }
             };
-            files.insert((tune, seed), file);
+            files.insert((arm.name.clone(), seed), file);
         }
     }
     bar.finish();
     let runs: Vec<&KindResult> = files.values().flat_map(|f| &f.results).collect();
     let mut tunes = BTreeMap::new();
-    for &tune in &cfg.tunes {
-        let trainable_parameters = trainable(&mut probe, tune)
+    for arm in &arms {
+        let trainable_parameters = trainable(&mut probe, arm.tune)
             .iter()
             .map(|p| p.len())
             .sum::<usize>()
@@ -516,7 +750,7 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
                 mean_se(
                     &runs
                         .iter()
-                        .filter(|k| k.tune == tune && k.kind == kind)
+                        .filter(|k| k.arm == arm.name && k.kind == kind)
                         .map(|k| f(k))
                         .collect::<Vec<_>>(),
                 )
@@ -531,52 +765,56 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
         }
         let per_seed = |f: fn(&KindResult) -> f64| {
             (0..cfg.seeds)
-                .map(|s| {
-                    let v: Vec<f64> = runs
-                        .iter()
-                        .filter(|k| k.tune == tune && k.seed == s)
-                        .map(|k| f(k))
-                        .collect();
-                    v.iter().sum::<f64>() / v.len().max(1) as f64
-                })
+                .map(|s| kind_mean(&runs, &arm.name, s, f))
                 .collect::<Vec<_>>()
         };
+        let mut counters = Counters::default();
+        let mut losses = Vec::new();
+        for seed in 0..cfg.seeds {
+            let f = &files[&(arm.name.clone(), seed)];
+            counters += f.counters;
+            losses.push(f.final_loss);
+        }
         tunes.insert(
-            tune.name().to_string(),
+            arm.name.clone(),
             TuneSummary {
+                tune: arm.tune,
+                weights: arm.weights,
                 trainable_parameters,
                 trainable_fraction: trainable_parameters as f64 / (parameters + head_params) as f64,
                 per_kind,
                 mean_auroc: mean_se(&per_seed(|k| k.auroc)),
                 mean_ap: mean_se(&per_seed(|k| k.ap)),
                 mean_eer: mean_se(&per_seed(|k| k.eer)),
+                final_loss: mean_se(&losses),
+                counters,
             },
         );
     }
-    // Paired differences of the per-seed mean AUROC.
-    let mean_auroc_of = |tune: Tune, seed: usize| {
-        let v: Vec<f64> = runs
+    // Paired differences (same seed: the same head initialization and data order) of the
+    // per-seed mean held-out AUROC.
+    let mut pairs: Vec<(String, String)> = [("ln", "linear"), ("full", "linear"), ("ln", "full")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    pairs.extend(
+        cfg.ablations
             .iter()
-            .filter(|k| k.tune == tune && k.seed == seed)
-            .map(|k| k.auroc)
-            .collect();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
+            .map(|a| (format!("ln-no-{}", a.name()), "ln".to_string())),
+    );
     let mut paired = BTreeMap::new();
-    for (a, b) in [
-        (Tune::Ln, Tune::Linear),
-        (Tune::Full, Tune::Linear),
-        (Tune::Ln, Tune::Full),
-    ] {
-        if cfg.tunes.contains(&a) && cfg.tunes.contains(&b) {
+    for (a, b) in pairs {
+        if tunes.contains_key(&a) && tunes.contains_key(&b) {
             let d: Vec<f64> = (0..cfg.seeds)
-                .map(|s| mean_auroc_of(a, s) - mean_auroc_of(b, s))
+                .map(|s| {
+                    kind_mean(&runs, &a, s, |k| k.auroc) - kind_mean(&runs, &b, s, |k| k.auroc)
+                })
                 .collect();
-            paired.insert(format!("{}-{}", a.name(), b.name()), mean_se(&d));
+            paired.insert(format!("{a}-{b}"), mean_se(&d));
         }
     }
-    for &tune in &cfg.tunes {
-        let f = &files[&(tune, 0)];
+    for arm in &arms {
+        let f = &files[&(arm.name.clone(), 0)];
         let curves: Vec<Curve> = cfg
             .test_kinds
             .iter()
@@ -592,12 +830,13 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
             })
             .collect();
         plot_curves(
-            &cfg.out.join(format!("roc-{}.png", tune.name())),
-            &format!("--tune {} (seed 0): ROC per held-out kind", tune.name()),
+            &cfg.out.join(format!("roc-{}.png", arm.name)),
+            &format!("{} (seed 0): ROC per held-out kind", arm.name),
             ("false-positive rate", "true-positive rate"),
             Some((0.0, 1.02)),
             &curves,
         )?;
+        sphere_plot(cfg, arm, f, &test)?;
     }
     let summary = serde_json::json!({
         "plan": plan,
@@ -607,10 +846,57 @@ pub fn run(cfg: &DetectConfig) -> Result<serde_json::Value> {
         "tunes": tunes,
         "paired_mean_auroc_differences": paired,
         "runs": runs,
-        "counters": {"runs": files.len(), "train_examples": train.labels.len(), "test_examples": test.labels.len()},
+        "counters": {
+            "runs": files.len(),
+            "train_examples": train.labels.len(),
+            "test_examples": test.labels.len(),
+            "steps_per_run": steps,
+            "engine": files.values().fold(Counters::default(), |mut c, f| { c += f.counters; c }),
+        },
     });
     write_json(&cfg.out.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+/// `sphere-<arm>.png`: seed 0's test features along the head's fake-minus-real direction and
+/// the first principal axis orthogonal to it, reals and each held-out kind (the `linear` arm's
+/// tower is the frozen backbone).
+fn sphere_plot(cfg: &DetectConfig, arm: &Arm, f: &RunFile, test: &DetSet) -> Result<()> {
+    if f.sphere.len() != test.labels.len() {
+        return Ok(()); // a run file from before the projection was stored
+    }
+    let mut series = vec![Scatter {
+        label: "real".into(),
+        points: Vec::new(),
+        color: RGBColor(40, 40, 40),
+    }];
+    for (i, k) in cfg.test_kinds.iter().enumerate() {
+        series.push(Scatter {
+            label: k.name().into(),
+            points: Vec::new(),
+            color: PALETTE[(i + 1) % PALETTE.len()],
+        });
+    }
+    for (p, k) in f.sphere.iter().zip(&test.kinds) {
+        let s = match k {
+            None => 0,
+            Some(k) => 1 + cfg.test_kinds.iter().position(|t| t == k).unwrap_or(0),
+        };
+        series[s].points.push((f64::from(p.0), f64::from(p.1)));
+    }
+    let sep = sphere::separation(&f.sphere, &test.labels);
+    plot_scatter(
+        &cfg.out.join(format!("sphere-{}.png", arm.name)),
+        &format!(
+            "{} (seed 0): test features on the sphere (real-fake centroid gap {sep:.3})",
+            arm.name
+        ),
+        (
+            "along the head's fake-minus-real direction",
+            "first principal axis orthogonal to it",
+        ),
+        &series,
+    )
 }
 
 /// `manipulations.png`: four test digits, real and with each kind.

@@ -6,7 +6,9 @@
 
 pub mod captions;
 pub mod checkpoint;
+pub mod demo;
 pub mod detect;
 pub mod embed;
 pub mod model;
 pub mod pretrain;
+pub mod sphere;
