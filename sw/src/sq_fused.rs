@@ -635,6 +635,36 @@ fn pack_a(
         }
         return out;
     }
+    if tile > 1 {
+        // Short rows in a reordered K: all codes first, a tile at a time, then each row
+        // gathered in K order (padding reads the extra row, -Q, which stores 0).
+        let codes = codes_of(a, plan, rounding, -(q as i8), par);
+        let gather = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
+            tmp[..k].copy_from_slice(&codes[i * k..(i + 1) * k]);
+            for (d, &kk) in dst.iter_mut().zip(&order.src) {
+                *d = (i32::from(tmp[kk as usize]) + q) as u8;
+            }
+        };
+        let scratch = || {
+            let mut tmp = vec![0i8; k + 1];
+            tmp[k] = -(q as i8);
+            tmp
+        };
+        if par {
+            out[..m * kp]
+                .par_chunks_mut(kp)
+                .enumerate()
+                .for_each_init(scratch, gather);
+        } else {
+            let mut tmp = scratch();
+            out[..m * kp]
+                .chunks_mut(kp)
+                .enumerate()
+                .for_each(|r| gather(&mut tmp, r));
+        }
+        reuse::give(&reuse::CODES, codes);
+        return out;
+    }
     let row = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
         plan.row_codes(a.row(i), i, 0, rounding, tmp);
         // Codes are in -Q..=Q, so code + Q is in 0..=2Q <= 254.
@@ -830,7 +860,7 @@ impl SharedOut {
 
 /// `cs[j] = sum_k b_kj 2^e_k` from the packed panels (padding contributes 0).
 fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool) -> Vec<i64> {
-    let panel_sums = |(jp, panel): (usize, &[i8])| {
+    let panel_sums = |jp: usize, panel: &[i8], out: &mut [i64]| {
         let mut sums = [0i64; 4 * NR];
         let mut q = 0;
         while q < quad_exps.len() {
@@ -850,23 +880,25 @@ fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool)
             q = end;
         }
         let w = NR.min(n - jp * NR);
-        (0..w)
-            .map(|j| sums[4 * j..4 * j + 4].iter().sum::<i64>())
-            .collect::<Vec<i64>>()
+        for (o, s) in out.iter_mut().zip(sums.chunks_exact(4)).take(w) {
+            *o = s.iter().sum::<i64>();
+        }
     };
+    // Panel jp's sums go to columns jp*NR.. (the last panel's past n are dropped below).
+    let mut cs = vec![0i64; n.div_ceil(NR) * NR];
+    let panels = packed[..n.div_ceil(NR) * NR * kp].chunks(NR * kp);
     if par {
-        packed
-            .par_chunks(NR * kp)
+        cs.par_chunks_mut(NR)
+            .zip(panels.collect::<Vec<_>>())
             .enumerate()
-            .flat_map_iter(panel_sums)
-            .collect()
+            .for_each(|(jp, (out, panel))| panel_sums(jp, panel, out));
     } else {
-        packed
-            .chunks(NR * kp)
-            .enumerate()
-            .flat_map(panel_sums)
-            .collect()
+        for (jp, (out, panel)) in cs.chunks_mut(NR).zip(panels).enumerate() {
+            panel_sums(jp, panel, out);
+        }
     }
+    cs.truncate(n);
+    cs
 }
 
 #[cfg(test)]
