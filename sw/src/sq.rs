@@ -154,17 +154,32 @@ impl ChannelPlan {
         let q = params.q() as f64;
         let scale = r_max as f64 / (q * pow2(params.window));
         let q_scale = q * scale; // rounded once, as the spec says
+                                 // Per exponent value (at most 16 of them), not per channel: a per-example gradient has
+                                 // tens of thousands of channels. The tables hold the same f64 operations' results.
+        let top = params.window as usize;
+        let bounds: Vec<f64> = (0..=params.window).map(|e| q_scale * pow2(e)).collect();
+        let step_of: Vec<f64> = (0..=params.window).map(|e| scale * pow2(e)).collect();
+        let inv_of: Vec<f64> = step_of.iter().map(|s| 1.0 / s).collect();
+        let inv32_of: Vec<Option<f32>> = inv_of.iter().map(|&i| inv32(i)).collect();
+        // The first e with r <= q s 2^e (else E): the bounds increase, so that is the number
+        // of bounds below r, counted without branches.
         let exps: Vec<u8> = maxima
             .iter()
             .map(|&r| {
-                (0..=params.window)
-                    .find(|&e| r as f64 <= q_scale * pow2(e))
-                    .unwrap_or(params.window) as u8
+                let r = r as f64;
+                bounds
+                    .iter()
+                    .map(|&b| (r > b) as usize)
+                    .sum::<usize>()
+                    .min(top) as u8
             })
             .collect();
-        let steps: Vec<f64> = exps.iter().map(|&e| scale * pow2(e as u32)).collect();
-        let invs: Vec<f64> = steps.iter().map(|s| 1.0 / s).collect();
-        let invs32 = invs.iter().map(|&i| inv32(i)).collect::<Option<Vec<f32>>>();
+        let steps: Vec<f64> = exps.iter().map(|&e| step_of[e as usize]).collect();
+        let invs: Vec<f64> = exps.iter().map(|&e| inv_of[e as usize]).collect();
+        let invs32 = exps
+            .iter()
+            .map(|&e| inv32_of[e as usize])
+            .collect::<Option<Vec<f32>>>();
         let tiled = (axis == Axis::Cols && x.cols > 0 && x.cols < TILE_ELEMS).then(|| {
             let rows = TILE_ELEMS.div_ceil(x.cols);
             let rep = |v: &[f64]| v.repeat(rows);
@@ -221,6 +236,23 @@ impl ChannelPlan {
                     rows_kernel::quantize_row(chunk, steps, q, rounding, first, o);
                 }
             }
+            None if self.axis == Axis::Rows && !self.is_zero() => {
+                // A per-row plan (a per-example gradient's 16 or 48 columns): every row in one
+                // call of the kernel, each with its own step (one call per short row cost more
+                // than its quantization).
+                let rows = xs.len() / cols;
+                let q = self.params.q() as f64;
+                let first = (r0 * cols) as u64;
+                rows_kernel::quantize_rows(
+                    xs,
+                    cols,
+                    (&self.steps[r0..r0 + rows], &self.invs[r0..r0 + rows]),
+                    q,
+                    rounding,
+                    first,
+                    out,
+                );
+            }
             _ => {
                 for (i, (row, o)) in xs.chunks(cols).zip(out.chunks_mut(cols)).enumerate() {
                     self.row_codes(row, r0 + i, 0, rounding, o);
@@ -231,7 +263,13 @@ impl ChannelPlan {
 
     /// Rows per call of `rows_codes` (1 where rows go one at a time).
     pub fn tile_rows(&self) -> usize {
-        self.tiled.as_ref().map_or(1, |t| t.rows)
+        match &self.tiled {
+            Some(t) => t.rows,
+            None if self.axis == Axis::Rows && self.cols > 0 && self.cols < TILE_ELEMS => {
+                TILE_ELEMS.div_ceil(self.cols)
+            }
+            None => 1,
+        }
     }
 
     /// Codes of `xs` = columns `c0..c0 + xs.len()` of row `r` of the tensor, into `out`.
@@ -464,6 +502,94 @@ mod rows_kernel {
         }
     }
 
+    /// `body` for each row of `xs` (rows of `cols` elements) with that row's step and
+    /// reciprocal, the flat index running on across rows.
+    #[inline(always)]
+    fn body_rows(
+        xs: &[f32],
+        cols: usize,
+        (steps, invs): (&[f64], &[f64]),
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
+        for (i, ((x, o), (&step, &inv))) in xs
+            .chunks_exact(cols)
+            .zip(out.chunks_exact_mut(cols))
+            .zip(steps.iter().zip(invs))
+            .enumerate()
+        {
+            let steps = Steps::Uniform(step, inv, super::inv32(inv));
+            body(x, steps, q, rounding, first + (i * cols) as u64, o);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn body_rows_avx2(
+        xs: &[f32],
+        cols: usize,
+        steps: (&[f64], &[f64]),
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
+        body_rows(xs, cols, steps, q, rounding, first, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+    unsafe fn body_rows_avx512(
+        xs: &[f32],
+        cols: usize,
+        steps: (&[f64], &[f64]),
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
+        body_rows(xs, cols, steps, q, rounding, first, out)
+    }
+
+    /// Rows of `cols` elements, row `i` with step `steps.0[i]` (reciprocal `steps.1[i]`):
+    /// exactly `quantize_row` row by row, in one call.
+    pub(super) fn quantize_rows(
+        xs: &[f32],
+        cols: usize,
+        steps: (&[f64], &[f64]),
+        q: f64,
+        rounding: Rounding,
+        first: u64,
+        out: &mut [i8],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx512() {
+                // SAFETY: the CPU supports every feature the function enables (checked).
+                return unsafe { body_rows_avx512(xs, cols, steps, q, rounding, first, out) };
+            }
+            if has_avx2() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked).
+                return unsafe { body_rows_avx2(xs, cols, steps, q, rounding, first, out) };
+            }
+        }
+        body_rows(xs, cols, steps, q, rounding, first, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn has_avx512() -> bool {
+        use std::arch::is_x86_feature_detected as has;
+        has!("avx512f") && has!("avx512dq") && has!("avx512vl") && has!("avx512bw") && has_avx2()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn has_avx2() -> bool {
+        use std::arch::is_x86_feature_detected as has;
+        has!("avx2") && has!("fma")
+    }
+
     /// The exact loop alone (tests hold the fast one against it).
     #[cfg(test)]
     pub(super) fn quantize_row_exact(
@@ -514,18 +640,11 @@ mod rows_kernel {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f")
-                && has!("avx512dq")
-                && has!("avx512vl")
-                && has!("avx512bw")
-                && has!("avx2")
-                && has!("fma")
-            {
+            if has_avx512() {
                 // SAFETY: the CPU supports every feature the function enables (checked above).
                 return unsafe { body_avx512(xs, steps, q, rounding, first, out) };
             }
-            if has!("avx2") && has!("fma") {
+            if has_avx2() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 return unsafe { body_avx2(xs, steps, q, rounding, first, out) };
             }
@@ -552,14 +671,21 @@ fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
     let par = x.data.len() >= PAR_ROWS_MIN_ELEMS;
     match axis {
         Axis::Rows => {
-            let row_max = |row: &[f32]| (maxima_kernel::abs_max(row), all_finite(row));
-            let per_row: Vec<(f32, bool)> = if par {
-                x.data.par_chunks(cols).map(row_max).collect()
-            } else {
-                x.data.chunks(cols).map(row_max).collect()
+            // Blocks of rows per call (short rows would otherwise cost a call each).
+            let block_rows = TILE_ELEMS.div_ceil(cols).max(1) * 16;
+            let block = |rows: &[f32]| {
+                let mut m = vec![0.0f32; rows.len() / cols];
+                let finite = all_finite(rows);
+                maxima_kernel::row_maxima(rows, cols, &mut m);
+                (m, finite)
             };
-            let finite = per_row.iter().all(|&(_, f)| f);
-            (per_row.into_iter().map(|(m, _)| m).collect(), finite)
+            let parts: Vec<(Vec<f32>, bool)> = if par {
+                x.data.par_chunks(block_rows * cols).map(block).collect()
+            } else {
+                x.data.chunks(block_rows * cols).map(block).collect()
+            };
+            let finite = parts.iter().all(|&(_, f)| f);
+            (parts.into_iter().flat_map(|(m, _)| m).collect(), finite)
         }
         Axis::Cols => {
             // Short rows (im2col's 25 columns, say) are folded `tile` rows at a time into a
@@ -600,28 +726,67 @@ fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
 
 /// The max-|x| loops, also compiled with AVX2 (LLVM vectorizes them there).
 mod maxima_kernel {
+    /// The larger of two non-NaN values: one `maxps` (f32::max's NaN rule costs a compare and a
+    /// blend per step, and NaNs never reach a plan: finiteness is checked beside the scan).
+    #[inline(always)]
+    fn fmax(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+
     #[inline(always)]
     fn abs_max_body(xs: &[f32]) -> f32 {
-        xs.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+        // Sixteen running maxima (one vector), folded at the end: max is exact in any order,
+        // and a single running maximum is a dependency chain LLVM does not vectorize.
+        let mut lanes = [0.0f32; 16];
+        let mut chunks = xs.chunks_exact(16);
+        for c in &mut chunks {
+            for (l, v) in lanes.iter_mut().zip(c) {
+                *l = fmax(*l, v.abs());
+            }
+        }
+        let rest = chunks
+            .remainder()
+            .iter()
+            .fold(0.0f32, |m, v| fmax(m, v.abs()));
+        // A tree, not a chain: short rows (16 elements) are mostly this fold.
+        let mut w = 16;
+        while w > 1 {
+            w /= 2;
+            for i in 0..w {
+                lanes[i] = fmax(lanes[i], lanes[i + w]);
+            }
+        }
+        fmax(lanes[0], rest)
+    }
+
+    #[inline(always)]
+    fn row_maxima_body(xs: &[f32], cols: usize, out: &mut [f32]) {
+        for (o, row) in out.iter_mut().zip(xs.chunks_exact(cols)) {
+            *o = abs_max_body(row);
+        }
     }
 
     #[inline(always)]
     fn fold_body(m: &mut [f32], row: &[f32]) {
         for (mc, v) in m.iter_mut().zip(row) {
-            *mc = mc.max(v.abs());
+            *mc = fmax(*mc, v.abs());
         }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn abs_max_avx2(xs: &[f32]) -> f32 {
-        abs_max_body(xs)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn fold_avx2(m: &mut [f32], row: &[f32]) {
         fold_body(m, row)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn row_maxima_avx2(xs: &[f32], cols: usize, out: &mut [f32]) {
+        row_maxima_body(xs, cols, out)
     }
 
     fn has_avx2() -> bool {
@@ -634,14 +799,14 @@ mod maxima_kernel {
         false
     }
 
-    /// max |x| over `xs` (0 for an empty slice; NaNs are skipped: finiteness is checked apart).
-    pub(super) fn abs_max(xs: &[f32]) -> f32 {
+    /// `out[r]` = max |x| over row r of `xs` (rows of `cols` elements), for `out.len()` rows.
+    pub(super) fn row_maxima(xs: &[f32], cols: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: AVX2 and FMA were detected just above.
-            return unsafe { abs_max_avx2(xs) };
+            return unsafe { row_maxima_avx2(xs, cols, out) };
         }
-        abs_max_body(xs)
+        row_maxima_body(xs, cols, out)
     }
 
     /// m[c] = max(m[c], |row[c]|).
@@ -731,7 +896,7 @@ mod tests {
     #[test]
     fn rows_codes_equal_row_codes_row_by_row() {
         let mut g = crate::rng::SplitMix64::new(8);
-        for (rows, cols) in [(37, 25), (10, 1), (3, 300), (64, 16)] {
+        for (rows, cols) in [(37, 25), (10, 1), (3, 300), (64, 16), (500, 48), (130, 17)] {
             let x = Matrix::from_fn(rows, cols, |_, c| {
                 (g.normal() * if c % 5 == 2 { 30.0 } else { 1.0 }) as f32
             });
@@ -746,6 +911,52 @@ mod tests {
                     let mut got = vec![0i8; (rows - 1) * cols];
                     plan.rows_codes(&x.data[cols..], 1, rounding, &mut got);
                     assert_eq!(got, want[cols..], "{rows}x{cols} {axis:?} {rounding:?}");
+                }
+            }
+        }
+    }
+
+    /// The tabulated exponents and steps are the spec's formula channel by channel: the first
+    /// e with r <= (Q s) 2^e, and s 2^e, also for maxima at the f32 nearest a bound.
+    #[test]
+    fn channel_exponents_follow_the_formula() {
+        let mut g = crate::rng::SplitMix64::new(12);
+        for trial in 0..50u64 {
+            let (rows, cols) = (1 + (trial % 7) as usize * 13, 1 + (trial % 5) as usize * 9);
+            let mut x = Matrix::from_fn(rows, cols, |_, _| {
+                (g.normal() * 2f64.powi((g.next_u64() % 12) as i32 - 6)) as f32
+            });
+            let params = p([4, 6, 8][trial as usize % 3], (trial % 16) as u32);
+            // Put some channel maxima at the f32 nearest a bound q s 2^e of the first plan (below
+            // the tensor's maximum, so the scale stays).
+            let first = ChannelPlan::new(&x, "x", params, Axis::Rows).unwrap();
+            let q_scale = params.q() as f64 * first.scale;
+            for r in (0..rows).step_by(3) {
+                let e = (g.next_u64() % (params.window as u64 + 1)) as u32;
+                let b = (q_scale * pow2(e)) as f32;
+                if (b as f64) < first.scale * params.q() as f64 * pow2(params.window) {
+                    x.data[r * cols] = b;
+                }
+            }
+            for axis in [Axis::Rows, Axis::Cols] {
+                let plan = ChannelPlan::new(&x, "x", params, axis).unwrap();
+                let q_scale = params.q() as f64 * plan.scale;
+                let maxima: Vec<f32> = match axis {
+                    Axis::Rows => (0..rows)
+                        .map(|r| x.row(r).iter().fold(0.0f32, |m, v| m.max(v.abs())))
+                        .collect(),
+                    Axis::Cols => (0..cols)
+                        .map(|c| (0..rows).fold(0.0f32, |m, r| m.max(x.data[r * cols + c].abs())))
+                        .collect(),
+                };
+                for (ch, &r) in maxima.iter().enumerate() {
+                    let want = (0..=params.window)
+                        .find(|&e| r as f64 <= q_scale * pow2(e))
+                        .unwrap_or(params.window) as u8;
+                    assert_eq!(plan.exps[ch], want, "trial {trial} {axis:?} channel {ch}");
+                    let step = plan.scale * pow2(want as u32);
+                    assert_eq!(plan.steps[ch].to_bits(), step.to_bits());
+                    assert_eq!(plan.invs[ch].to_bits(), (1.0 / step).to_bits());
                 }
             }
         }

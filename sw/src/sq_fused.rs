@@ -221,11 +221,25 @@ fn k_order(
     a_k: bool,
     b_k: bool,
 ) -> Option<KOrder> {
-    let shift_of = |kk: usize| {
-        u32::from(if a_k { pa.exps[kk] } else { 0 }) + u32::from(if b_k { pb.exps[kk] } else { 0 })
+    let shifts: Vec<u8> = match (a_k, b_k) {
+        (true, true) => pa.exps[..k]
+            .iter()
+            .zip(&pb.exps[..k])
+            .map(|(&x, &y)| x + y)
+            .collect(),
+        (true, false) => pa.exps[..k].to_vec(),
+        (false, true) => pb.exps[..k].to_vec(),
+        (false, false) => vec![0; k],
     };
-    within_reach(k, q, pa, pb, a_k, b_k, shift_of).then(|| KOrder::new(k, shift_of))
+    let mut count = [0usize; 2 * MAX_EXP + 1];
+    for &s in &shifts {
+        count[s as usize] += 1;
+    }
+    within_reach(k, q, pa, pb, a_k, b_k, &count).then(|| KOrder::new(&shifts, &count))
 }
+
+/// Exponents are at most `MAX_WINDOW` (15), so a shift (a sum of two) at most 30.
+const MAX_EXP: usize = shiftkit_hw::config::MAX_WINDOW as usize;
 
 /// Each channel's power of two `2^e` where the exponent is applied on drain (`on_drain`), else 1.
 fn channel_pows(plan: &ChannelPlan, on_drain: bool, len: usize) -> Vec<f64> {
@@ -289,8 +303,9 @@ fn product(
 }
 
 /// `B^T` as the kernel's A (n x kp bytes, row j, packed column pos(k) = code(k, j) + Q): B's
-/// codes row by row (its own layout, so its stochastic stream is indexed as the reference
-/// path's), then gathered in K order.
+/// codes in its own layout (so its stochastic stream is indexed as the reference path's), then
+/// gathered in K order a block of positions at a time, so the block's source rows stay in L1
+/// while every output row takes its byte of each.
 #[allow(clippy::too_many_arguments)]
 fn pack_transposed(
     b: &Matrix,
@@ -301,37 +316,171 @@ fn pack_transposed(
     par: bool,
     mut out: Vec<u8>,
 ) -> Vec<u8> {
-    let (k, n) = (b.rows, b.cols);
+    let n = b.cols;
     let kp = order.src.len();
     // Row k (the padding source) holds -Q, which stores 0.
-    let mut codes = vec![-(q as i8); (k + 1) * n];
-    let fill = |(kk, row): (usize, &mut [i8])| plan.row_codes(b.row(kk), kk, 0, rounding, row);
-    if par {
-        codes[..k * n].par_chunks_mut(n).enumerate().for_each(fill);
-    } else {
-        codes[..k * n].chunks_mut(n).enumerate().for_each(fill);
-    }
+    let codes = codes_of(b, plan, rounding, -(q as i8), par);
     // Padding rows n..n_pad are never stored: a reused buffer needs no clearing there.
     out.resize(n.div_ceil(MR) * MR * kp, 0);
-    let gather = |(j, dst): (usize, &mut [u8])| {
-        for (d, &kk) in dst.iter_mut().zip(&order.src) {
-            *d = (i32::from(codes[kk as usize * n + j]) + q) as u8;
-        }
+    let dst = SharedOut(out.as_mut_ptr().cast::<i8>());
+    // SAFETY (both calls): each task writes columns p0..p1 of the n rows of `out`, disjoint
+    // from every other task's, and `out` holds n rows of kp bytes.
+    let gather = |(p0, p1): (usize, usize)| unsafe {
+        gather_transposed(
+            &codes,
+            n,
+            q,
+            &order.src,
+            (p0, p1),
+            dst.at(0).cast::<u8>(),
+            kp,
+        )
     };
-    if par {
-        out[..n * kp]
-            .par_chunks_mut(kp)
-            .enumerate()
+    let threads = rayon::current_num_threads().max(1);
+    let blocks = kp.div_ceil(16);
+    if par && threads > 1 && blocks > 1 {
+        let tasks = (4 * threads).min(blocks);
+        (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                (
+                    16 * (t * blocks / tasks),
+                    (16 * ((t + 1) * blocks / tasks)).min(kp),
+                )
+            })
             .for_each(gather);
     } else {
-        out[..n * kp].chunks_mut(kp).enumerate().for_each(gather);
+        gather((0, kp));
     }
+    reuse::give(&reuse::CODES, codes);
     out
+}
+
+/// `out[j * kp + p] = codes[src[p] * n + j] + Q` for every row j < n and position p in
+/// `p0..p1`: 16 x 16 byte blocks go through a register transpose, the edges byte by byte.
+///
+/// # Safety
+/// `out` points to n rows of `kp >= p1` bytes that the caller may write (columns p0..p1).
+unsafe fn gather_transposed(
+    codes: &[i8],
+    n: usize,
+    q: i32,
+    src: &[u32],
+    (p0, p1): (usize, usize),
+    out: *mut u8,
+    kp: usize,
+) {
+    let one = |p: usize, j: usize| {
+        let v = (i32::from(codes[src[p] as usize * n + j]) + q) as u8;
+        // SAFETY: j < n and p < p1 <= kp (the caller's contract).
+        unsafe { *out.add(j * kp + p) = v };
+    };
+    let mut p = p0;
+    #[cfg(target_arch = "x86_64")]
+    while p + 16 <= p1 {
+        let rows: [usize; 16] = std::array::from_fn(|i| src[p + i] as usize * n);
+        let mut j = 0;
+        while j + 16 <= n {
+            assert!(rows.iter().all(|&r| r + j + 16 <= codes.len()));
+            // SAFETY: every 16-byte load is inside `codes` (asserted), every store inside
+            // row j0 + jj's columns p..p + 16 (the caller's contract, p + 16 <= p1).
+            unsafe { transpose_block(codes.as_ptr(), &rows, j, q as u8, out.add(j * kp + p), kp) };
+            j += 16;
+        }
+        for jj in j..n {
+            for pp in p..p + 16 {
+                one(pp, jj);
+            }
+        }
+        p += 16;
+    }
+    for pp in p..p1 {
+        for j in 0..n {
+            one(pp, j);
+        }
+    }
+}
+
+/// One 16 x 16 block of `gather_transposed`: load 16 bytes at `codes[rows[i] + j]` for each
+/// of 16 positions i, add Q, transpose, store row jj at `out + jj * kp`. The transpose is four
+/// rounds of byte interleaves of rows i and i + 8 (each round rotates the 8-bit element index
+/// (row, column) left by one bit; four rounds swap row and column).
+///
+/// # Safety
+/// The loads and stores described are in bounds (SSE2 is part of x86-64).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose_block(
+    codes: *const i8,
+    rows: &[usize; 16],
+    j: usize,
+    q: u8,
+    out: *mut u8,
+    kp: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract.
+    unsafe {
+        let qv = _mm_set1_epi8(q as i8);
+        let mut r: [__m128i; 16] = std::array::from_fn(|i| {
+            _mm_add_epi8(
+                _mm_loadu_si128(codes.add(rows[i] + j).cast::<__m128i>()),
+                qv,
+            )
+        });
+        for _ in 0..4 {
+            let t: [__m128i; 16] = std::array::from_fn(|o| {
+                let i = o / 2;
+                if o % 2 == 0 {
+                    _mm_unpacklo_epi8(r[i], r[i + 8])
+                } else {
+                    _mm_unpackhi_epi8(r[i], r[i + 8])
+                }
+            });
+            r = t;
+        }
+        for (jj, v) in r.iter().enumerate() {
+            _mm_storeu_si128(out.add(jj * kp).cast::<__m128i>(), *v);
+        }
+    }
+}
+
+/// The codes of `x` in its own layout, `(rows + 1) x cols` with the extra row (the packers'
+/// padding source) set to `pad`, in the thread's reused codes buffer (give it back with
+/// `reuse::give(&reuse::CODES, ..)`). Short rows go a tile at a time (`ChannelPlan::rows_codes`).
+fn codes_of(x: &Matrix, plan: &ChannelPlan, rounding: Rounding, pad: i8, par: bool) -> Vec<i8> {
+    let (rows, cols) = (x.rows, x.cols);
+    let mut codes = reuse::take(&reuse::CODES);
+    // Every element is written below: no clearing needed.
+    codes.resize((rows + 1) * cols, 0);
+    codes[rows * cols..].fill(pad);
+    let tile = plan.tile_rows();
+    // Tasks of a few thousand elements: enough for work stealing, few enough to be cheap.
+    let chunk_rows = if par {
+        tile * (4096 / (tile * cols).max(1)).max(1)
+    } else {
+        rows.max(1)
+    };
+    let fill = |(ci, out): (usize, &mut [i8])| {
+        let r0 = ci * chunk_rows;
+        let len = out.len();
+        plan.rows_codes(&x.data[r0 * cols..r0 * cols + len], r0, rounding, out);
+    };
+    if par {
+        codes[..rows * cols]
+            .par_chunks_mut(chunk_rows * cols)
+            .enumerate()
+            .for_each(fill);
+    } else if rows * cols > 0 {
+        fill((0, &mut codes[..rows * cols]));
+    }
+    codes
 }
 
 /// Whether every partial sum fits i64 (|S| <= sum_k 2Q^2 2^e_k < 2^62), and the reference path
 /// would not have refused the product (its wide fallback rejects K |A| |B| >= 2^63 with the
-/// largest shifts, see `sq_gemm::accumulate`): there the reference path must answer.
+/// largest shifts, see `sq_gemm::accumulate`): there the reference path must answer. `count[s]`
+/// is how many k have shift s.
 fn within_reach(
     k: usize,
     q: i32,
@@ -339,10 +488,14 @@ fn within_reach(
     pb: &ChannelPlan,
     a_k: bool,
     b_k: bool,
-    shift_of: impl Fn(usize) -> u32,
+    count: &[usize],
 ) -> bool {
     let q2 = 2 * (q as u128) * (q as u128);
-    let total: u128 = (0..k).map(|kk| q2 << shift_of(kk)).sum();
+    let total: u128 = count
+        .iter()
+        .enumerate()
+        .map(|(s, &c)| (c as u128 * q2) << s)
+        .sum();
     if total >= 1 << 62 {
         return false;
     }
@@ -372,18 +525,52 @@ struct KOrder {
 }
 
 impl KOrder {
-    fn new(k: usize, shift_of: impl Fn(usize) -> u32) -> KOrder {
-        let shifts: Vec<u32> = (0..k).map(&shift_of).collect();
-        let top = shifts.iter().copied().max().unwrap_or(0) as usize;
-        let mut count = vec![0usize; top + 1];
-        for &s in &shifts {
-            count[s as usize] += 1;
+    /// From each k's shift and the number of k at each shift.
+    fn new(shifts: &[u8], count: &[usize]) -> KOrder {
+        let k = shifts.len();
+        let groups = count.iter().filter(|&&c| c > 0).count();
+        let mut src = Vec::with_capacity(k + 4 * groups + 1);
+        let mut quad_exps = Vec::new();
+        // Highest shift first; each group's k ascending, then padded to whole quads with k.
+        for e in (0..count.len()).rev().filter(|&e| count[e] > 0) {
+            let start = src.len();
+            if count[e] == k {
+                src.extend(0..k as u32);
+            } else if groups <= 4 {
+                // A branch-free pass per group (a few groups: per-example exponents mostly take
+                // the top two or three values): every k is written, the slot kept only where
+                // its shift is e. The counter of a scatter by shift would chain every k
+                // through a store and a load.
+                src.resize(start + count[e] + 1, 0);
+                let mut p = start;
+                for (kk, &sh) in shifts.iter().enumerate() {
+                    src[p] = kk as u32;
+                    p += usize::from(sh as usize == e);
+                }
+                src.truncate(start + count[e]);
+            } else {
+                // Many groups: one scatter pass for this and every later group.
+                return Self::scattered(shifts, count);
+            }
+            let quads = count[e].div_ceil(4);
+            src.resize(start + 4 * quads, k as u32);
+            quad_exps.extend(std::iter::repeat_n(e as u32, quads));
         }
-        // Group start positions, highest shift first.
-        let mut start = vec![0usize; top + 1];
+        let identity = src[..k].iter().enumerate().all(|(p, &kk)| kk as usize == p);
+        KOrder {
+            src,
+            quad_exps,
+            identity,
+        }
+    }
+
+    /// `new` by one scatter pass (each k to the next free slot of its group).
+    fn scattered(shifts: &[u8], count: &[usize]) -> KOrder {
+        let k = shifts.len();
+        let mut start = vec![0usize; count.len()];
         let mut quad_exps = Vec::new();
         let mut at = 0;
-        for e in (0..=top).rev() {
+        for e in (0..count.len()).rev() {
             start[e] = at;
             let quads = count[e].div_ceil(4);
             quad_exps.extend(std::iter::repeat_n(e as u32, quads));
@@ -446,6 +633,36 @@ fn pack_a(
                 .enumerate()
                 .for_each(|c| chunk(&mut tmp, c));
         }
+        return out;
+    }
+    if tile > 1 {
+        // Short rows in a reordered K: all codes first, a tile at a time, then each row
+        // gathered in K order (padding reads the extra row, -Q, which stores 0).
+        let codes = codes_of(a, plan, rounding, -(q as i8), par);
+        let gather = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
+            tmp[..k].copy_from_slice(&codes[i * k..(i + 1) * k]);
+            for (d, &kk) in dst.iter_mut().zip(&order.src) {
+                *d = (i32::from(tmp[kk as usize]) + q) as u8;
+            }
+        };
+        let scratch = || {
+            let mut tmp = vec![0i8; k + 1];
+            tmp[k] = -(q as i8);
+            tmp
+        };
+        if par {
+            out[..m * kp]
+                .par_chunks_mut(kp)
+                .enumerate()
+                .for_each_init(scratch, gather);
+        } else {
+            let mut tmp = scratch();
+            out[..m * kp]
+                .chunks_mut(kp)
+                .enumerate()
+                .for_each(|r| gather(&mut tmp, r));
+        }
+        reuse::give(&reuse::CODES, codes);
         return out;
     }
     let row = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
@@ -522,18 +739,31 @@ fn pack_b(
     // clearing.
     out.resize(panels * NR * kp, 0);
     let dst = SharedOut(out.as_mut_ptr());
+    // Short rows (im2col's 25 columns) are quantized first, in their own order and a tile at a
+    // time, into a codes buffer whose extra row is the zero padding: one call per row in K's
+    // order cost a call per 25 elements and read the f32 rows scattered over the operand.
+    let codes = (plan.tile_rows() > 1).then(|| codes_of(b, plan, rounding, 0, par));
     let fill = |rows: &mut Vec<i8>, (q0, q1): (usize, usize)| {
         for q in q0..q1 {
-            for t in 0..4 {
-                let row = &mut rows[t * n..(t + 1) * n];
-                match order.src[4 * q + t] as usize {
-                    kk if kk == b.rows => row.fill(0), // padding
-                    kk => plan.row_codes(b.row(kk), kk, 0, rounding, row),
+            let [r0, r1, r2, r3]: [&[i8]; 4] = match &codes {
+                Some(codes) => std::array::from_fn(|t| {
+                    let kk = order.src[4 * q + t] as usize;
+                    &codes[kk * n..(kk + 1) * n]
+                }),
+                None => {
+                    for t in 0..4 {
+                        let row = &mut rows[t * n..(t + 1) * n];
+                        match order.src[4 * q + t] as usize {
+                            kk if kk == b.rows => row.fill(0), // padding
+                            kk => plan.row_codes(b.row(kk), kk, 0, rounding, row),
+                        }
+                    }
+                    let (r0, rest) = rows.split_at(n);
+                    let (r1, rest) = rest.split_at(n);
+                    let (r2, r3) = rest.split_at(n);
+                    [r0, r1, r2, r3]
                 }
-            }
-            let (r0, rest) = rows.split_at(n);
-            let (r1, rest) = rest.split_at(n);
-            let (r2, r3) = rest.split_at(n);
+            };
             for jp in 0..panels {
                 let j0 = jp * NR;
                 let w = NR.min(n - j0);
@@ -565,13 +795,15 @@ fn pack_b(
             )
         })
         .collect();
+    let scratch = || vec![0i8; if codes.is_some() { 0 } else { 4 * n }];
     if ranges.len() > 1 {
-        ranges
-            .into_par_iter()
-            .for_each_init(|| vec![0i8; 4 * n], fill);
+        ranges.into_par_iter().for_each_init(scratch, fill);
     } else {
-        let mut rows = vec![0i8; 4 * n];
+        let mut rows = scratch();
         ranges.into_iter().for_each(|r| fill(&mut rows, r));
+    }
+    if let Some(codes) = codes {
+        reuse::give(&reuse::CODES, codes);
     }
     out
 }
@@ -584,6 +816,7 @@ mod reuse {
     thread_local! {
         pub(super) static A: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         pub(super) static B: RefCell<Vec<i8>> = const { RefCell::new(Vec::new()) };
+        pub(super) static CODES: RefCell<Vec<i8>> = const { RefCell::new(Vec::new()) };
     }
 
     /// Buffers larger than this are not kept.
@@ -608,7 +841,8 @@ mod reuse {
     }
 }
 
-/// The packed B buffer, written by tasks that own disjoint quads.
+/// A packed buffer written by tasks that own disjoint parts of it (`pack_b`'s quads,
+/// `pack_transposed`'s columns).
 #[derive(Clone, Copy)]
 struct SharedOut(*mut i8);
 // SAFETY: only used inside `pack_b`, whose tasks write disjoint byte ranges of a buffer that
@@ -626,7 +860,7 @@ impl SharedOut {
 
 /// `cs[j] = sum_k b_kj 2^e_k` from the packed panels (padding contributes 0).
 fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool) -> Vec<i64> {
-    let panel_sums = |(jp, panel): (usize, &[i8])| {
+    let panel_sums = |jp: usize, panel: &[i8], out: &mut [i64]| {
         let mut sums = [0i64; 4 * NR];
         let mut q = 0;
         while q < quad_exps.len() {
@@ -646,23 +880,25 @@ fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool)
             q = end;
         }
         let w = NR.min(n - jp * NR);
-        (0..w)
-            .map(|j| sums[4 * j..4 * j + 4].iter().sum::<i64>())
-            .collect::<Vec<i64>>()
+        for (o, s) in out.iter_mut().zip(sums.chunks_exact(4)).take(w) {
+            *o = s.iter().sum::<i64>();
+        }
     };
+    // Panel jp's sums go to columns jp*NR.. (the last panel's past n are dropped below).
+    let mut cs = vec![0i64; n.div_ceil(NR) * NR];
+    let panels = packed[..n.div_ceil(NR) * NR * kp].chunks(NR * kp);
     if par {
-        packed
-            .par_chunks(NR * kp)
+        cs.par_chunks_mut(NR)
+            .zip(panels.collect::<Vec<_>>())
             .enumerate()
-            .flat_map_iter(panel_sums)
-            .collect()
+            .for_each(|(jp, (out, panel))| panel_sums(jp, panel, out));
     } else {
-        packed
-            .chunks(NR * kp)
-            .enumerate()
-            .flat_map(panel_sums)
-            .collect()
+        for (jp, (out, panel)) in cs.chunks_mut(NR).zip(panels).enumerate() {
+            panel_sums(jp, panel, out);
+        }
     }
+    cs.truncate(n);
+    cs
 }
 
 #[cfg(test)]
@@ -893,6 +1129,89 @@ mod tests {
         {
             for bits in [4, 6, 8] {
                 check_at(m, k, n, bits, 100 + i as u64 * 10 + bits as u64);
+            }
+        }
+    }
+
+    /// The weight gradients of the workloads: a long K of examples whose per-example exponents
+    /// (dY's rows: `operand` spreads them) reorder K, 16-48 columns of dY (the transposed
+    /// side, 16 x 16 register transposes plus edges) and short rows of X (quantized a tile at a
+    /// time, then gathered into quads); on one thread and, past 32,768 elements, on all.
+    #[test]
+    fn weight_gradients_of_short_rows_match() {
+        for (i, &(m, k, n)) in [
+            (25, 3001, 16),
+            (25, 777, 5),
+            (9, 20_000, 48),
+            (33, 5000, 17),
+            (25, 9000, 16),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for bits in [4, 6] {
+                check_at(m, k, n, bits, 300 + i as u64 * 10 + bits as u64);
+            }
+        }
+    }
+
+    /// The per-group passes give the scatter's order, for few groups and for many.
+    #[test]
+    fn k_order_passes_equal_the_scatter() {
+        let mut g = SplitMix64::new(78);
+        for trial in 0..200 {
+            let k = 1 + (g.next_u64() % 500) as usize;
+            let spread = 1 + g.next_u64() % 31;
+            let base = g.next_u64() % (31 - spread + 1);
+            let shifts: Vec<u8> = (0..k)
+                .map(|kk| match trial % 3 {
+                    0 => (base + g.next_u64() % spread) as u8,
+                    1 => (base + (kk as u64 * spread / k as u64)) as u8, // sorted ascending
+                    _ => (base + spread - 1 - (kk as u64 * spread / k as u64)) as u8, // descending
+                })
+                .collect();
+            let mut count = [0usize; 2 * MAX_EXP + 1];
+            for &s in &shifts {
+                count[s as usize] += 1;
+            }
+            let (a, b) = (
+                KOrder::new(&shifts, &count),
+                KOrder::scattered(&shifts, &count),
+            );
+            assert_eq!(a.src, b.src, "trial {trial}");
+            assert_eq!(a.quad_exps, b.quad_exps);
+            assert_eq!(a.identity, b.identity);
+        }
+    }
+
+    /// `gather_transposed` against its definition, on random sources, widths and ranges.
+    #[test]
+    fn transposed_gather_is_its_definition() {
+        let mut g = SplitMix64::new(77);
+        for trial in 0..60 {
+            let n = 1 + (g.next_u64() % 70) as usize;
+            let k = 1 + (g.next_u64() % 300) as usize;
+            let kp = k + (g.next_u64() % 40) as usize;
+            let codes: Vec<i8> = (0..(k + 1) * n)
+                .map(|_| (g.next_u64() % 63) as i8 - 31)
+                .collect();
+            let src: Vec<u32> = (0..kp)
+                .map(|_| (g.next_u64() % (k as u64 + 1)) as u32)
+                .collect();
+            let p0 = (g.next_u64() % (kp as u64 + 1)) as usize;
+            let p1 = p0 + (g.next_u64() % ((kp - p0) as u64 + 1)) as usize;
+            let mut out = vec![0u8; n * kp];
+            // SAFETY: out holds n rows of kp bytes.
+            unsafe { gather_transposed(&codes, n, 31, &src, (p0, p1), out.as_mut_ptr(), kp) };
+            for j in 0..n {
+                for p in 0..kp {
+                    let want = if (p0..p1).contains(&p) {
+                        (i32::from(codes[src[p] as usize * n + j]) + 31) as u8
+                    } else {
+                        0
+                    };
+                    assert_eq!(out[j * kp + p], want, "trial {trial} j {j} p {p}");
+                }
             }
         }
     }
