@@ -523,7 +523,12 @@ fn write_scores_csv(
         text.push_str(",flipped");
     }
     text.push('\n');
-    let rows = d.train.index.iter().zip(&d.train.labels).take(d.train.len());
+    let rows = d
+        .train
+        .index
+        .iter()
+        .zip(&d.train.labels)
+        .take(d.train.len());
     for (i, (index, label)) in rows.enumerate() {
         text.push_str(&format!("{index},{label}"));
         kinds
