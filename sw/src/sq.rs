@@ -217,7 +217,7 @@ impl ChannelPlan {
         if cols == 0 {
             return;
         }
-        debug_assert!(xs.len() % cols == 0 && out.len() >= xs.len());
+        debug_assert!(xs.len().is_multiple_of(cols) && out.len() >= xs.len());
         match &self.tiled {
             Some(t) if !self.is_zero() => {
                 let q = self.params.q() as f64;

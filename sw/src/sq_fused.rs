@@ -620,21 +620,21 @@ fn pack_a(
                 add_offset(&mut d[..k], c, q);
             }
         };
-        let scratch = || vec![0i8; tile * k];
-        if par {
-            out[..m * kp]
-                .par_chunks_mut(tile * kp)
-                .enumerate()
-                .for_each_init(scratch, chunk);
-        } else {
-            let mut tmp = scratch();
-            out[..m * kp]
-                .chunks_mut(tile * kp)
-                .enumerate()
-                .for_each(|c| chunk(&mut tmp, c));
-        }
+        for_each_chunk(
+            &mut out[..m * kp],
+            tile * kp,
+            par,
+            || vec![0i8; tile * k],
+            chunk,
+        );
         return out;
     }
+    // A row's codes and one more, -Q, that padding reads (it stores 0).
+    let padded = || {
+        let mut tmp = vec![0i8; k + 1];
+        tmp[k] = -(q as i8);
+        tmp
+    };
     if tile > 1 {
         // Short rows in a reordered K: all codes first, a tile at a time, then each row
         // gathered in K order (padding reads the extra row, -Q, which stores 0).
@@ -645,23 +645,7 @@ fn pack_a(
                 *d = (i32::from(tmp[kk as usize]) + q) as u8;
             }
         };
-        let scratch = || {
-            let mut tmp = vec![0i8; k + 1];
-            tmp[k] = -(q as i8);
-            tmp
-        };
-        if par {
-            out[..m * kp]
-                .par_chunks_mut(kp)
-                .enumerate()
-                .for_each_init(scratch, gather);
-        } else {
-            let mut tmp = scratch();
-            out[..m * kp]
-                .chunks_mut(kp)
-                .enumerate()
-                .for_each(|r| gather(&mut tmp, r));
-        }
+        for_each_chunk(&mut out[..m * kp], kp, par, padded, gather);
         reuse::give(&reuse::CODES, codes);
         return out;
     }
@@ -682,24 +666,25 @@ fn pack_a(
             }
         }
     };
-    let scratch = || {
-        let mut tmp = vec![0i8; k + 1];
-        tmp[k] = -(q as i8);
-        tmp
-    };
+    for_each_chunk(&mut out[..m * kp], kp, par, padded, row);
+    out
+}
+
+/// `f(scratch, (i, chunk i))` over `out` in chunks of `len` bytes, with one scratch buffer per
+/// thread from `scratch`: on both cores when `par`, else in order on this one.
+fn for_each_chunk<S, F>(out: &mut [u8], len: usize, par: bool, scratch: S, f: F)
+where
+    S: Fn() -> Vec<i8> + Sync + Send,
+    F: Fn(&mut Vec<i8>, (usize, &mut [u8])) + Sync + Send,
+{
     if par {
-        out[..m * kp]
-            .par_chunks_mut(kp)
+        out.par_chunks_mut(len)
             .enumerate()
-            .for_each_init(scratch, row);
+            .for_each_init(scratch, f);
     } else {
         let mut tmp = scratch();
-        out[..m * kp]
-            .chunks_mut(kp)
-            .enumerate()
-            .for_each(|r| row(&mut tmp, r));
+        out.chunks_mut(len).enumerate().for_each(|c| f(&mut tmp, c));
     }
-    out
 }
 
 /// `dst[i] = src[i] + q` (codes in -Q..=Q become 0..=2Q), in blocks of 16 so that short rows
