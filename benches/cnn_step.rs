@@ -12,7 +12,6 @@
 
 use criterion::{criterion_group, Criterion};
 use shiftkit::data::mnist::shipped_test_set;
-use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::Offload;
 use shiftkit::workloads::data_diet::cnn::{batch_of, Cnn};
 use shiftkit::workloads::data_diet::train::{train_step, Hyper};
@@ -30,15 +29,8 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     for format in [Format::Fp32, Format::Sq6, Format::Sq4] {
-        let engine = EngineKind::default_for(format);
-        let mut ctx = Offload::new(
-            format,
-            engine,
-            ArrayShape::default(),
-            shiftkit_hw::config::DEFAULT_WINDOW,
-            0,
-        )
-        .expect("offload");
+        let mut ctx = Offload::for_format(format).expect("offload");
+        let engine = ctx.engine_kind();
         let mut model = Cnn::new(0);
         let hyper = Hyper::default();
         let mut opt = hyper.optimizer();

@@ -9,7 +9,6 @@
 //! fp32 cpu <= 15 s; the paper's own loop takes 61 s on one thread, 39 s on two).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::optim::AdamW;
 use shiftkit::nn::Offload;
 use shiftkit::workloads::grokking::data::modular_addition;
@@ -26,15 +25,8 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
     for format in [Format::Fp32, Format::Sq6, Format::Sq4, Format::Fp16] {
-        let engine = EngineKind::default_for(format);
-        let mut ctx = Offload::new(
-            format,
-            engine,
-            ArrayShape::default(),
-            shiftkit_hw::config::DEFAULT_WINDOW,
-            0,
-        )
-        .expect("offload");
+        let mut ctx = Offload::for_format(format).expect("offload");
+        let engine = ctx.engine_kind();
         let mut model = GrokMlp::new(67, 500, 48, 1);
         let mut opt = AdamW::new(1e-3, (0.9, 0.98), 1.0);
         group.bench_function(format!("{}-{}", format.name(), engine.name()), |b| {

@@ -3,7 +3,6 @@
 //! `cargo run --release --example cnn_profile -- [fp32|sq6|sq4] [steps]`.
 
 use shiftkit::data::mnist::shipped_test_set;
-use shiftkit::engine::{ArrayShape, EngineKind};
 use shiftkit::nn::Offload;
 use shiftkit::workloads::data_diet::cnn::{batch_of, Cnn};
 use shiftkit::workloads::data_diet::train::{train_step, Hyper};
@@ -32,14 +31,8 @@ fn main() -> anyhow::Result<()> {
     let ids: Vec<usize> = (0..128).collect();
     let x = batch_of(&data, &ids);
     let labels: Vec<usize> = ids.iter().map(|&i| data.labels[i] as usize).collect();
-    let engine = EngineKind::default_for(format);
-    let mut ctx = Offload::new(
-        format,
-        engine,
-        ArrayShape::default(),
-        shiftkit_hw::config::DEFAULT_WINDOW,
-        0,
-    )?;
+    let mut ctx = Offload::for_format(format)?;
+    let engine = ctx.engine_kind();
     let mut model = Cnn::new(0);
     let hyper = Hyper::default();
     let mut opt = hyper.optimizer();

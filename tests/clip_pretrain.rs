@@ -228,37 +228,23 @@ fn quick_detection_writes_every_held_out_kind() {
     let again = shiftkit(&args);
     assert!(again.status.success());
     assert_eq!(common::json(&out.join("summary.json"))["runs"], s["runs"]);
-    // A slerp probability outside [0, 1] is refused in one line.
-    let bad = shiftkit(&[
-        "train",
-        "clip",
-        "--format",
-        "fp32",
-        "--quick",
-        "--slerp",
-        "2",
-        "--out",
-        dir.path().join("bad").to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        !bad.status.success() && err.contains("--slerp") && err.trim().lines().count() == 1,
-        "{err}"
-    );
-    let bad = shiftkit(&[
-        "train",
-        "clip",
-        "--format",
-        "fp32",
-        "--quick",
-        "--ln-lr",
-        "0",
-        "--out",
-        dir.path().join("bad-lr").to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        !bad.status.success() && err.contains("--ln-lr") && err.trim().lines().count() == 1,
-        "{err}"
-    );
+    // A slerp probability outside [0, 1] and a zero LayerNorm lr are refused in one line each.
+    for (flag, value, sub) in [("--slerp", "2", "bad"), ("--ln-lr", "0", "bad-lr")] {
+        let bad = shiftkit(&[
+            "train",
+            "clip",
+            "--format",
+            "fp32",
+            "--quick",
+            flag,
+            value,
+            "--out",
+            dir.path().join(sub).to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(
+            !bad.status.success() && err.contains(flag) && err.trim().lines().count() == 1,
+            "{err}"
+        );
+    }
 }

@@ -125,6 +125,18 @@ impl Offload {
     }
 
     /// Run the GEMMs of `roles` in fp32 on the host instead (see `host_roles`).
+    /// `format` on its default engine (`EngineKind::default_for`) with the default array,
+    /// window and seed 0: what the benches and profiles time.
+    pub fn for_format(format: Format) -> Result<Self> {
+        Offload::new(
+            format,
+            EngineKind::default_for(format),
+            ArrayShape::default(),
+            shiftkit_hw::config::DEFAULT_WINDOW,
+            0,
+        )
+    }
+
     pub fn with_host_roles(mut self, roles: &[GemmKind]) -> Self {
         self.host_roles = roles.to_vec();
         self
