@@ -208,6 +208,10 @@ pub struct AccelL1Norm {
 /// The floats are validated finite (`L1NormConfig::consts`), so equality is reflexive.
 impl Eq for AccelL1Norm {}
 
+fn one() -> usize {
+    1
+}
+
 /// The manifest's description of an accelerator top's command / response interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccelParameters {
@@ -215,11 +219,17 @@ pub struct AccelParameters {
     pub k_max: usize,
     /// Lanes of a data vector, `max(rows, cols)`.
     pub lanes: usize,
-    /// Bits per data-vector lane on `cmd_data` (8: sign-extended SQ code; 16: FP16).
+    /// Bits per data-vector lane on `cmd_data` (the SQ code width `b`; 16: FP16).
     pub lane_bits: usize,
-    /// Whether data vectors carry a per-K exponent, and its bit offset on `cmd_data`.
+    /// Whether data vectors carry a per-K exponent, and its bit offset within a K step.
     pub has_exp: bool,
     pub exp_lsb: usize,
+    /// K steps per LOAD data beat (and per operand-buffer entry), and the bits of one K step
+    /// in a beat (step `s` starts at bit `s * step_bits`).
+    #[serde(default = "one")]
+    pub k_per_beat: usize,
+    #[serde(default)]
+    pub step_bits: usize,
     /// `W_IN` and `W_OUT`.
     pub cmd_bits: usize,
     pub rsp_bits: usize,
@@ -261,10 +271,22 @@ pub fn generate_accel_with_l1norm(
     k_max: usize,
     l1: Option<crate::l1norm::L1NormConfig>,
 ) -> Result<GeneratedDesign, HwError> {
-    use crate::accel::fp16_top::Fp16Accel;
     use crate::accel::AccelGeometry;
     let config = config.validated()?;
     let geom = AccelGeometry::with_l1norm(&config, k_max, l1)?;
+    generate_accel_for(&config, &geom)
+}
+
+/// The accelerator top of `geom` (built from `config` by `AccelGeometry::with_l1norm`, and
+/// perhaps `with_k_per_beat`) around the array of `config`.
+pub fn generate_accel_for(
+    config: &ArrayConfig,
+    geom: &crate::accel::AccelGeometry,
+) -> Result<GeneratedDesign, HwError> {
+    use crate::accel::fp16_top::Fp16Accel;
+    let config = config.validated()?;
+    let geom = *geom;
+    let k_max = geom.k_max;
     let top = accel_top_name(&config);
     let core = format!("{top}_core");
     let params = PeParams {
@@ -331,6 +353,8 @@ pub fn generate_accel_with_l1norm(
         lane_bits: geom.lane_bits,
         has_exp: geom.has_exp,
         exp_lsb: geom.exp_lsb(),
+        k_per_beat: geom.k_per_beat,
+        step_bits: geom.step_bits(),
         cmd_bits: geom.cmd_bits(),
         rsp_bits: geom.rsp_bits(),
         result_lane_bits: geom.result_lane_bits,
@@ -396,11 +420,15 @@ fn accel_wrapper(top: &str, core: &str, geom: &crate::accel::AccelGeometry) -> S
     use std::fmt::Write;
     let mut conns = vec![".clock(clock)".to_string(), ".reset(reset)".to_string()];
     for w in 0..geom.cmd_words() {
-        conns.push(format!(
-            ".cmd_data_{w}(cmd_data[{}:{}])",
-            32 * w + 31,
-            32 * w
-        ));
+        // The last word of a `W_IN` that is no multiple of 32 is zero-extended.
+        let hi = (32 * w + 31).min(geom.cmd_bits() - 1);
+        let pad = 32 * w + 31 - hi;
+        let bits = format!("cmd_data[{hi}:{}]", 32 * w);
+        conns.push(if pad == 0 {
+            format!(".cmd_data_{w}({bits})")
+        } else {
+            format!(".cmd_data_{w}({{{pad}'b0, {bits}}})")
+        });
     }
     conns.push(".cmd_valid(cmd_valid)".into());
     conns.push(".cmd_ready(cmd_ready)".into());

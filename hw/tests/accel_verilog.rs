@@ -32,18 +32,17 @@ fn accel_tops_lint_clean_and_elaborate() {
     let m = check(sq(4, 4, 4), 256);
     assert_eq!(m.top, "shiftkit_accel_sq4_4x4");
     let a = m.accel.expect("accel parameters");
-    // L = 4 lanes of 8 bits + the exponent byte: 40 bits -> 64; 4 lanes of 32 bits out.
-    assert_eq!(
-        (a.cmd_bits, a.rsp_bits, a.k_max, a.exp_lsb),
-        (64, 128, 256, 32)
-    );
+    // Two K steps per beat, each L = 4 lanes of 4 bits + the 4-bit exponent: 40 bits; 4 lanes
+    // of 32 bits out.
+    assert_eq!((a.k_per_beat, a.step_bits, a.exp_lsb), (2, 20, 16));
+    assert_eq!((a.cmd_bits, a.rsp_bits, a.k_max), (40, 128, 256));
     let widths: Vec<(&str, usize)> = m.ports.iter().map(|p| (p.name.as_str(), p.width)).collect();
     assert_eq!(
         widths,
         vec![
             ("clock", 1),
             ("reset", 1),
-            ("cmd_data", 64),
+            ("cmd_data", 40),
             ("cmd_valid", 1),
             ("cmd_ready", 1),
             ("rsp_data", 128),
@@ -65,7 +64,34 @@ fn accel_tops_lint_clean_and_elaborate() {
 #[test]
 fn accel_8x8_lints_clean() {
     let m = check(sq(8, 8, 4), 256);
-    assert_eq!(m.accel.expect("accel").cmd_bits, 96);
+    // Two K steps of 8 x 4 + 4 bits.
+    assert_eq!(m.accel.expect("accel").cmd_bits, 72);
+}
+
+/// One and four K steps per beat (the layouts `docs/accelerator.md` compares), and a K step
+/// that crosses a word boundary of the beat.
+#[test]
+fn every_k_per_beat_lints_clean() {
+    use shiftkit_hw::accel::AccelGeometry;
+    use shiftkit_hw::generate::generate_accel_for;
+    for (config, p, cmd_bits) in [
+        (sq(4, 4, 4), 1, 32),
+        (sq(4, 4, 4), 4, 80),
+        (sq(3, 5, 6), 2, 72),
+        (sq(2, 3, 8), 1, 32),
+    ] {
+        let geom = AccelGeometry::new(&config, 16)
+            .and_then(|g| g.with_k_per_beat(p))
+            .expect("geometry");
+        assert_eq!(geom.cmd_bits(), cmd_bits, "{config} P = {p}");
+        let d = generate_accel_for(&config, &geom).expect("generates");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = write_design(&d, dir.path()).expect("writes");
+        assert_eq!(m.accel.expect("accel").k_per_beat, p);
+        let file = dir.path().join(&m.files[0]);
+        verilator_lint(&file, &m.top).unwrap_or_else(|e| panic!("{config} P = {p}: {e}"));
+        yosys_check(&file, &m.top).unwrap_or_else(|e| panic!("{config} P = {p}: {e}"));
+    }
 }
 
 #[test]
@@ -97,7 +123,7 @@ fn accel_l1norm_option_lints_clean_and_is_in_the_manifest() {
         .expect("SQ tops have the unit");
     assert_eq!(
         (l1.in_bits, l1.in_lanes, l1.n_max, l1.bits, l1.frac_bits),
-        (16, 4, 1024, 6, 3)
+        (16, 3, 1024, 6, 3)
     );
     assert_eq!((l1.codes_per_beat, l1.config), (16, default_l1norm(6)));
     let dir = tempfile::tempdir().expect("tempdir");

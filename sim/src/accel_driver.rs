@@ -99,7 +99,8 @@ impl AccelSim {
         })?;
         // The L1-norm unit as generated (the manifest's geometry, not the default one).
         let l1 = accel.l1norm.as_ref().map(|u| u.config);
-        let geom = AccelGeometry::with_l1norm(&design.config, accel.k_max, l1)?;
+        let geom = AccelGeometry::with_l1norm(&design.config, accel.k_max, l1)?
+            .with_k_per_beat(accel.k_per_beat)?;
         let (probe_top, probe) = probe_module(design);
         let sources = [
             SourceFile {
@@ -235,7 +236,7 @@ impl AccelSim {
                 SimError::Accel(format!("command {i} ({}): {e}", describe(c.header())))
             })?;
             let at = stream.flat.len() / geom.cmd_words();
-            stream.push_command(at, c.header(), c.beats() - 1, c.response_beats(&geom));
+            stream.push_command(at, c.header(), c.beats(&geom) - 1, c.response_beats(&geom));
             stream.flat.extend(beats.into_iter().flatten());
         }
         let want = stream.rsps.iter().sum();
@@ -245,7 +246,7 @@ impl AccelSim {
     /// [`AccelSim::run`] on raw beats (`geometry().cmd_words()` words each), expecting
     /// `responses` response beats: for streams the encoder refuses (bad opcodes, `k_len` out of
     /// range), which the hardware must survive. Headers are found by the decoder's rule for
-    /// LOADs (`k_len` data beats follow, whatever `k_len` is); any other header is taken as one
+    /// LOADs (`ceil(k_len / P)` data beats follow, whatever `k_len` is); any other header is taken as one
     /// beat, so streams with L1NORM data go through [`AccelSim::run`].
     pub fn run_beats(&mut self, beats: &[Vec<u32>], responses: usize) -> Result<AccelRun> {
         let words = self.geom.cmd_words();
@@ -264,7 +265,7 @@ impl AccelSim {
         while beat < beats.len() {
             let header = beats[beat][0];
             let data = match header >> OPCODE_LSB {
-                OP_LOAD_A | OP_LOAD_B => (header & K_LEN_MASK) as usize,
+                OP_LOAD_A | OP_LOAD_B => self.geom.load_beats((header & K_LEN_MASK) as usize),
                 _ => 0,
             };
             let rsps = match header >> OPCODE_LSB {

@@ -57,13 +57,13 @@ fn sq4_2x3() -> ArrayConfig {
 }
 
 /// Header `i`'s beat index in the flattened stream.
-fn header_cycles(commands: &[Command], timing: &model::Timing) -> Vec<u64> {
+fn header_cycles(commands: &[Command], timing: &model::Timing, geom: &AccelGeometry) -> Vec<u64> {
     let mut beat = 0;
     commands
         .iter()
         .map(|c| {
             let t = timing.accept[beat];
-            beat += c.beats();
+            beat += c.beats(geom);
             t
         })
         .collect()
@@ -76,7 +76,7 @@ fn run_and_check_timing(sim: &mut AccelSim, commands: &[Command], what: &str) ->
     let timing = model::run(&geom, commands, |_| true, |_| true, 10_000_000);
     assert_eq!(
         run.accepted,
-        header_cycles(commands, &timing),
+        header_cycles(commands, &timing, &geom),
         "{what}: headers accepted as the model says"
     );
     assert_eq!(
@@ -370,7 +370,8 @@ fn status_reports_cycle_flags_and_headers_accepted() {
         let status = || raw(Command::Status.header());
         let mut beats = vec![raw(9 << OPCODE_LSB), status()];
         beats.push(raw(OP_LOAD_A << OPCODE_LSB | (geom.k_max as u32 + 1)));
-        beats.extend((0..=geom.k_max).map(|_| status())); // data that looks like headers
+        // Data that looks like headers.
+        beats.extend((0..geom.load_beats(geom.k_max + 1)).map(|_| status()));
         beats.push(status());
         let run = sim
             .run_beats(&beats, 2)
@@ -421,9 +422,11 @@ fn the_watchdog_names_the_command_a_stuck_stream_waits_on() {
         sim.set_watchdog(50);
         let words = geom.cmd_words();
         let mut beats = Command::Nop.encode(&geom).expect("encode");
-        let mut short = loads(&geom, &mut rng, 4, (1, 1))[0]
+        let mut short = loads(&geom, &mut rng, 8, (1, 1))[0]
             .encode(&geom)
             .expect("encode");
+        // Two of its four data beats (sq4: two K steps each).
+        assert_eq!(short.len(), 1 + 4);
         short.truncate(3);
         beats.extend(short);
         beats.extend(Command::Drain { c_bank: 0 }.encode(&geom).expect("encode"));
@@ -433,7 +436,7 @@ fn the_watchdog_names_the_command_a_stuck_stream_waits_on() {
             .expect_err("stuck")
             .to_string();
         assert!(
-            err.contains("command 1 (LOAD_A bank 1 k_len 4) takes 4 data beats")
+            err.contains("command 1 (LOAD_A bank 1 k_len 8) takes 4 data beats")
                 && err.contains("at cycle 55"),
             "{err}"
         );
@@ -450,7 +453,7 @@ fn the_watchdog_names_the_command_a_stuck_stream_waits_on() {
             Command::Drain { c_bank: 0 },
         ];
         let timing = model::run(&geom, &commands, |_| true, |_| true, 10_000);
-        let heads = header_cycles(&commands, &timing);
+        let heads = header_cycles(&commands, &timing, &geom);
         assert!(heads[4] > heads[3] + 1, "the second COMPUTE waits");
         sim.set_watchdog(1);
         let err = sim

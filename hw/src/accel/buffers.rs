@@ -31,13 +31,15 @@ pub fn addr_bits_for(n: usize) -> usize {
     b
 }
 
-/// An operand buffer: two banks of `2^addr_bits >= K_MAX` entries; entry `k` holds one data
-/// vector of the command stream: `lanes` codes of `LW` bits and (sq) the `EXP_BITS`-bit per-K
-/// exponent.
+/// An operand buffer: two banks of `2^addr_bits >= ceil(K_MAX / P)` entries; entry `j` holds
+/// the `P` K steps (`AccelGeometry::k_per_beat`) of LOAD data beat `j`: per step, `lanes` codes
+/// of `LW` bits and (sq) the `EXP_BITS`-bit per-K exponent.
 ///
-/// The write port takes a command beat as it arrives (`write_words`, 32-bit words, lane `i` at
-/// bits `stride * i` of the beat, exponent byte at `exp_lsb`); the read port returns the lanes
-/// and the exponent zero-extended to the shift width.
+/// The write port takes a command beat as it arrives (`write_words`, 32-bit words; step `s` at
+/// bit `s * step_bits`, its lane `i` at `stride * i` and its exponent at `exp_lsb` above that)
+/// and writes entry `write_addr`. The read port takes a K step `read_addr = k`: entry `k / P`,
+/// step `k mod P` (the step is picked after the synchronous read), and returns the lanes and the
+/// exponent zero-extended to the shift width.
 #[derive(LogicBlock)]
 pub struct OperandRam<const LW: usize> {
     pub clock: Signal<In, Clock>,
@@ -50,83 +52,125 @@ pub struct OperandRam<const LW: usize> {
     pub read_lanes: Vec<Signal<Out, Bits<LW>>>,
     pub read_exp: Signal<Out, Bits<SHIFT_BITS>>,
     _lanes: usize,
-    _stride: usize,
-    _exp_lsb: usize,
-    _exp_bits: usize,
+    _layout: BeatLayout,
     _addr_bits: usize,
-    /// Simulation state: entries (lanes then exponent) and the read register.
+    /// Simulation state: entries (per step: lanes then exponent), the read register and the
+    /// step it selects.
     _mem: Vec<Vec<u64>>,
     _rd: Vec<u64>,
+    _sel: usize,
+}
+
+/// Where the fields of a LOAD data beat sit (`AccelGeometry`'s layout, for one buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct BeatLayout {
+    /// 32-bit words per beat.
+    pub words: usize,
+    /// Bits per lane in the beat (the code width `b`, or 16).
+    pub stride: usize,
+    /// Bits per K step in the beat.
+    pub step_bits: usize,
+    /// The exponent's offset within a K step.
+    pub exp_lsb: usize,
+    /// Stored exponent bits (`EXP_BITS`, or 0 without a per-K exponent).
+    pub exp_bits: usize,
+    /// K steps per beat and per entry.
+    pub steps: usize,
+}
+
+impl BeatLayout {
+    pub fn of(geom: &super::AccelGeometry) -> Self {
+        BeatLayout {
+            words: geom.cmd_words(),
+            stride: geom.lane_bits,
+            step_bits: geom.step_bits(),
+            exp_lsb: geom.exp_lsb(),
+            exp_bits: if geom.has_exp { EXP_BITS } else { 0 },
+            steps: geom.k_per_beat,
+        }
+    }
+    fn steps_log2(&self) -> usize {
+        self.steps.trailing_zeros() as usize
+    }
 }
 
 impl<const LW: usize> OperandRam<LW> {
-    /// `lanes` codes per entry, `stride` bits per lane in a command beat (8 or 16), `words`
-    /// 32-bit words per beat, the exponent byte at bit `exp_lsb` (`has_exp`: sq designs), and
-    /// `k_max` entries per bank.
-    pub fn new(
-        lanes: usize,
-        stride: usize,
-        words: usize,
-        exp_lsb: usize,
-        has_exp: bool,
-        k_max: usize,
-    ) -> Self {
-        assert!(lanes >= 1 && LW <= stride && WORD_BITS / stride * stride == WORD_BITS);
-        assert!(stride * lanes <= exp_lsb && exp_lsb + 8 <= WORD_BITS * words);
-        let addr_bits = addr_bits_for(k_max);
-        assert!(addr_bits <= ADDR_BITS);
+    /// `lanes` codes per K step, laid out in a beat as `layout` says, `k_max` K steps per bank.
+    pub fn new(lanes: usize, layout: BeatLayout, k_max: usize) -> Self {
+        let l = layout;
+        assert!(lanes >= 1 && LW <= l.stride && l.steps.is_power_of_two());
+        assert!(l.stride * lanes <= l.exp_lsb && l.exp_lsb + l.exp_bits <= l.step_bits);
+        assert!(l.steps * l.step_bits <= WORD_BITS * l.words);
+        let addr_bits = addr_bits_for(k_max.div_ceil(l.steps));
+        assert!(addr_bits + l.steps_log2() <= ADDR_BITS);
         Self {
             clock: Default::default(),
             write_enable: Default::default(),
             write_bank: Default::default(),
             write_addr: Default::default(),
-            write_words: (0..words).map(|_| Default::default()).collect(),
+            write_words: (0..l.words).map(|_| Default::default()).collect(),
             read_bank: Default::default(),
             read_addr: Default::default(),
             read_lanes: (0..lanes).map(|_| Default::default()).collect(),
             read_exp: Default::default(),
             _lanes: lanes,
-            _stride: stride,
-            _exp_lsb: exp_lsb,
-            _exp_bits: if has_exp { EXP_BITS } else { 0 },
+            _layout: l,
             _addr_bits: addr_bits,
-            _mem: vec![vec![0; lanes + 1]; 2 << addr_bits],
-            _rd: vec![0; lanes + 1],
+            _mem: vec![vec![0; l.steps * (lanes + 1)]; 2 << addr_bits],
+            _rd: vec![0; l.steps * (lanes + 1)],
+            _sel: 0,
         }
     }
 
+    /// `width` bits at `lsb` of a beat (fields may cross a word boundary).
     fn field(words: &[u64], lsb: usize, width: usize) -> u64 {
-        (words[lsb / WORD_BITS] >> (lsb % WORD_BITS)) & ((1u64 << width) - 1)
+        let (w, s) = (lsb / WORD_BITS, lsb % WORD_BITS);
+        let mut v = words[w] >> s;
+        if s + width > WORD_BITS {
+            v |= words[w + 1] << (WORD_BITS - s);
+        }
+        v & ((1u64 << width) - 1)
     }
 
     fn entry(&self, bank: bool, addr: usize) -> usize {
         (usize::from(bank) << self._addr_bits) | (addr & ((1 << self._addr_bits) - 1))
+    }
+
+    /// Bits of one stored K step.
+    fn step_width(&self) -> usize {
+        self._lanes * LW + self._layout.exp_bits
     }
 }
 
 impl<const LW: usize> Logic for OperandRam<LW> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            let r = self.entry(self.read_bank.val(), self.read_addr.val().index());
+            let l = self._layout;
+            let k = self.read_addr.val().index();
+            let r = self.entry(self.read_bank.val(), k >> l.steps_log2());
             let rd = self._mem[r].clone();
             if self.write_enable.val() {
                 let words: Vec<u64> = self.write_words.iter().map(|w| w.val().to_u64()).collect();
                 let w = self.entry(self.write_bank.val(), self.write_addr.val().index());
-                let mut e: Vec<u64> = (0..self._lanes)
-                    .map(|i| Self::field(&words, i * self._stride, LW))
-                    .collect();
-                e.push(if self._exp_bits > 0 {
-                    Self::field(&words, self._exp_lsb, self._exp_bits)
-                } else {
-                    0
-                });
+                let mut e = Vec::with_capacity(l.steps * (self._lanes + 1));
+                for s in 0..l.steps {
+                    let at = s * l.step_bits;
+                    e.extend((0..self._lanes).map(|i| Self::field(&words, at + i * l.stride, LW)));
+                    e.push(if l.exp_bits > 0 {
+                        Self::field(&words, at + l.exp_lsb, l.exp_bits)
+                    } else {
+                        0
+                    });
+                }
                 self._mem[w] = e;
             }
             self._rd = rd;
+            self._sel = k & (l.steps - 1);
+            let base = self._sel * (self._lanes + 1);
             for i in 0..self._lanes {
-                self.read_lanes[i].next = bits(self._rd[i]);
+                self.read_lanes[i].next = bits(self._rd[base + i]);
             }
-            self.read_exp.next = bits(self._rd[self._lanes]);
+            self.read_exp.next = bits(self._rd[base + self._lanes]);
         }
     }
 
@@ -138,42 +182,73 @@ impl<const LW: usize> Logic for OperandRam<LW> {
     }
 
     fn hdl(&self) -> Verilog {
-        let ab = self._addr_bits;
-        let width = self._lanes * LW + self._exp_bits;
+        let l = self._layout;
+        let (ab, lp) = (self._addr_bits, l.steps_log2());
+        let sw = self.step_width();
+        let width = l.steps * sw;
+        // `w` bits at `lsb` of the beat, as a Verilog expression (two words if it crosses).
         let sel = |lsb: usize, w: usize| {
-            format!(
-                "write_words${}[{}:{}]",
-                lsb / WORD_BITS,
-                lsb % WORD_BITS + w - 1,
-                lsb % WORD_BITS
+            let (word, s) = (lsb / WORD_BITS, lsb % WORD_BITS);
+            if s + w <= WORD_BITS {
+                format!("write_words${word}[{}:{s}]", s + w - 1)
+            } else {
+                format!(
+                    "write_words${}[{}:0], write_words${word}[{}:{s}]",
+                    word + 1,
+                    s + w - WORD_BITS - 1,
+                    WORD_BITS - 1
+                )
+            }
+        };
+        // The entry, MSB first: per step (last first) exponent, lane L-1, ..., lane 0.
+        let mut fields = vec![];
+        for s in (0..l.steps).rev() {
+            let at = s * l.step_bits;
+            if l.exp_bits > 0 {
+                fields.push(sel(at + l.exp_lsb, l.exp_bits));
+            }
+            for i in (0..self._lanes).rev() {
+                fields.push(sel(at + i * l.stride, LW));
+            }
+        }
+        // The read outputs of step `s` of the read register.
+        let step_reads = |s: usize, indent: &str| {
+            let at = s * sw;
+            let mut out = String::new();
+            for i in 0..self._lanes {
+                out.push_str(&format!(
+                    "{indent}read_lanes${i} = rd[{}:{}];\n",
+                    at + i * LW + LW - 1,
+                    at + i * LW
+                ));
+            }
+            if l.exp_bits > 0 {
+                out.push_str(&format!(
+                    "{indent}read_exp = {{{}'b0, rd[{}:{}]}};\n",
+                    SHIFT_BITS - l.exp_bits,
+                    at + sw - 1,
+                    at + sw - l.exp_bits
+                ));
+            } else {
+                out.push_str(&format!("{indent}read_exp = {SHIFT_BITS}'d0;\n"));
+            }
+            out
+        };
+        let (sel_reg, sel_load, reads) = if l.steps == 1 {
+            (String::new(), String::new(), step_reads(0, "    "))
+        } else {
+            let mut cases = String::new();
+            for s in 0..l.steps {
+                cases.push_str(&format!("    {lp}'d{s}: begin\n"));
+                cases.push_str(&step_reads(s, "        "));
+                cases.push_str("    end\n");
+            }
+            (
+                format!("reg [{}:0] sel;\n", lp - 1),
+                format!("    sel <= read_addr[{}:0];\n", lp - 1),
+                format!("    case (sel)\n{cases}    endcase\n"),
             )
         };
-        // The entry, MSB first: exponent, lane L-1, ..., lane 0.
-        let mut fields = vec![];
-        if self._exp_bits > 0 {
-            fields.push(sel(self._exp_lsb, self._exp_bits));
-        }
-        for i in (0..self._lanes).rev() {
-            fields.push(sel(i * self._stride, LW));
-        }
-        let mut reads = String::new();
-        for i in 0..self._lanes {
-            reads.push_str(&format!(
-                "    read_lanes${i} = rd[{}:{}];\n",
-                i * LW + LW - 1,
-                i * LW
-            ));
-        }
-        if self._exp_bits > 0 {
-            reads.push_str(&format!(
-                "    read_exp = {{{}'b0, rd[{}:{}]}};\n",
-                SHIFT_BITS - self._exp_bits,
-                width - 1,
-                width - self._exp_bits
-            ));
-        } else {
-            reads.push_str(&format!("    read_exp = {SHIFT_BITS}'d0;\n"));
-        }
         let words: Vec<String> = (0..self.write_words.len())
             .map(|w| format!("write_words${w}"))
             .collect();
@@ -181,10 +256,10 @@ impl<const LW: usize> Logic for OperandRam<LW> {
             "\
 (* no_rw_check *) reg [{msb}:0] mem [0:{last}];
 reg [{msb}:0] rd;
-always @(posedge clock) begin
+{sel_reg}always @(posedge clock) begin
     if (write_enable) mem[{{write_bank, write_addr[{amsb}:0]}}] <= {{{fields}}};
-    rd <= mem[{{read_bank, read_addr[{amsb}:0]}}];
-end
+    rd <= mem[{{read_bank, read_addr[{rmsb}:{lp}]}}];
+{sel_load}end
 always @(*) begin
 {reads}end
 wire unused_ok = &{{1'b0, write_addr, read_addr, {words}}};
@@ -192,6 +267,7 @@ wire unused_ok = &{{1'b0, write_addr, read_addr, {words}}};
             msb = width - 1,
             last = (2 << ab) - 1,
             amsb = ab - 1,
+            rmsb = ab + lp - 1,
             fields = fields.join(", "),
             words = words.join(", "),
         ))

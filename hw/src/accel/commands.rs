@@ -5,7 +5,7 @@
 //! A *beat* is one `cmd_data` value as its 32-bit words, least significant first
 //! (`AccelGeometry::cmd_words` of them): word `w` holds bits `32w + 31 : 32w`.
 
-use super::AccelGeometry;
+use super::{AccelGeometry, EXP_BITS};
 
 pub const OP_NOP: u32 = 0;
 pub const OP_LOAD_A: u32 = 1;
@@ -39,6 +39,8 @@ pub enum CommandError {
     Lanes { got: usize, max: usize },
     #[error("lane value {value} does not fit a {bits}-bit lane")]
     LaneValue { value: i64, bits: usize },
+    #[error("per-K exponent {0} does not fit the {EXP_BITS}-bit field: exponents are 0..=15")]
+    Exponent(u8),
     #[error("bank {0} does not exist: banks are 0 and 1")]
     Bank(u8),
     #[error("operand shapes do not agree: {0}")]
@@ -154,10 +156,13 @@ impl Command {
         }
     }
 
-    /// Beats on `cmd_data`: the header and any data vectors.
-    pub fn beats(&self) -> usize {
+    /// Beats on `cmd_data`: the header and any data beats (a LOAD packs
+    /// `geom.k_per_beat` data vectors into each).
+    pub fn beats(&self, geom: &AccelGeometry) -> usize {
         1 + match self {
-            Command::LoadA { vectors, .. } | Command::LoadB { vectors, .. } => vectors.len(),
+            Command::LoadA { vectors, .. } | Command::LoadB { vectors, .. } => {
+                geom.load_beats(vectors.len())
+            }
             Command::L1Norm { row, per_beat } => row.len().div_ceil((*per_beat).max(1)),
             _ => 0,
         }
@@ -216,6 +221,9 @@ impl Command {
                     }
                     let lo = -(1i64 << (geom.lane_bits - 1));
                     let hi = (1i64 << geom.lane_bits) - 1;
+                    if geom.has_exp && usize::from(v.exp) >= 1 << EXP_BITS {
+                        return Err(CommandError::Exponent(v.exp));
+                    }
                     if let Some(&x) = v
                         .lanes
                         .iter()
@@ -272,12 +280,16 @@ impl Command {
     /// The command's beats (header first), each `geom.cmd_words()` words.
     pub fn encode(&self, geom: &AccelGeometry) -> Result<Vec<Vec<u32>>, CommandError> {
         self.validate(geom)?;
-        let mut out = Vec::with_capacity(self.beats());
+        let mut out = Vec::with_capacity(self.beats(geom));
         let mut header = vec![0u32; geom.cmd_words()];
         header[0] = self.header();
         out.push(header);
         if let Command::LoadA { vectors, .. } | Command::LoadB { vectors, .. } = self {
-            out.extend(vectors.iter().map(|v| encode_vector(v, geom)));
+            out.extend(
+                vectors
+                    .chunks(geom.k_per_beat)
+                    .map(|v| encode_vectors(v, geom)),
+            );
         }
         if let Command::L1Norm { row, per_beat } = self {
             out.extend(encode_row(row, *per_beat, geom));
@@ -290,7 +302,9 @@ impl Command {
 /// `W j + W - 1 : W j`, two's complement) of beat `i / per_beat`; unused lanes zero. Unchecked
 /// (`Command::encode` validates first; tests use it to send rows the encoder rejects).
 pub fn encode_row(row: &[i64], per_beat: usize, geom: &AccelGeometry) -> Vec<Vec<u32>> {
-    let w = geom.cmd_bits() / per_beat.max(1);
+    let w = geom
+        .l1norm
+        .map_or(geom.cmd_bits() / per_beat.max(1), |c| c.in_bits as usize);
     row.chunks(per_beat.max(1))
         .map(|chunk| {
             let mut words = vec![0u32; geom.cmd_words()];
@@ -343,20 +357,28 @@ fn put(words: &mut [u32], lsb: usize, width: usize, value: u64) {
     }
 }
 
-/// One data vector as a beat: lane i at bits `lane_bits * i`, the exponent byte above the last
-/// lane (`geom.exp_lsb()`), everything else zero.
-pub fn encode_vector(v: &DataVector, geom: &AccelGeometry) -> Vec<u32> {
+/// One LOAD data beat of up to `geom.k_per_beat` data vectors: vector `s` at bit
+/// `s * step_bits`, its lane i at `lane_bits * i` above that and (sq) its `EXP_BITS`-bit
+/// exponent above the last lane (`geom.exp_lsb()`); everything else zero.
+pub fn encode_vectors(vs: &[DataVector], geom: &AccelGeometry) -> Vec<u32> {
+    assert!(
+        vs.len() <= geom.k_per_beat,
+        "more data vectors than a beat holds"
+    );
     let mut words = vec![0u32; geom.cmd_words()];
-    for (i, &x) in v.lanes.iter().enumerate() {
-        put(
-            &mut words,
-            i * geom.lane_bits,
-            geom.lane_bits,
-            x as u32 as u64,
-        );
-    }
-    if geom.has_exp {
-        put(&mut words, geom.exp_lsb(), 8, u64::from(v.exp));
+    for (s, v) in vs.iter().enumerate() {
+        let at = s * geom.step_bits();
+        for (i, &x) in v.lanes.iter().enumerate() {
+            put(
+                &mut words,
+                at + i * geom.lane_bits,
+                geom.lane_bits,
+                x as u32 as u64,
+            );
+        }
+        if geom.has_exp {
+            put(&mut words, at + geom.exp_lsb(), EXP_BITS, u64::from(v.exp));
+        }
     }
     words
 }

@@ -4,11 +4,12 @@
 //!
 //! Two modes. **Header**: the beat on `cmd_data` is a header; `cmd_ready` is computed from its
 //! opcode and bank fields and the engines' state, combinationally, so a command whose resources
-//! are free is accepted in the cycle it is presented. **Load**: the next `k_len` beats are data
-//! vectors, accepted one per cycle (`cmd_ready` = 1) and written to buffer entry 0, 1, ... of the
-//! chosen bank. A LOAD or COMPUTE whose `k_len` is 0 or above `K_MAX` sets the sticky error flag;
-//! such a LOAD still consumes its `k_len` data beats (so the stream stays in step) but stores
-//! nothing, such a COMPUTE does nothing. Unknown opcodes set the error flag too; opcode 0 is NOP.
+//! are free is accepted in the cycle it is presented. **Load**: the next `ceil(k_len / P)` beats
+//! are data beats of `P` K steps each (`AccelGeometry::k_per_beat`), accepted one per cycle
+//! (`cmd_ready` = 1) and written to buffer entry 0, 1, ... of the chosen bank. A LOAD or COMPUTE
+//! whose `k_len` is 0 or above `K_MAX` sets the sticky error flag; such a LOAD still consumes its
+//! `ceil(k_len / P)` data beats (so the stream stays in step) but stores nothing, such a COMPUTE
+//! does nothing. Unknown opcodes set the error flag too; opcode 0 is NOP.
 //!
 //! L1NORM (SQ tops built with the L1-norm unit, [`CmdDecoder::with_l1norm`]; otherwise opcode 6
 //! is unknown): the header is accepted at once; its data phase carries `n` elements, `lanes`
@@ -103,6 +104,8 @@ pub struct CmdDecoder {
     l1_lanes: Constant<Bits<ADDR_BITS>>,
     n_max: Constant<Bits<ADDR_BITS>>,
     k_max: Constant<Bits<ADDR_BITS>>,
+    /// `log2(P)`: a LOAD's last data beat is `(k_len - 1) >> log2(P)`.
+    beat_shift: Constant<Bits<ADDR_BITS>>,
     zero_k: Constant<Bits<ADDR_BITS>>,
     one_k: Constant<Bits<ADDR_BITS>>,
     zero_w: Constant<Bits<WORD_BITS>>,
@@ -110,19 +113,19 @@ pub struct CmdDecoder {
 }
 
 impl CmdDecoder {
-    /// A decoder without L1NORM (opcode 6 is unknown).
-    pub fn new(k_max: usize) -> Self {
-        Self::build(k_max, None)
+    /// A decoder without L1NORM (opcode 6 is unknown), `k_per_beat` K steps per LOAD beat.
+    pub fn new(k_max: usize, k_per_beat: usize) -> Self {
+        Self::build(k_max, k_per_beat, None)
     }
 
     /// A decoder for a top with the L1-norm path: `lanes` elements per data beat, rows of
     /// `1..=n_max` elements.
-    pub fn with_l1norm(k_max: usize, lanes: usize, n_max: usize) -> Self {
-        Self::build(k_max, Some((lanes, n_max)))
+    pub fn with_l1norm(k_max: usize, k_per_beat: usize, lanes: usize, n_max: usize) -> Self {
+        Self::build(k_max, k_per_beat, Some((lanes, n_max)))
     }
 
-    fn build(k_max: usize, l1: Option<(usize, usize)>) -> Self {
-        assert!((1..1 << ADDR_BITS).contains(&k_max));
+    fn build(k_max: usize, k_per_beat: usize, l1: Option<(usize, usize)>) -> Self {
+        assert!((1..1 << ADDR_BITS).contains(&k_max) && k_per_beat.is_power_of_two());
         let (lanes, n_max) = l1.unwrap_or((1, 1));
         assert!(lanes >= 1 && (1..1 << ADDR_BITS).contains(&n_max));
         Self {
@@ -188,6 +191,7 @@ impl CmdDecoder {
             l1_lanes: Constant::new(bits(lanes as u64)),
             n_max: Constant::new(bits(n_max as u64)),
             k_max: Constant::new(bits(k_max as u64)),
+            beat_shift: Constant::new(bits(u64::from(k_per_beat.trailing_zeros()))),
             zero_k: Constant::new(bits(0)),
             one_k: Constant::new(bits(1)),
             zero_w: Constant::new(bits(0)),
@@ -302,7 +306,7 @@ impl Logic for CmdDecoder {
                 self.store.d.next = self.k_ok.val();
                 self.bank.d.next = self.header.val().get_bit(27);
                 self.count.d.next = self.zero_k.val();
-                self.last.d.next = self.k_len.val() - self.one_k.val();
+                self.last.d.next = (self.k_len.val() - self.one_k.val()) >> self.beat_shift.val();
                 if !self.k_ok.val() {
                     self.err.d.next = true;
                 }

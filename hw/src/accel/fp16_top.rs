@@ -4,7 +4,7 @@
 //! `2R x C` binary32 results; data vectors have 16-bit lanes and no exponent; LOAD_A vector k
 //! holds rows `0..2R` of A's column k.
 
-use super::buffers::OperandRam;
+use super::buffers::{BeatLayout, OperandRam};
 use super::decoder::CmdDecoder;
 use super::fp16_feeder::Fp16Feeder;
 use super::result_path::ResultPath;
@@ -57,16 +57,7 @@ impl Fp16Accel {
         let tile_rows = geom.tile_rows();
         let words = geom.cmd_words();
         let per_lane = geom.result_lane_bits / WORD_BITS;
-        let operand = |lanes| {
-            OperandRam::new(
-                lanes,
-                geom.lane_bits,
-                words,
-                geom.exp_lsb(),
-                false,
-                geom.k_max,
-            )
-        };
+        let operand = |lanes| OperandRam::new(lanes, BeatLayout::of(geom), geom.k_max);
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -76,7 +67,7 @@ impl Fp16Accel {
             rsp_data: (0..cols * per_lane).map(|_| Default::default()).collect(),
             rsp_valid: Default::default(),
             rsp_ready: Default::default(),
-            decoder: CmdDecoder::new(geom.k_max),
+            decoder: CmdDecoder::new(geom.k_max, 1),
             feeder: Fp16Feeder::new(rows),
             abuf: operand(tile_rows),
             bbuf: operand(cols),

@@ -131,7 +131,7 @@ fn l1norm_rows_sq6_sq8_other_steps_and_back_pressure() {
         .with_eps(3.0);
     let geom = AccelGeometry::with_l1norm(&config, 8, Some(cfg)).expect("geometry");
     let (mut uut, geom) = build_with::<Sq6>(&config, geom);
-    assert_eq!((geom.l1_in_lanes(), geom.l1_codes_per_beat()), (2, 12));
+    assert_eq!((geom.l1_in_lanes(), geom.l1_codes_per_beat()), (3, 12));
     let cmds = l1_commands(&geom, &random_rows(&geom, 2, 8));
     run_and_check(&mut uut, &geom, &cmds, gaps, ready);
 
@@ -329,16 +329,18 @@ fn generated_l1norm_verilog_matches_in_verilator() {
 fn l1norm_beats_pack_lanes_and_codes() {
     let config = sq(4, 4, 4, 7, 32);
     let geom = AccelGeometry::new(&config, 256).expect("geometry");
-    assert_eq!((geom.cmd_bits(), geom.rsp_bits()), (64, 128));
-    assert_eq!((geom.l1_in_lanes(), geom.l1_codes_per_beat()), (4, 16));
+    // 4x4 sq4: two K steps of 20 bits per beat, W_IN = 40.
+    assert_eq!((geom.cmd_bits(), geom.rsp_bits()), (40, 128));
+    assert_eq!((geom.l1_in_lanes(), geom.l1_codes_per_beat()), (2, 16));
     let row: Vec<i64> = vec![1, -1, 32767, -32768, 5];
     let cmd = Command::l1norm(&geom, row.clone());
-    assert_eq!(cmd.beats(), 3);
+    assert_eq!(cmd.beats(&geom), 4);
     assert_eq!(cmd.response_beats(&geom), 1);
     let beats = cmd.encode(&geom).expect("encode");
     assert_eq!(beats[0], vec![OP_L1NORM << OPCODE_LSB | 5, 0]);
-    assert_eq!(beats[1], vec![0xffff_0001, 0x8000_7fff]);
-    assert_eq!(beats[2], vec![5, 0]);
+    assert_eq!(beats[1], vec![0xffff_0001, 0]);
+    assert_eq!(beats[2], vec![0x8000_7fff, 0]);
+    assert_eq!(beats[3], vec![5, 0]);
     assert_eq!(
         Command::l1norm(&geom, vec![1 << 15]).encode(&geom),
         Err(CommandError::RowValue {

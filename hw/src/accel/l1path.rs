@@ -126,9 +126,9 @@ impl<
     > L1Path<W, A, NB, RB, SB, QB, N2B, DW, DH, EW, P, CB, EB, NW, K, K1, PW, B, IB>
 {
     /// The path for the unit constants `c`, `cmd_words` / `rsp_words` 32-bit words per command
-    /// / response beat.
-    pub fn new(c: &L1NormConsts, cmd_words: usize, rsp_words: usize) -> Self {
-        let unpack = WordLanes::<W>::new(cmd_words);
+    /// / response beat, `in_lanes` elements per command beat (`AccelGeometry::l1_in_lanes`).
+    pub fn new(c: &L1NormConsts, cmd_words: usize, in_lanes: usize, rsp_words: usize) -> Self {
+        let unpack = WordLanes::<W>::new(cmd_words, in_lanes);
         let pack = CodeWords::<B>::new(rsp_words);
         let (in_lanes, codes) = (unpack.lanes.len(), pack.codes.len());
         assert!(codes < 1 << CODE_COUNT_BITS);

@@ -1,8 +1,8 @@
 //! The accelerator top: on-chip operand and result buffers, a command decoder and the MAC array,
 //! behind one command stream and one response stream (`docs/accelerator.md` is the contract).
 //!
-//! - [`buffers`]: block-RAM operand buffers (A, B; two banks of `K_MAX` data vectors) and result
-//!   buffers (C; two banks of R x C accumulators, one RAM per column).
+//! - [`buffers`]: block-RAM operand buffers (A, B; two banks of `K_MAX` K steps, `P` per entry)
+//!   and result buffers (C; two banks of R x C accumulators, one RAM per column).
 //! - [`decoder`]: the command FSM (header decode, LOAD data phase, bank interlocks).
 //! - [`compute`]: the feeder (buffers -> array, flush spacing) and the collector (array drain ->
 //!   result buffers).
@@ -75,11 +75,14 @@ pub struct AccelGeometry {
     pub cols: usize,
     /// Operand buffer depth: the largest `k_len`.
     pub k_max: usize,
-    /// Bits per lane of a command data vector: 8 (sq) or 16 (fp16).
+    /// Bits per lane of a command data vector: the code width `b` (sq) or 16 (fp16).
     pub lane_bits: usize,
+    /// K steps per LOAD data beat and per operand-buffer entry (`P`: 1, 2 or 4; fp16: 1).
+    #[serde(default = "one")]
+    pub k_per_beat: usize,
     /// Bits per lane of a response beat: 32 (sq with acc_bits <= 32, fp16) or 64.
     pub result_lane_bits: usize,
-    /// Whether data vectors carry a per-K exponent (sq) in the byte above the last lane.
+    /// Whether data vectors carry a per-K exponent (sq: `EXP_BITS` above the last lane).
     pub has_exp: bool,
     /// Accumulators per PE: 1 (sq), or 2 (fp16: the PE interleaves two outputs, a tile is
     /// `2R x C` and takes two cycles per k).
@@ -91,6 +94,23 @@ pub struct AccelGeometry {
     /// is unknown (FP16 tops, or an SQ top generated without it).
     pub l1norm: Option<L1NormConfig>,
 }
+
+fn one() -> usize {
+    1
+}
+
+/// K steps per LOAD data beat an SQ top is generated with by default: 2 for codes narrower than
+/// a byte (sq4, sq6: two K steps share a beat and a buffer entry, which halves the beats of a
+/// LOAD; `docs/accelerator.md`, "Data beats"), 1 for sq8 and fp16.
+pub fn default_k_per_beat(datapath: Datapath) -> usize {
+    match datapath {
+        Datapath::Sq { bits } if bits < 8 => 2,
+        _ => 1,
+    }
+}
+
+/// The K steps per beat a design may be generated with.
+pub const K_PER_BEAT_CHOICES: [usize; 3] = [1, 2, 4];
 
 /// The default L1-norm unit of an SQ top with `bits`-bit codes: `W = 16`, rows of up to 1024
 /// elements, `f = b - 3`, `eps = 1e-5` (see `crate::l1norm`).
@@ -165,7 +185,7 @@ impl AccelGeometry {
             });
         }
         let (lane_bits, result_lane_bits) = match config.datapath {
-            Datapath::Sq { .. } => (8, if config.acc_bits <= 32 { 32 } else { 64 }),
+            Datapath::Sq { bits } => (bits as usize, if config.acc_bits <= 32 { 32 } else { 64 }),
             Datapath::Fp16 => (16, 32),
         };
         Ok(AccelGeometry {
@@ -173,12 +193,43 @@ impl AccelGeometry {
             cols: config.cols,
             k_max,
             lane_bits,
+            k_per_beat: default_k_per_beat(config.datapath),
             result_lane_bits,
             has_exp: !fp16,
             slots: if fp16 { 2 } else { 1 },
             float_results: fp16,
             l1norm: l1,
         })
+    }
+
+    /// The same top with `p` K steps per LOAD data beat (1, 2 or 4; fp16 tops take 1).
+    pub fn with_k_per_beat(mut self, p: usize) -> Result<Self, HwError> {
+        if !K_PER_BEAT_CHOICES.contains(&p) || (!self.has_exp && p != 1) {
+            return Err(HwError::Unsupported {
+                what: format!("{p} K steps per data beat on this top"),
+                hint: format!(
+                    "SQ tops take one of {K_PER_BEAT_CHOICES:?} K steps per beat, FP16 tops 1"
+                ),
+            });
+        }
+        self.k_per_beat = p;
+        Ok(self)
+    }
+
+    /// `log2(k_per_beat)`: the low bits of `k` that pick a K step within a buffer entry.
+    pub fn k_per_beat_log2(&self) -> usize {
+        self.k_per_beat.trailing_zeros() as usize
+    }
+
+    /// Bits of one K step in a data beat: `L` lanes of `lane_bits` and (sq) the `EXP_BITS`-bit
+    /// exponent above them.
+    pub fn step_bits(&self) -> usize {
+        self.lane_bits * self.lanes() + if self.has_exp { EXP_BITS } else { 0 }
+    }
+
+    /// Data beats of a LOAD of `k_len` K steps.
+    pub fn load_beats(&self, k_len: usize) -> usize {
+        k_len.div_ceil(self.k_per_beat)
     }
 
     /// Rows of an output tile (of a DRAIN): `R`, or `2R` for fp16.
@@ -189,16 +240,24 @@ impl AccelGeometry {
     pub fn lanes(&self) -> usize {
         self.tile_rows().max(self.cols)
     }
-    /// Bit offset of the exponent byte in a data vector.
+    /// Bit offset of the exponent in K step 0 of a data beat (step `s` starts at
+    /// `s * step_bits()`).
     pub fn exp_lsb(&self) -> usize {
         self.lane_bits * self.lanes()
     }
-    /// `W_IN`: width of `cmd_data`.
+    /// `W_IN`: width of `cmd_data`. SQ: the `k_per_beat` K steps rounded up to whole bytes (a
+    /// link moves bytes), at least the 32-bit header; fp16: `32 * ceil((16 L + 8) / 32)`.
     pub fn cmd_bits(&self) -> usize {
-        WORD_BITS * (self.exp_lsb() + 8).div_ceil(WORD_BITS)
+        if self.has_exp {
+            (8 * (self.k_per_beat * self.step_bits()).div_ceil(8)).max(WORD_BITS)
+        } else {
+            WORD_BITS * (self.exp_lsb() + 8).div_ceil(WORD_BITS)
+        }
     }
+    /// 32-bit words of a command beat (the last one partly used when `W_IN` is not a multiple
+    /// of 32: its upper bits are zero).
     pub fn cmd_words(&self) -> usize {
-        self.cmd_bits() / WORD_BITS
+        self.cmd_bits().div_ceil(WORD_BITS)
     }
     /// `W_OUT`: width of `rsp_data`.
     pub fn rsp_bits(&self) -> usize {

@@ -138,7 +138,7 @@ pub fn run(
     // Beats: Some(header) or None (data).
     let beats: Vec<Option<u32>> = commands
         .iter()
-        .flat_map(|c| std::iter::once(Some(c.header())).chain((1..c.beats()).map(|_| None)))
+        .flat_map(|c| std::iter::once(Some(c.header())).chain((1..c.beats(geom)).map(|_| None)))
         .collect();
     let want_rsp: usize = commands.iter().map(|c| c.response_beats(geom)).sum();
     let (r, c) = (geom.rows as u64, geom.cols as u64);
@@ -283,7 +283,7 @@ pub fn run(
                     loading = k_len != 0;
                     l1data = false;
                     count = 0;
-                    last_load = k_len.wrapping_sub(1);
+                    last_load = k_len.wrapping_sub(1) >> geom.k_per_beat_log2();
                 }
                 if op == OP_L1NORM && l1.is_some() {
                     loading = k_len != 0;
@@ -489,7 +489,9 @@ pub fn streamed_gemm_cycles(
     n: usize,
     chunk: usize,
 ) -> Option<u64> {
-    if m == 0 || k == 0 || n == 0 || geom.slots != 1 {
+    // With several K steps per LOAD beat the port outruns the array and headers wait on the
+    // feeder: no closed form yet, `run` times those streams.
+    if m == 0 || k == 0 || n == 0 || geom.slots != 1 || geom.k_per_beat != 1 {
         return None;
     }
     let (r, c) = (geom.rows as u64, geom.cols as u64);

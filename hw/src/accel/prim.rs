@@ -113,14 +113,13 @@ pub struct WordLanes<const W: usize> {
 }
 
 impl<const W: usize> WordLanes<W> {
-    /// All lanes of `words` 32-bit words.
-    pub fn new(words: usize) -> Self {
-        assert!(W > 0 && WORD_BITS.is_multiple_of(W) && words > 0);
+    /// The first `lanes` lanes of `words` 32-bit words (the bits above them are unused).
+    pub fn new(words: usize, lanes: usize) -> Self {
+        assert!(W > 0 && WORD_BITS.is_multiple_of(W) && lanes >= 1);
+        assert!(lanes * W <= words * WORD_BITS);
         Self {
             words: (0..words).map(|_| Default::default()).collect(),
-            lanes: (0..words * WORD_BITS / W)
-                .map(|_| Default::default())
-                .collect(),
+            lanes: (0..lanes).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -150,7 +149,21 @@ impl<const W: usize> Logic for WordLanes<W> {
                 )
             })
             .collect();
-        Verilog::Custom(format!("always @(*) begin\n{}\nend", body.join("\n")))
+        // Words at and above the end of the last lane (a command beat wider than its L1NORM lanes): Verilator's
+        // idiom for deliberately unused bits.
+        let used = self.lanes.len() * W / WORD_BITS;
+        let unused: Vec<String> = (used..self.words.len())
+            .map(|w| format!("words${w}"))
+            .collect();
+        let waiver = if unused.is_empty() {
+            String::new()
+        } else {
+            format!("\nwire unused_ok = &{{1'b0, {}}};", unused.join(", "))
+        };
+        Verilog::Custom(format!(
+            "always @(*) begin\n{}\nend{waiver}",
+            body.join("\n")
+        ))
     }
 }
 

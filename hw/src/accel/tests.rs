@@ -305,12 +305,26 @@ pub(crate) fn random_operands(
 pub(crate) fn gemm_through_top<T: SqTop>(
     config: &ArrayConfig,
     k_max: usize,
+    shape: (usize, usize, usize),
+    chunk: usize,
+    seed: u64,
+    rsp_ready: impl Fn(u64) -> bool + Copy,
+) -> (SimRun, model::Timing) {
+    let geom = AccelGeometry::new(config, k_max).expect("geometry");
+    gemm_through_geometry::<T>(config, geom, shape, chunk, seed, rsp_ready)
+}
+
+/// [`gemm_through_top`] on the top of `geom` (e.g. another `k_per_beat`).
+pub(crate) fn gemm_through_geometry<T: SqTop>(
+    config: &ArrayConfig,
+    geom: AccelGeometry,
     (m, k, n): (usize, usize, usize),
     chunk: usize,
     seed: u64,
     rsp_ready: impl Fn(u64) -> bool + Copy,
 ) -> (SimRun, model::Timing) {
-    let (mut uut, geom) = build::<T>(config, k_max);
+    let k_max = geom.k_max;
+    let (mut uut, geom) = build_with::<T>(config, geom);
     let mut rng = Rng::new(seed);
     let (a, ea, b, eb) = random_operands(&mut rng, m, k, n, config.q_max(), config.window);
     let opa = Operand {
@@ -366,6 +380,37 @@ fn gemm_sq4_2x2_several_chunks() {
     gemm_through_top::<Sq4>(&sq(2, 2, 4, 7, 32), 16, (5, 37, 3), 16, 1, |_| true);
     // Chunks of 1..3 k-steps: every COMPUTE is shorter than the flush spacing.
     gemm_through_top::<Sq4>(&sq(2, 2, 4, 7, 32), 3, (3, 7, 4), 3, 2, |_| true);
+}
+
+/// One, two or four K steps per LOAD beat and buffer entry: odd K_MAX and chunks (a LOAD's
+/// last beat half full), a short last chunk, back-to-back tiles; results bit-exact, timing as
+/// the model says. Two steps halve a LOAD's beats.
+#[test]
+fn every_k_per_beat_is_bit_exact_and_timed_by_the_model() {
+    let config = sq(3, 2, 4, 7, 32);
+    let mut beats = vec![];
+    for p in [1, 2, 4] {
+        let geom = AccelGeometry::new(&config, 7)
+            .and_then(|g| g.with_k_per_beat(p))
+            .expect("geometry");
+        let (sim, _) =
+            gemm_through_geometry::<Sq4>(&config, geom, (5, 19, 5), 7, 10 + p as u64, |_| true);
+        beats.push(sim.accept.len());
+    }
+    // 2 row blocks x 3 chunks (7, 7, 5) x (LOAD_A + 3 tiles x (LOAD_B, COMPUTE, DRAIN)).
+    let want = |p: usize| {
+        let load = |kc: usize| 1 + kc.div_ceil(p);
+        2 * [7, 7, 5]
+            .iter()
+            .map(|&kc| 4 * load(kc) + 3 * 2)
+            .sum::<usize>()
+    };
+    assert_eq!(beats, vec![want(1), want(2), want(4)]);
+    let config = sq(2, 2, 6, 7, 32);
+    let geom = AccelGeometry::new(&config, 5)
+        .and_then(|g| g.with_k_per_beat(2))
+        .expect("geometry");
+    gemm_through_geometry::<Sq6>(&config, geom, (4, 13, 3), 5, 21, |t| t % 3 != 1);
 }
 
 #[test]
@@ -515,8 +560,8 @@ fn random_tile(
 }
 
 /// Index of the header beat of command `i`.
-fn header_beat(cmds: &[Command], i: usize) -> usize {
-    cmds[..i].iter().map(Command::beats).sum()
+fn header_beat(cmds: &[Command], i: usize, geom: &AccelGeometry) -> usize {
+    cmds[..i].iter().map(|c| c.beats(geom)).sum()
 }
 
 fn add(x: &[Vec<i64>], y: &[Vec<i64>]) -> Vec<Vec<i64>> {
@@ -550,7 +595,7 @@ fn loads_wait_for_the_bank_they_overwrite() {
     let timing = model::run(&geom, &cmds, |_| true, slow, 10_000);
     assert_eq!(sim.accept, timing.accept);
     assert_eq!(sim.response_cycles(), timing.responses);
-    let at = |i: usize| sim.accept[header_beat(&cmds, i)];
+    let at = |i: usize| sim.accept[header_beat(&cmds, i, &geom)];
     assert_eq!(at(3), at(2) + 1, "LOAD_B 1 is accepted right after COMPUTE");
     // COMPUTE accepted in cycle a issues its last read (k = 7) in cycle a + 8.
     assert_eq!(
@@ -559,7 +604,7 @@ fn loads_wait_for_the_bank_they_overwrite() {
         "LOAD_A 0 waits for the COMPUTE's last read of bank 0"
     );
     assert!(
-        at(4) > sim.accept[header_beat(&cmds, 4) - 1] + 1,
+        at(4) > sim.accept[header_beat(&cmds, 4, &geom) - 1] + 1,
         "and it did wait"
     );
     assert!(
@@ -613,8 +658,8 @@ fn compute_waits_for_the_drain_of_its_c_bank_and_hold_chains_computes() {
     );
     // The held COMPUTE writes no C bank and starts at once; the one that flushes into C bank 0
     // was accepted only after the first DRAIN's last beat left.
-    let held = sim.accept[header_beat(&cmds, 6)];
-    let flushing = sim.accept[header_beat(&cmds, 7)];
+    let held = sim.accept[header_beat(&cmds, 6, &geom)];
+    let flushing = sim.accept[header_beat(&cmds, 7, &geom)];
     assert!(held < sim.responses[1].0, "the held COMPUTE did not wait");
     assert!(
         flushing > sim.responses[1].0,
@@ -648,7 +693,7 @@ fn status_reports_errors_and_bad_loads_keep_the_stream_in_step() {
     beats.push(raw(7 << OPCODE_LSB));
     beats.push(raw(OP_COMPUTE << OPCODE_LSB));
     beats.push(raw(OP_LOAD_A << OPCODE_LSB | 5));
-    for _ in 0..5 {
+    for _ in 0..geom.load_beats(5) {
         beats.push(raw(Command::Status.header())); // data beats that look like headers
     }
     beats.push(raw(Command::Nop.header()));
@@ -826,7 +871,10 @@ fn closed_form_cycles_match_the_model() {
         (sq(2, 3, 4, 7, 32), 16, (9, 6 * (d + 4), 7), d + 4),
         (sq(3, 2, 8, 7, 32), 16, (5, 3 * (d + 6), 9), d + 6),
     ] {
-        let geom = AccelGeometry::new(&config, k_max).expect("geometry");
+        // The closed form covers one K step per LOAD beat.
+        let geom = AccelGeometry::new(&config, k_max)
+            .and_then(|g| g.with_k_per_beat(1))
+            .expect("geometry");
         let (m, k, n) = shape;
         let a = vec![0i32; m * k];
         let b = vec![0i32; k * n];
@@ -850,10 +898,16 @@ fn closed_form_cycles_match_the_model() {
             "{config} {shape:?}"
         );
     }
-    // Short chunks: header waits, no closed form.
+    // Two K steps per beat (the sq4 default): headers wait on the feeder, no closed form.
     let geom = AccelGeometry::new(&sq(8, 8, 4, 7, 32), 256).expect("geometry");
+    assert_eq!(geom.k_per_beat, 2);
+    assert_eq!(model::streamed_gemm_cycles(&geom, 256, 256, 256, 256), None);
+    // Short chunks: header waits, no closed form.
+    let geom = geom.with_k_per_beat(1).expect("geometry");
     assert_eq!(model::streamed_gemm_cycles(&geom, 64, 64, 64, 16), None);
-    let geom = AccelGeometry::new(&sq(2, 3, 4, 7, 32), 16).expect("geometry");
+    let geom = AccelGeometry::new(&sq(2, 3, 4, 7, 32), 16)
+        .and_then(|g| g.with_k_per_beat(1))
+        .expect("geometry");
     assert_eq!(
         model::streamed_gemm_cycles(&geom, 9, 6 * (d + 3), 7, d + 3),
         None

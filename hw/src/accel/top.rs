@@ -21,7 +21,7 @@
 //! because a flat port's width would have to be a type parameter; `generate` wraps the block in
 //! a module with the documented flat `cmd_data` / `rsp_data` ports.
 
-use super::buffers::OperandRam;
+use super::buffers::{BeatLayout, OperandRam};
 use super::compute::{SqFeeder, SQ_COLLECT_TAP};
 use super::decoder::CmdDecoder;
 use super::l1path::L1Path;
@@ -142,8 +142,8 @@ impl<
 {
     pub fn new(geom: &AccelGeometry, params: PeParams) -> Self {
         let (rows, cols) = (geom.rows, geom.cols);
-        assert_eq!(geom.lane_bits, 8, "SqAccel takes 8-bit command lanes");
-        assert!(B <= geom.lane_bits && ACC <= geom.result_lane_bits);
+        assert_eq!(geom.lane_bits, B, "SqAccel's command lanes are its codes");
+        assert!(ACC <= geom.result_lane_bits);
         let words = geom.cmd_words();
         let l1_config = geom
             .l1norm
@@ -161,16 +161,7 @@ impl<
             .consts()
             .expect("AccelGeometry holds a valid L1-norm configuration");
         let per_lane = geom.result_lane_bits / WORD_BITS;
-        let operand = |lanes| {
-            OperandRam::new(
-                lanes,
-                geom.lane_bits,
-                words,
-                geom.exp_lsb(),
-                true,
-                geom.k_max,
-            )
-        };
+        let operand = |lanes| OperandRam::new(lanes, BeatLayout::of(geom), geom.k_max);
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -181,15 +172,20 @@ impl<
             rsp_valid: Default::default(),
             rsp_ready: Default::default(),
             decoder: match geom.l1norm {
-                Some(c) => CmdDecoder::with_l1norm(geom.k_max, geom.l1_in_lanes(), c.n_max()),
-                None => CmdDecoder::new(geom.k_max),
+                Some(c) => CmdDecoder::with_l1norm(
+                    geom.k_max,
+                    geom.k_per_beat,
+                    geom.l1_in_lanes(),
+                    c.n_max(),
+                ),
+                None => CmdDecoder::new(geom.k_max, geom.k_per_beat),
             },
             feeder: SqFeeder::new(rows),
             abuf: operand(rows),
             bbuf: operand(cols),
             array: SqArray::new(rows, cols, params),
             result_path: ResultPath::new(rows, cols, per_lane, SQ_COLLECT_TAP, false),
-            l1path: L1Path::new(&l1_consts, words, geom.rsp_words()),
+            l1path: L1Path::new(&l1_consts, words, geom.cmd_bits() / W, geom.rsp_words()),
             l1_on: Constant::new(geom.l1norm.is_some()),
             unused_a_east: (0..rows).map(|_| Default::default()).collect(),
             unused_ctl_east: (0..rows).map(|_| Default::default()).collect(),

@@ -51,8 +51,7 @@ struct Entry {
 struct TrafficEntry {
     design: String,
     size: usize,
-    /// Bits of the A and B operand memories (both banks, `K_MAX` = 256 entries rounded up to a
-    /// power of two), as generated (`docs/accelerator.md`, "Buffers").
+    /// Bits of the A and B operand memories (both banks, `K_MAX` = 256 K steps), as generated (`docs/accelerator.md`, "Buffers").
     operand_buffer_bits: u64,
     /// The square GEMM's size N (N x N x N) and its bytes each way per MAC.
     gemm_n: usize,
@@ -64,12 +63,15 @@ struct TrafficEntry {
 pub const REPORT_GEMM_N: usize = 512;
 
 /// Bits of the A and B operand memories of the accelerator top for `config` with buffers
-/// `k_max` deep: two banks of `2^ceil(log2 k_max)` entries each, an entry `lanes * b` code bits
-/// plus the 4-bit per-K exponent (sq; A has R lanes, B has C) or `lanes * 16` (fp16; A has 2R).
+/// `k_max` deep: two banks of `2^ceil(log2 ceil(k_max / P))` entries each, an entry the `P` K
+/// steps of one LOAD beat (`accel::default_k_per_beat`), a K step `lanes * b` code bits plus the
+/// 4-bit per-K exponent (sq; A has R lanes, B has C) or `lanes * 16` (fp16; A has 2R).
 pub fn operand_buffer_bits(config: &shiftkit_hw::ArrayConfig, k_max: usize) -> u64 {
     use shiftkit_hw::accel::buffers::addr_bits_for;
-    use shiftkit_hw::accel::EXP_BITS;
-    let entries = 2u64 << addr_bits_for(k_max);
+    use shiftkit_hw::accel::{default_k_per_beat, EXP_BITS};
+    // An entry holds the P K steps of one LOAD beat.
+    let p = default_k_per_beat(config.datapath);
+    let entries = 2u64 << addr_bits_for(k_max.div_ceil(p));
     let (a, b) = match config.datapath {
         shiftkit_hw::Datapath::Sq { bits } => (
             config.rows * bits as usize + EXP_BITS,
@@ -77,7 +79,7 @@ pub fn operand_buffer_bits(config: &shiftkit_hw::ArrayConfig, k_max: usize) -> u
         ),
         shiftkit_hw::Datapath::Fp16 => (2 * config.rows * 16, config.cols * 16),
     };
-    entries * (a + b) as u64
+    entries * (p * (a + b)) as u64
 }
 
 fn traffic_entry(d: Design, n: usize) -> Result<TrafficEntry> {
@@ -382,7 +384,8 @@ mod tests {
     /// `last + 1 = 2 * 2^ceil(log2 K_MAX)`): the A and B operand buffers.
     fn generated_operand_bits(config: &ArrayConfig, k_max: usize) -> u64 {
         let d = shiftkit_hw::generate::generate_accel(config, k_max).expect("generates");
-        let depth = 2u64 << shiftkit_hw::accel::buffers::addr_bits_for(k_max);
+        let p = shiftkit_hw::accel::default_k_per_beat(config.datapath);
+        let depth = 2u64 << shiftkit_hw::accel::buffers::addr_bits_for(k_max.div_ceil(p));
         let mut total = 0;
         for line in d.verilog.lines().filter(|l| l.contains(" mem [0:")) {
             let num = |after: &str, until: char| -> u64 {
@@ -429,8 +432,14 @@ mod tests {
     #[test]
     fn traffic_of_the_square_gemm() {
         let t = traffic_entry(Design::Sq6, 8).unwrap();
-        // 512^3 on 8x8: 2,154,624 beats of 12 bytes for 2^27 MACs.
-        assert!((t.bytes_to_device_per_mac - 25_855_488.0 / 134_217_728.0).abs() < 1e-12);
+        // 512^3 on 8x8, two K steps per beat: 128 passes x (LOAD_A 1 + 128, 64 tiles x (LOAD_B
+        // 1 + 128, COMPUTE, DRAIN)) = 1,089,664 beats of 13 bytes for 2^27 MACs.
+        assert!((t.bytes_to_device_per_mac - 14_165_632.0 / 134_217_728.0).abs() < 1e-12);
+        // sq4: 9-byte beats, 0.51x of sq8's 2,154,624 beats of 9 bytes (one K step each).
+        let sq4 = traffic_entry(Design::Sq4, 8).unwrap();
+        let sq8 = traffic_entry(Design::Sq8, 8).unwrap();
+        assert!((sq4.bytes_to_device_per_mac - 9_806_976.0 / 134_217_728.0).abs() < 1e-12);
+        assert!((sq8.bytes_to_device_per_mac - 19_391_616.0 / 134_217_728.0).abs() < 1e-12);
         assert!(traffic_markdown(&[t]).contains("| sq6 | 8x8 |"));
     }
 }

@@ -8,10 +8,10 @@
 //! - `cycles`: `model::streamed_gemm_cycles` where that closed form holds (all K chunks of one
 //!   length of at least `C + 3R + D - 5` (D = `array::DRAIN_DELAY`) on an integer top; the tests below hold it against
 //!   `model::run`), else `model::run` on the stream itself.
-//! - `bytes_to_device`: command beats sent (headers and data vectors) times `W_IN / 8`;
+//! - `bytes_to_device`: command beats sent (headers and data beats) times `W_IN / 8`;
 //!   `bytes_from_device`: response beats (R per DRAIN, 2R on fp16) times `W_OUT / 8`. These are
 //!   the bytes that cross the command and response ports, unused lanes included (a UART link
-//!   moves `ceil(W / 8)` bytes per beat, the same number since `W_IN`, `W_OUT` are multiples of 32).
+//!   moves `ceil(W / 8)` bytes per beat, the same number: `W_IN` and `W_OUT` are whole bytes).
 //! - `macs`: M * K * N useful multiply-accumulates.
 //!
 //! Training prices thousands of GEMMs of a handful of shapes, so results are cached per
@@ -37,6 +37,7 @@ pub fn gemm_cost(
         cols: geom.cols,
         k_max: geom.k_max,
         slots: geom.slots,
+        k_per_beat: geom.k_per_beat,
         cmd_bits: geom.cmd_bits(),
         rsp_bits: geom.rsp_bits(),
         m,
@@ -67,6 +68,7 @@ struct CostKey {
     cols: usize,
     k_max: usize,
     slots: usize,
+    k_per_beat: usize,
     cmd_bits: usize,
     rsp_bits: usize,
     m: usize,
@@ -97,7 +99,7 @@ fn stream_cost(
                 .map_err(|e| Error::Shape(format!("cannot plan the accelerator stream: {e}")))?;
             let bound = cycle_bound(geom, &plan.commands);
             let timing = model::run(geom, &plan.commands, |_| true, |_| true, bound);
-            let cmd: usize = plan.commands.iter().map(|c| c.beats()).sum();
+            let cmd: usize = plan.commands.iter().map(|c| c.beats(geom)).sum();
             (cmd as u64, plan.response_beats(geom) as u64, timing.cycles)
         }
     };
@@ -134,7 +136,7 @@ pub fn cycle_bound(geom: &AccelGeometry, commands: &[Command]) -> u64 {
     let per_command = |cmd: &Command| match cmd {
         Command::Compute { k_len, .. } => s * (*k_len as u64 + 2 * r) + c + 2 * r + 16,
         Command::Drain { .. } => geom.tile_rows() as u64 + 2,
-        other => other.beats() as u64 + 1,
+        other => other.beats(geom) as u64 + 1,
     };
     commands.iter().map(per_command).sum::<u64>() + 64
 }
@@ -235,7 +237,7 @@ mod tests {
         let headers = |p: &shiftkit_hw::accel::commands::GemmPlan| {
             p.commands
                 .iter()
-                .map(|c| (c.header(), c.beats()))
+                .map(|c| (c.header(), c.beats(&g)))
                 .collect::<Vec<_>>()
         };
         assert_eq!(headers(&full), headers(&bare));
@@ -244,22 +246,28 @@ mod tests {
 
     #[test]
     fn bytes_are_the_beats_on_the_ports() {
-        // 8x8 sq6, 16 x 100 x 8, one chunk: per row block LOAD_A (101 beats), LOAD_B (101),
-        // COMPUTE (1), one DRAIN each (1): 2 * 204 command beats of W_IN = 96 bits; 2 tiles of
-        // 8 response beats of W_OUT = 256 bits.
+        // 8x8 sq6, 16 x 100 x 8, one chunk: two K steps of 8 x 6 + 4 bits per beat, W_IN = 104
+        // bits (13 bytes); per row block LOAD_A (1 + 50 beats), LOAD_B (1 + 50), COMPUTE (1),
+        // one DRAIN (1): 2 * 104 command beats; 2 tiles of 8 response beats of W_OUT = 256 bits.
         let g = geom(8, 8, Datapath::Sq { bits: 6 }, 256);
-        assert_eq!(g.cmd_bits(), 96);
+        assert_eq!((g.k_per_beat, g.step_bits(), g.cmd_bits()), (2, 52, 104));
         let c = gemm_cost(&g, (16, 100, 8), 1000).unwrap();
-        assert_eq!(c.bytes_to_device, 2 * 204 * 12);
+        assert_eq!(c.bytes_to_device, 2 * 104 * 13);
         assert_eq!(c.bytes_from_device, 2 * 8 * 32);
         assert_eq!(c.macs, 16 * 100 * 8);
     }
 
     #[test]
     fn the_documented_256_cube_utilization() {
-        let g = geom(8, 8, Datapath::Sq { bits: 6 }, 256);
+        // One K step per beat (sq8): the command port is the bottleneck.
+        let g = geom(8, 8, Datapath::Sq { bits: 8 }, 256);
         let c = gemm_cost(&g, (256, 256, 256), 256).unwrap();
         assert_eq!(c.cycles, 273_729);
         assert!((c.utilization(64) - 0.9577).abs() < 1e-3);
+        // Two K steps per beat (sq6, sq4): the array is (docs/accelerator.md, "Whole GEMMs").
+        let g = geom(8, 8, Datapath::Sq { bits: 6 }, 256);
+        let c = gemm_cost(&g, (256, 256, 256), 256).unwrap();
+        assert_eq!(c.cycles, 262_562);
+        assert!((c.utilization(64) - 0.9984).abs() < 1e-3);
     }
 }

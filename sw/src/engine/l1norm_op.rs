@@ -120,7 +120,11 @@ impl L1NormStream {
                 _ => 0,
             };
             let t = timing_bound(&consts, n);
-            t.stage1 + t.stage2 + t.stage3 + t.latency + (c.beats() + 2 * n as usize) as u64
+            t.stage1
+                + t.stage2
+                + t.stage3
+                + t.latency
+                + (c.beats(&self.geom) + 2 * n as usize) as u64
         };
         Ok(self.commands.iter().map(per_row).sum::<u64>() + 64)
     }
@@ -128,7 +132,7 @@ impl L1NormStream {
     /// The counters of the stream when it took `cycles`: bytes over the two ports (command and
     /// response beats, unused lanes included, as for GEMMs); no GEMMs, no MACs.
     pub fn counters(&self, cycles: u64) -> Counters {
-        let cmd_beats: usize = self.commands.iter().map(Command::beats).sum();
+        let cmd_beats: usize = self.commands.iter().map(|c| c.beats(&self.geom)).sum();
         let rsp_beats = self.response_beats();
         Counters {
             gemms: 0,

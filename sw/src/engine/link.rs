@@ -232,7 +232,7 @@ pub fn link_stream(geom: &AccelGeometry, commands: &[Command], tau_in: f64, tau_
                     b_read_done[*bank as usize & 1]
                 };
                 accept(done, &mut acc1, &mut acc2);
-                for _ in vectors {
+                for _ in 0..geom.load_beats(vectors.len()) {
                     accept(0.0, &mut acc1, &mut acc2);
                 }
             }
@@ -493,7 +493,7 @@ mod tests {
                 + c.bytes_from_device as f64 / m.link.from_device_bytes_per_s;
             assert!(c.time_s <= serial + 1e-5, "{spec}: {c:?}");
         }
-        // UART: 12-byte beats at 300 kB/s are 4,000 cycles each: link-bound, the transfer.
+        // UART: 9-byte beats at 300 kB/s are 3,000 cycles each: link-bound, the transfer.
         let uart = LinkModel {
             link: "uart:3M".parse().unwrap(),
             clock_hz: 100e6,
@@ -501,7 +501,7 @@ mod tests {
         let c = gemm_link_cost(&g, (64, 512, 64), 256, &uart).unwrap();
         assert_eq!(c.bound(), "link");
         assert!((c.time_s / c.transfer_s - 1.0).abs() < 0.01, "{c:?}");
-        // PCIe at 4 GB/s: 12-byte beats in 0.3 cycles, the compute bound.
+        // PCIe at 4 GB/s: 9-byte beats in 0.23 cycles, the compute bound.
         let pcie = LinkModel {
             link: "pcie:4G".parse().unwrap(),
             clock_hz: 100e6,

@@ -107,7 +107,7 @@ impl RtlEngine {
         // Far above any legal wait, so a hung top is reported, never a hung host.
         sim.set_watchdog(cycle_bound(&geom, &plan.commands));
         let run = sim.run(&plan.commands).map_err(sim_error)?;
-        let beats: usize = plan.commands.iter().map(|c| c.beats()).sum();
+        let beats: usize = plan.commands.iter().map(|c| c.beats(&geom)).sum();
         let counters = Counters {
             gemms: 1,
             macs: (plan.m * plan.k * plan.n) as u64,
