@@ -30,6 +30,7 @@
 //! COMPUTE into it is accepted and cleared by the tile's last write (column `C - 1`, row `R - 1`,
 //! cycle `u + C + 2R + DRAIN_DELAY - 3`); DRAIN waits for it.
 
+use super::control::FeederPort;
 use super::prim::PackCtl;
 use super::{ADDR_BITS, GAP_BITS, ROW_BITS};
 use crate::array::DRAIN_DELAY;
@@ -41,34 +42,13 @@ use rust_hdl::prelude::*;
 pub struct SqFeeder {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
-    /// A COMPUTE is accepted this cycle, with these fields.
-    pub start: Signal<In, Bit>,
-    pub a_bank_in: Signal<In, Bit>,
-    pub b_bank_in: Signal<In, Bit>,
-    pub c_bank_in: Signal<In, Bit>,
-    pub hold_in: Signal<In, Bit>,
-    pub k_len_in: Signal<In, Bits<ADDR_BITS>>,
+    /// COMPUTE fields in, state and buffer reads out (joined to `Control`).
+    pub ctrl: FeederPort,
     /// Stage 1: the per-K exponents of the entries read in the previous cycle.
     pub a_exp: Signal<In, Bits<SHIFT_BITS>>,
     pub b_exp: Signal<In, Bits<SHIFT_BITS>>,
-    /// Stage 0: read port of both operand buffers.
-    pub read_addr: Signal<Out, Bits<ADDR_BITS>>,
-    pub a_read_bank: Signal<Out, Bit>,
-    pub b_read_bank: Signal<Out, Bit>,
-    /// Takes a COMPUTE this cycle (idle, or issuing its last read).
-    pub free: Signal<Out, Bit>,
-    /// A COMPUTE is streaming (for STATUS).
-    pub active: Signal<Out, Bit>,
-    /// A / B bank 0 / 1 will still be read after this cycle.
-    pub a_busy0: Signal<Out, Bit>,
-    pub a_busy1: Signal<Out, Bit>,
-    pub b_busy0: Signal<Out, Bit>,
-    pub b_busy1: Signal<Out, Bit>,
     /// Stage 1: the array's control input.
     pub ctl: Signal<Out, Bits<CTL_BITS>>,
-    /// Stage 1: a tile's flush enters the array now, for C bank `flush_bank`.
-    pub flush_event: Signal<Out, Bit>,
-    pub flush_bank: Signal<Out, Bit>,
     pack: PackCtl,
     act: DFF<Bit>,
     k: DFF<Bits<ADDR_BITS>>,
@@ -108,26 +88,10 @@ impl SqFeeder {
         Self {
             clock: Default::default(),
             reset: Default::default(),
-            start: Default::default(),
-            a_bank_in: Default::default(),
-            b_bank_in: Default::default(),
-            c_bank_in: Default::default(),
-            hold_in: Default::default(),
-            k_len_in: Default::default(),
+            ctrl: Default::default(),
             a_exp: Default::default(),
             b_exp: Default::default(),
-            read_addr: Default::default(),
-            a_read_bank: Default::default(),
-            b_read_bank: Default::default(),
-            free: Default::default(),
-            active: Default::default(),
-            a_busy0: Default::default(),
-            a_busy1: Default::default(),
-            b_busy0: Default::default(),
-            b_busy1: Default::default(),
             ctl: Default::default(),
-            flush_event: Default::default(),
-            flush_bank: Default::default(),
             pack: Default::default(),
             act: Default::default(),
             k: Default::default(),
@@ -171,29 +135,29 @@ impl Logic for SqFeeder {
         self.pack.flush.next = self.s1_flush.q.val();
         self.pack.shift.next = self.a_exp.val() + self.b_exp.val();
         self.ctl.next = self.pack.ctl.val();
-        self.flush_event.next = self.s1_event.q.val();
-        self.flush_bank.next = self.s1_bank.q.val();
+        self.ctrl.flush_event.next = self.s1_event.q.val();
+        self.ctrl.flush_bank.next = self.s1_bank.q.val();
         // Stage 0: issue the read of entry k.
         self.is_last.next = self.at_last.q.val();
         self.issue.next =
             self.act.q.val() && (!self.is_last.val() || self.hold.q.val() || self.spaced.q.val());
         self.last_issue.next = self.issue.val() && self.is_last.val();
         self.flush_now.next = self.last_issue.val() && !self.hold.q.val();
-        self.read_addr.next = self.k.q.val();
-        self.a_read_bank.next = self.a_bank.q.val();
-        self.b_read_bank.next = self.b_bank.q.val();
+        self.ctrl.read_addr.next = self.k.q.val();
+        self.ctrl.a_read_bank.next = self.a_bank.q.val();
+        self.ctrl.b_read_bank.next = self.b_bank.q.val();
         // The interlock outputs are written as expressions of registers only, without the
         // locals above: a statement that shares a local with the `start` logic below would sit
         // in one Verilator logic group with it, and decoder -> start -> free -> decoder would
         // look like a combinational cycle (UNOPTFLAT). `ends` = "issues its last read now".
         self.ends.next =
             self.act.q.val() && self.at_last.q.val() && (self.hold.q.val() || self.spaced.q.val());
-        self.free.next = !self.act.q.val() || self.ends.val();
-        self.active.next = self.act.q.val();
-        self.a_busy0.next = self.act.q.val() && !self.a_bank.q.val() && !self.ends.val();
-        self.a_busy1.next = self.act.q.val() && self.a_bank.q.val() && !self.ends.val();
-        self.b_busy0.next = self.act.q.val() && !self.b_bank.q.val() && !self.ends.val();
-        self.b_busy1.next = self.act.q.val() && self.b_bank.q.val() && !self.ends.val();
+        self.ctrl.free.next = !self.act.q.val() || self.ends.val();
+        self.ctrl.active.next = self.act.q.val();
+        self.ctrl.a_busy0.next = self.act.q.val() && !self.a_bank.q.val() && !self.ends.val();
+        self.ctrl.a_busy1.next = self.act.q.val() && self.a_bank.q.val() && !self.ends.val();
+        self.ctrl.b_busy0.next = self.act.q.val() && !self.b_bank.q.val() && !self.ends.val();
+        self.ctrl.b_busy1.next = self.act.q.val() && self.b_bank.q.val() && !self.ends.val();
         self.k_next.next = self.k.q.val() + self.one_k.val();
         if self.issue.val() {
             self.k.d.next = self.k_next.val();
@@ -202,15 +166,15 @@ impl Logic for SqFeeder {
         if self.last_issue.val() {
             self.act.d.next = false;
         }
-        if self.start.val() {
+        if self.ctrl.start.val() {
             self.act.d.next = true;
             self.k.d.next = self.zero_k.val();
-            self.last.d.next = self.k_len_in.val() - self.one_k.val();
-            self.at_last.d.next = self.k_len_in.val() == self.one_k.val();
-            self.a_bank.d.next = self.a_bank_in.val();
-            self.b_bank.d.next = self.b_bank_in.val();
-            self.c_bank.d.next = self.c_bank_in.val();
-            self.hold.d.next = self.hold_in.val();
+            self.last.d.next = self.ctrl.k_len_in.val() - self.one_k.val();
+            self.at_last.d.next = self.ctrl.k_len_in.val() == self.one_k.val();
+            self.a_bank.d.next = self.ctrl.a_bank_in.val();
+            self.b_bank.d.next = self.ctrl.b_bank_in.val();
+            self.c_bank.d.next = self.ctrl.c_bank_in.val();
+            self.hold.d.next = self.ctrl.hold_in.val();
         }
         self.gap_next.next = self.gap.q.val() + self.one_gap.val();
         if self.flush_now.val() {

@@ -14,6 +14,7 @@
 //! `SqFeeder`). Reset drives flushes with `valid = 0` and one more in the cycle after reset, so
 //! both slots of every PE restart from +0.
 
+use super::control::FeederPort;
 use super::prim::PackFlushValid;
 use super::{ADDR_BITS, GAP_BITS};
 use crate::fp16::FP16_CTL_BITS;
@@ -23,27 +24,11 @@ use rust_hdl::prelude::*;
 pub struct Fp16Feeder {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
-    pub start: Signal<In, Bit>,
-    pub a_bank_in: Signal<In, Bit>,
-    pub b_bank_in: Signal<In, Bit>,
-    pub c_bank_in: Signal<In, Bit>,
-    pub hold_in: Signal<In, Bit>,
-    pub k_len_in: Signal<In, Bits<ADDR_BITS>>,
-    pub read_addr: Signal<Out, Bits<ADDR_BITS>>,
-    pub a_read_bank: Signal<Out, Bit>,
-    pub b_read_bank: Signal<Out, Bit>,
-    pub free: Signal<Out, Bit>,
-    pub active: Signal<Out, Bit>,
-    pub a_busy0: Signal<Out, Bit>,
-    pub a_busy1: Signal<Out, Bit>,
-    pub b_busy0: Signal<Out, Bit>,
-    pub b_busy1: Signal<Out, Bit>,
+    /// COMPUTE fields in, state and buffer reads out (joined to `Control`).
+    pub ctrl: FeederPort,
     /// Stage 1: the array's control input, and which half of the A entry it takes (1: rows R..2R).
     pub ctl: Signal<Out, Bits<FP16_CTL_BITS>>,
     pub slot: Signal<Out, Bit>,
-    /// Stage 1: a tile's slot-0 flush enters the array now, for C bank `flush_bank`.
-    pub flush_event: Signal<Out, Bit>,
-    pub flush_bank: Signal<Out, Bit>,
     pack: PackFlushValid,
     phase: DFF<Bit>,
     act: DFF<Bit>,
@@ -80,25 +65,9 @@ impl Fp16Feeder {
         Self {
             clock: Default::default(),
             reset: Default::default(),
-            start: Default::default(),
-            a_bank_in: Default::default(),
-            b_bank_in: Default::default(),
-            c_bank_in: Default::default(),
-            hold_in: Default::default(),
-            k_len_in: Default::default(),
-            read_addr: Default::default(),
-            a_read_bank: Default::default(),
-            b_read_bank: Default::default(),
-            free: Default::default(),
-            active: Default::default(),
-            a_busy0: Default::default(),
-            a_busy1: Default::default(),
-            b_busy0: Default::default(),
-            b_busy1: Default::default(),
+            ctrl: Default::default(),
             ctl: Default::default(),
             slot: Default::default(),
-            flush_event: Default::default(),
-            flush_bank: Default::default(),
             pack: Default::default(),
             phase: Default::default(),
             act: Default::default(),
@@ -142,17 +111,17 @@ impl Logic for Fp16Feeder {
         self.pack.flush.next = self.s1_flush.q.val();
         self.ctl.next = self.pack.ctl.val();
         self.slot.next = self.s1_slot.q.val();
-        self.flush_event.next = self.s1_event.q.val();
-        self.flush_bank.next = self.s1_bank.q.val();
+        self.ctrl.flush_event.next = self.s1_event.q.val();
+        self.ctrl.flush_bank.next = self.s1_bank.q.val();
         // Interlock outputs (registers only).
         self.ends.next =
             self.phase.q.val() && self.second.q.val() && (self.k.q.val() == self.last.q.val());
-        self.free.next = !self.act.q.val() || self.ends.val();
-        self.active.next = self.act.q.val();
-        self.a_busy0.next = self.act.q.val() && !self.a_bank.q.val() && !self.ends.val();
-        self.a_busy1.next = self.act.q.val() && self.a_bank.q.val() && !self.ends.val();
-        self.b_busy0.next = self.act.q.val() && !self.b_bank.q.val() && !self.ends.val();
-        self.b_busy1.next = self.act.q.val() && self.b_bank.q.val() && !self.ends.val();
+        self.ctrl.free.next = !self.act.q.val() || self.ends.val();
+        self.ctrl.active.next = self.act.q.val();
+        self.ctrl.a_busy0.next = self.act.q.val() && !self.a_bank.q.val() && !self.ends.val();
+        self.ctrl.a_busy1.next = self.act.q.val() && self.a_bank.q.val() && !self.ends.val();
+        self.ctrl.b_busy0.next = self.act.q.val() && !self.b_bank.q.val() && !self.ends.val();
+        self.ctrl.b_busy1.next = self.act.q.val() && self.b_bank.q.val() && !self.ends.val();
         // Stage 0: slot 0 of a pair in even cycles, slot 1 in the odd cycle after it.
         self.is_last.next = self.k.q.val() == self.last.q.val();
         self.issue0.next = !self.phase.q.val()
@@ -163,9 +132,9 @@ impl Logic for Fp16Feeder {
         self.issue1.next = self.phase.q.val() && self.second.q.val();
         self.flush_now.next =
             (self.issue0.val() || self.issue1.val()) && self.is_last.val() && !self.hold.q.val();
-        self.read_addr.next = self.k.q.val();
-        self.a_read_bank.next = self.a_bank.q.val();
-        self.b_read_bank.next = self.b_bank.q.val();
+        self.ctrl.read_addr.next = self.k.q.val();
+        self.ctrl.a_read_bank.next = self.a_bank.q.val();
+        self.ctrl.b_read_bank.next = self.b_bank.q.val();
         self.phase.d.next = !self.phase.q.val();
         self.second.d.next = self.issue0.val();
         if self.issue1.val() {
@@ -174,14 +143,14 @@ impl Logic for Fp16Feeder {
                 self.act.d.next = false;
             }
         }
-        if self.start.val() {
+        if self.ctrl.start.val() {
             self.act.d.next = true;
             self.k.d.next = self.zero_k.val();
-            self.last.d.next = self.k_len_in.val() - self.one_k.val();
-            self.a_bank.d.next = self.a_bank_in.val();
-            self.b_bank.d.next = self.b_bank_in.val();
-            self.c_bank.d.next = self.c_bank_in.val();
-            self.hold.d.next = self.hold_in.val();
+            self.last.d.next = self.ctrl.k_len_in.val() - self.one_k.val();
+            self.a_bank.d.next = self.ctrl.a_bank_in.val();
+            self.b_bank.d.next = self.ctrl.b_bank_in.val();
+            self.c_bank.d.next = self.ctrl.c_bank_in.val();
+            self.hold.d.next = self.ctrl.hold_in.val();
         }
         if self.issue0.val() && self.flush_now.val() {
             self.gap.d.next = self.one_gap.val();

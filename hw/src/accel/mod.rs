@@ -8,7 +8,10 @@
 //!   result buffers).
 //! - [`response`]: DRAIN and STATUS on the response port, with back-pressure.
 //! - [`result_path`]: the collector, the result buffers, the responder and the STATUS flags in
-//!   one block, which both tops instantiate.
+//!   one block.
+//! - [`control`]: [`control::Control`], what both tops share: the decoder, the operand buffers
+//!   and the result path, wired to the ports and, through the `FeederHost` / `FeederPort`
+//!   bundle, to a top's feeder.
 //! - [`l1path`]: L1NORM: the L1-norm unit (`crate::l1norm`) between a serializer of command
 //!   data beats and a packer of response beats.
 //! - [`top`]: [`top::SqAccel`], the ShiftQuant top that wires them around `crate::array::SqArray`.
@@ -22,11 +25,12 @@
 //!
 //! The datapath-specific parts are the array and the feeder; the buffers, the decoder, the
 //! collector and the responder take lane widths, counts and the drain order as parameters and
-//! are shared by both tops.
+//! live once, in `Control`.
 
 pub mod buffers;
 pub mod commands;
 pub mod compute;
+pub mod control;
 pub mod decoder;
 pub mod fp16_feeder;
 pub mod fp16_top;

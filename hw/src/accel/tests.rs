@@ -157,6 +157,7 @@ macro_rules! accel_ports {
                 .map(|v| u8::from(v.val()))
                 .collect();
             let we: Vec<u8> = self
+                .control
                 .result_path
                 .collector
                 .write_enable
@@ -164,6 +165,7 @@ macro_rules! accel_ports {
                 .map(|v| u8::from(v.val()))
                 .collect();
             let rows: Vec<u64> = self
+                .control
                 .result_path
                 .collector
                 .write_row
@@ -176,9 +178,9 @@ macro_rules! accel_ports {
                 dv,
                 we,
                 rows,
-                u8::from(self.result_path.collector.flush_event.val()),
-                u8::from(self.result_path.collector.pending0.val()),
-                u8::from(self.result_path.collector.pending1.val())
+                u8::from(self.control.result_path.collector.flush_event.val()),
+                u8::from(self.control.result_path.collector.pending0.val()),
+                u8::from(self.control.result_path.collector.pending1.val())
             )
         }
     };
