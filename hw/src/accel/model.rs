@@ -482,6 +482,15 @@ impl L1Model {
 /// leaves in `a + kc + C + 3R + D - 1`:
 ///
 /// `cycles = a + kc + C + 3R + D`.
+///
+/// With `P > 1` K steps per LOAD beat (`h = ceil(kc / P)` data beats per LOAD) the array is the
+/// bottleneck instead: headers wait on the feeder, and each COMPUTE is accepted in the cycle the
+/// one before issues its last read, `kc` cycles after it, except at a pass boundary (a new row
+/// block or chunk), where LOAD_A and LOAD_B (`2h + 2` beats) and the DRAIN before them must get
+/// through first: `max(kc, 2h + 4)` (`2h + 3` after the very first tile, which has no DRAIN).
+/// The first COMPUTE is accepted in `2h + 2`. This holds for `h + 3 <= kc` and
+/// `kc >= C + 3R + D` (each DRAIN finds the responder idle and each COMPUTE its C bank drained
+/// two tiles later; the tests hold it against [`run`]).
 pub fn streamed_gemm_cycles(
     geom: &AccelGeometry,
     m: usize,
@@ -489,19 +498,34 @@ pub fn streamed_gemm_cycles(
     n: usize,
     chunk: usize,
 ) -> Option<u64> {
-    // With several K steps per LOAD beat the port outruns the array and headers wait on the
-    // feeder: no closed form yet, `run` times those streams.
-    if m == 0 || k == 0 || n == 0 || geom.slots != 1 || geom.k_per_beat != 1 {
+    if m == 0 || k == 0 || n == 0 || geom.slots != 1 {
         return None;
     }
     let (r, c) = (geom.rows as u64, geom.cols as u64);
     let d = crate::array::DRAIN_DELAY as u64;
     let kc = chunk.clamp(1, geom.k_max).min(k) as u64;
-    if (k as u64 / kc) * kc != k as u64 || kc + 5 < c + 3 * r + d {
+    if (k as u64 / kc) * kc != k as u64 {
         return None;
     }
     let passes = (m as u64).div_ceil(r) * (k as u64 / kc);
     let tiles_n = (n as u64).div_ceil(c);
+    if geom.k_per_beat > 1 {
+        let h = kc.div_ceil(geom.k_per_beat as u64);
+        if h + 3 > kc || kc < c + 3 * r + d {
+            return None;
+        }
+        let tiles = passes * tiles_n;
+        let boundary = |after_first: bool| kc.max(2 * h + if after_first { 3 } else { 4 });
+        let mut a = 2 * h + 2 + (tiles - passes) * kc;
+        if passes > 1 {
+            // With one tile per pass the first boundary follows the first tile.
+            a += boundary(tiles_n == 1) + (passes - 2) * boundary(false);
+        }
+        return Some(a + kc + c + 3 * r + d);
+    }
+    if kc + 5 < c + 3 * r + d {
+        return None;
+    }
     // Per pass: LOAD_A (1 + kc), then per tile LOAD_B (1 + kc), COMPUTE, DRAIN of the previous
     // tile; the first tile has no DRAIN before it and the last one's comes at the end.
     let beats = passes * ((1 + kc) + tiles_n * (kc + 3));

@@ -900,10 +900,42 @@ fn closed_form_cycles_match_the_model() {
             "{config} {shape:?}"
         );
     }
-    // Two K steps per beat (the sq4 default): headers wait on the feeder, no closed form.
+    // Two and four K steps per beat: the feeder sets the pace (the sq4 default is two).
+    for (config, k_max, p, shape, chunk) in [
+        (sq(8, 8, 4, 7, 32), 256, 2, (256, 256, 256), 256),
+        (sq(8, 8, 6, 7, 32), 256, 2, (20, 96, 13), 48),
+        (sq(2, 3, 4, 7, 32), 64, 2, (9, 45, 7), 15),
+        (sq(2, 3, 4, 7, 32), 64, 4, (9, 60, 2), 15),
+        (sq(3, 2, 4, 7, 32), 64, 2, (2, 40, 9), 40),
+        (sq(3, 2, 4, 7, 32), 64, 2, (7, 32, 1), 16),
+        (sq(4, 4, 8, 7, 32), 64, 4, (4, 64, 12), 64),
+    ] {
+        let geom = AccelGeometry::new(&config, k_max)
+            .and_then(|g| g.with_k_per_beat(p))
+            .expect("geometry");
+        let (m, k, n) = shape;
+        let a = vec![0i32; m * k];
+        let b = vec![0i32; k * n];
+        let op = |rows, cols, codes| Operand {
+            rows,
+            cols,
+            codes,
+            k_exps: None,
+        };
+        let plan = plan_gemm(&geom, &op(m, k, &a), &op(k, n, &b), chunk).expect("plan");
+        let t = model::run(&geom, &plan.commands, |_| true, |_| true, 10_000_000);
+        assert_eq!(
+            model::streamed_gemm_cycles(&geom, m, k, n, chunk),
+            Some(t.cycles),
+            "{config} P = {p} {shape:?} chunk {chunk}"
+        );
+    }
     let geom = AccelGeometry::new(&sq(8, 8, 4, 7, 32), 256).expect("geometry");
-    assert_eq!(geom.k_per_beat, 2);
-    assert_eq!(model::streamed_gemm_cycles(&geom, 256, 256, 256, 256), None);
+    assert_eq!(
+        model::streamed_gemm_cycles(&geom, 256, 256, 256, 256),
+        Some(262_562),
+        "docs/accelerator.md"
+    );
     // Short chunks: header waits, no closed form.
     let geom = geom.with_k_per_beat(1).expect("geometry");
     assert_eq!(model::streamed_gemm_cycles(&geom, 64, 64, 64, 16), None);
