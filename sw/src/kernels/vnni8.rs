@@ -116,10 +116,15 @@ impl KPlan {
     /// The schedule for quads whose exponents are `quad_exps` (non-increasing), with codes of
     /// magnitude at most `q` (A stored as `u = a + q`).
     pub fn new(quad_exps: &[u32], q: u32) -> KPlan {
+        Self::new_in(quad_exps, q, Vec::new())
+    }
+
+    /// `new`, with the ops in `ops` (cleared first; a caller's vector kept between GEMMs).
+    pub fn new_in(quad_exps: &[u32], q: u32, mut ops: Vec<Op>) -> KPlan {
         debug_assert!(quad_exps.windows(2).all(|w| w[0] >= w[1]));
         let per_quad = 4 * 2 * u64::from(q) * u64::from(q);
         let limit = i32::MAX as u64;
-        let mut ops = Vec::new();
+        ops.clear();
         let mut flushes = false;
         let mut bound = 0u64; // largest |acc32| so far, in units of 2^e_cur
         let mut e_cur = quad_exps.first().copied().unwrap_or(0);
@@ -180,31 +185,52 @@ pub struct Epilogue<'a> {
 }
 
 /// The per-column values the store reads, in the form of its path (see `x86::run`).
+#[derive(Default)]
 struct Derived {
     q_cs: Vec<i64>,
     q_cs_units: Vec<i32>,
     col_fac: Vec<f64>,
 }
 
+thread_local! {
+    /// The calling thread's `Derived` vectors, kept between GEMMs (small products paid three
+    /// allocations per call for them).
+    static DERIVED: std::cell::RefCell<Derived> = std::cell::RefCell::default();
+}
+
 impl Derived {
+    /// In the calling thread's kept vectors (fresh ones if they are in use); `give` them back.
     fn new(epi: &Epilogue, plan: &KPlan, cols: usize) -> Derived {
+        let mut d = DERIVED.with(|c| {
+            c.try_borrow_mut()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        });
         let e = plan.e_end;
-        let (q_cs_units, col_fac) = if plan.flushes {
-            (vec![0; cols], epi.col_pow[..cols].to_vec())
+        d.q_cs.clear();
+        d.q_cs.extend_from_slice(&epi.q_cs[..cols]);
+        d.q_cs_units.clear();
+        d.col_fac.clear();
+        if plan.flushes {
+            d.q_cs_units.resize(cols, 0);
+            d.col_fac.extend_from_slice(&epi.col_pow[..cols]);
         } else {
             // Every k's shift is >= e_end, so Q cs_j is a multiple of 2^e_end.
-            let units = epi.q_cs[..cols].iter().map(|&v| (v >> e) as i32).collect();
+            d.q_cs_units
+                .extend(epi.q_cs[..cols].iter().map(|&v| (v >> e) as i32));
             let scale = pow2(e);
-            (
-                units,
-                epi.col_pow[..cols].iter().map(|&p| p * scale).collect(),
-            )
-        };
-        Derived {
-            q_cs: epi.q_cs[..cols].to_vec(),
-            q_cs_units,
-            col_fac,
+            d.col_fac
+                .extend(epi.col_pow[..cols].iter().map(|&p| p * scale));
         }
+        d
+    }
+
+    fn give(self) {
+        DERIVED.with(|c| {
+            if let Ok(mut slot) = c.try_borrow_mut() {
+                *slot = self;
+            }
+        });
     }
 }
 
@@ -277,16 +303,15 @@ pub fn gemm(
         1
     };
     let want = if threads > 1 { 2 * threads } else { 1 };
-    // (first A panel, end A panel, first B panel, end B panel)
-    let rects: Vec<(usize, usize, usize, usize)> = if bpanels >= want || apanels < want {
-        let t = want.min(bpanels);
-        (0..t)
-            .map(|i| (0, apanels, i * bpanels / t, (i + 1) * bpanels / t))
-            .collect()
-    } else {
-        (0..want)
-            .map(|i| (i * apanels / want, (i + 1) * apanels / want, 0, bpanels))
-            .collect()
+    // Rectangle i of `rects`: (first A panel, end A panel, first B panel, end B panel).
+    let by_columns = bpanels >= want || apanels < want;
+    let rects = if by_columns { want.min(bpanels) } else { want };
+    let rect = |i: usize| {
+        if by_columns {
+            (0, apanels, i * bpanels / rects, (i + 1) * bpanels / rects)
+        } else {
+            (i * apanels / rects, (i + 1) * apanels / rects, 0, bpanels)
+        }
     };
     let derived = Derived::new(epi, plan, cols);
     let out = OutPtr(c.as_mut_ptr().cast::<f32>());
@@ -315,11 +340,12 @@ pub fn gemm(
             }
         }
     };
-    if rects.len() > 1 {
-        rects.into_par_iter().for_each(task);
+    if rects > 1 {
+        (0..rects).into_par_iter().map(rect).for_each(task);
     } else {
-        rects.into_iter().for_each(task);
+        (0..rects).map(rect).for_each(task);
     }
+    derived.give();
 }
 
 /// One MR x NR tile: accumulate over K, then the fused store of its valid part.
