@@ -89,7 +89,7 @@ pub fn gemm(
         a_pack,
         b_pack,
         (pa.scale, pb.scale),
-        par,
+        (par, false),
         &mut s,
     );
     s.give_back(pa, pb, order);
@@ -167,25 +167,23 @@ pub fn gemm_at(
     );
     channel_pows(&pb, !b_k, n, &mut s.row_pow);
     channel_pows(&pa, !a_k, m, &mut s.col_pow);
-    let ct = product(
+    // C^T computed, C stored (the kernel's transposed store).
+    let c = product(
         (n, k, m),
         q,
         &order,
         a_pack,
         b_pack,
         (pa.scale, pb.scale),
-        par,
+        (par, true),
         &mut s,
     );
     s.give_back(pa, pb, order);
-    Ok(Some(
-        Matrix {
-            rows: n,
-            cols: m,
-            data: ct,
-        }
-        .transpose(),
-    ))
+    Ok(Some(Matrix {
+        rows: m,
+        cols: n,
+        data: c,
+    }))
 }
 
 /// Whether this thread is a rayon worker. A parallel pass started from any other thread (the
@@ -276,8 +274,9 @@ fn channel_pows(plan: &ChannelPlan, on_drain: bool, len: usize, out: &mut Vec<f6
 }
 
 /// The kernel over packed operands (returned to the thread's reuse slots afterwards): C is
-/// m x n; `(sa, sb)` are the original A's and B's scales, applied in that order; the channel
-/// powers are in `s.row_pow` (m) and `s.col_pow` (n).
+/// m x n, returned row-major or, when `transposed`, as its transpose (n x m); `(sa, sb)` are
+/// the original A's and B's scales, applied in that order; the channel powers are in
+/// `s.row_pow` (m) and `s.col_pow` (n).
 #[allow(clippy::too_many_arguments)]
 fn product(
     (m, k, n): (usize, usize, usize),
@@ -286,7 +285,7 @@ fn product(
     a_pack: Vec<u8>,
     b_pack: Vec<i8>,
     (sa, sb): (f64, f64),
-    par: bool,
+    (par, transposed): (bool, bool),
     s: &mut Scratch,
 ) -> Vec<f32> {
     let kp = order.src.len();
@@ -303,6 +302,7 @@ fn product(
         sb,
         row_pow: &s.row_pow,
         col_pow: &s.col_pow,
+        transposed,
     };
     let ops = Operands {
         m,
@@ -913,8 +913,13 @@ fn pack_b(
     let dst = SharedOut(out.as_mut_ptr());
     // Short rows (im2col's 25 columns) are quantized first, in their own order and a tile at a
     // time, into a codes buffer whose extra row is the zero padding: one call per row in K's
-    // order cost a call per 25 elements and read the f32 rows scattered over the operand.
-    let codes = (plan.tile_rows() > 1).then(|| codes_of(b, plan, rounding, 0, par));
+    // order cost a call per 25 elements and read the f32 rows scattered over the operand. So
+    // are long rows in a reordered K (a weight gradient's X, rows picked by dY's per-example
+    // exponents): 4 rows of 1.6 kB from random places of a 13 MB operand per quad left the
+    // quantization loop waiting on loads (75 % of its samples on the load at 400x8192x32);
+    // in their own order they stream, and the gather reads a quarter of the bytes.
+    let codes =
+        (plan.tile_rows() > 1 || !order.identity).then(|| codes_of(b, plan, rounding, 0, par));
     let fill = |rows: &mut Vec<i8>, (q0, q1): (usize, usize)| {
         for q in q0..q1 {
             let [r0, r1, r2, r3]: [&[i8]; 4] = match &codes {

@@ -182,6 +182,10 @@ pub struct Epilogue<'a> {
     pub row_pow: &'a [f64],
     /// Per-column factor (2^eb_n, or 1).
     pub col_pow: &'a [f64],
+    /// Store C transposed: element (i, j) of the m x n product at `c[j * m + i]` (a weight
+    /// gradient computed as `(dY^T X)^T`; transposing afterwards was a quarter of the ViT
+    /// MLP's 768 x 400 x 3072 weight gradient).
+    pub transposed: bool,
 }
 
 /// The per-column values the store reads, in the form of its path (see `x86::run`).
@@ -370,7 +374,8 @@ unsafe fn tile(
     let cols = NR.min(ops.n - j0);
     let store = Store {
         c: out.0,
-        ldc: ops.n,
+        ldc: if epi.transposed { ops.m } else { ops.n },
+        transposed: epi.transposed,
         i0,
         j0,
         rows,
@@ -409,6 +414,8 @@ unsafe fn tile(
 struct Store<'a> {
     c: *mut f32,
     ldc: usize,
+    /// Element (i, j) at `c[j * ldc + i]` instead of `c[i * ldc + j]`.
+    transposed: bool,
     i0: usize,
     j0: usize,
     rows: usize,
@@ -559,8 +566,18 @@ mod x86 {
                         let f = _mm512_cvtpd_ps(v);
                         // SAFETY: row i0+R < m, and the mask limits the columns to j0+lo.. < n.
                         unsafe {
-                            let dst = st.c.add((st.i0 + R) * st.ldc + st.j0 + lo);
-                            _mm256_mask_storeu_ps(dst, mask, f);
+                            if st.transposed {
+                                // Eight rows of C, one element each (lanes t at row j0+lo+t).
+                                let dst = st.c.add((st.j0 + lo) * st.ldc + st.i0 + R);
+                                let ix = _mm256_mullo_epi32(
+                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                    _mm256_set1_epi32(st.ldc as i32),
+                                );
+                                _mm256_mask_i32scatter_ps::<4>(dst.cast(), mask, ix, f);
+                            } else {
+                                let dst = st.c.add((st.i0 + R) * st.ldc + st.j0 + lo);
+                                _mm256_mask_storeu_ps(dst, mask, f);
+                            }
                         }
                     }
                 });
