@@ -1490,6 +1490,13 @@ mod tests {
         check(70, 1100, 131, 4, 7, 22);
     }
 
+    /// A C past the kernel's non-temporal store threshold (8 MB: 2090 x 1004 f32), with a
+    /// partial last panel (1004 = 31 x 32 + 12 columns) and a partial last row tile.
+    #[test]
+    fn large_outputs_stored_non_temporally_match() {
+        check(2090, 3, 1004, 6, 7, 23);
+    }
+
     #[test]
     fn wide_windows_and_long_k_flush_exactly() {
         // sq8 flushes its i32 accumulators beyond ~520 k at shift 7; window 15 both per-K sums

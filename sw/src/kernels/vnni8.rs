@@ -254,6 +254,9 @@ pub struct Operands<'a> {
     pub b: &'a [i8],
 }
 
+/// C of at least this many bytes is stored non-temporally (beyond the 2 x 2 MB of L2).
+const STREAM_MIN_BYTES: usize = 8 << 20;
+
 /// Output pointer shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -319,6 +322,13 @@ pub fn gemm(
     };
     let derived = Derived::new(epi, plan, cols);
     let out = OutPtr(c.as_mut_ptr().cast::<f32>());
+    // A C larger than the caches goes out around them: a normal store first reads the line it
+    // writes, which for conv2's 13 MB input gradient doubled the memory traffic of the call.
+    let stream = path == Path::Vnni
+        && !epi.transposed
+        && m * n * 4 >= STREAM_MIN_BYTES
+        && n % 4 == 0
+        && (out.0 as usize) % 16 == 0;
     let task = |(ip0, ip1, jp0, jp1): (usize, usize, usize, usize)| {
         for jp in jp0..jp1 {
             let panel = &ops.b[jp * NR * kp..][..NR * kp];
@@ -337,11 +347,20 @@ pub fn gemm(
                         a,
                         panel,
                         out,
-                        ip * MR,
-                        jp * NR,
+                        (ip * MR, jp * NR),
+                        stream,
                     )
                 };
             }
+        }
+        if stream {
+            // Non-temporal stores are weakly ordered: fence them before the task ends, so
+            // whoever joins it sees C.
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE is part of x86-64.
+            unsafe {
+                std::arch::x86_64::_mm_sfence()
+            };
         }
     };
     if rects > 1 {
@@ -367,8 +386,8 @@ unsafe fn tile(
     a: &[u8],
     panel: &[i8],
     out: OutPtr,
-    i0: usize,
-    j0: usize,
+    (i0, j0): (usize, usize),
+    stream: bool,
 ) {
     let rows = MR.min(ops.m - i0);
     let cols = NR.min(ops.n - j0);
@@ -376,6 +395,7 @@ unsafe fn tile(
         c: out.0,
         ldc: if epi.transposed { ops.m } else { ops.n },
         transposed: epi.transposed,
+        stream,
         i0,
         j0,
         rows,
@@ -416,6 +436,8 @@ struct Store<'a> {
     ldc: usize,
     /// Element (i, j) at `c[j * ldc + i]` instead of `c[i * ldc + j]`.
     transposed: bool,
+    /// Whole 8-column rows go out as non-temporal stores (`STREAM_MIN_BYTES`).
+    stream: bool,
     i0: usize,
     j0: usize,
     rows: usize,
@@ -576,7 +598,14 @@ mod x86 {
                                 _mm256_mask_i32scatter_ps::<4>(dst.cast(), mask, ix, f);
                             } else {
                                 let dst = st.c.add((st.i0 + R) * st.ldc + st.j0 + lo);
-                                _mm256_mask_storeu_ps(dst, mask, f);
+                                if st.stream && mask == 0xFF {
+                                    // 16-byte aligned: C's start is, and ldc and j0 + lo are
+                                    // multiples of 4 (checked in `gemm`).
+                                    _mm_stream_ps(dst, _mm256_castps256_ps128(f));
+                                    _mm_stream_ps(dst.add(4), _mm256_extractf128_ps::<1>(f));
+                                } else {
+                                    _mm256_mask_storeu_ps(dst, mask, f);
+                                }
                             }
                         }
                     }
