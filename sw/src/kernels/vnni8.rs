@@ -327,8 +327,8 @@ pub fn gemm(
     let stream = path == Path::Vnni
         && !epi.transposed
         && m * n * 4 >= STREAM_MIN_BYTES
-        && n % 4 == 0
-        && (out.0 as usize) % 16 == 0;
+        && n.is_multiple_of(4)
+        && (out.0 as usize).is_multiple_of(16);
     let task = |(ip0, ip1, jp0, jp1): (usize, usize, usize, usize)| {
         for jp in jp0..jp1 {
             let panel = &ops.b[jp * NR * kp..][..NR * kp];
