@@ -5,7 +5,10 @@ per-round ratios with its spread. Shared VMs drift by up to 2x within minutes; a
 medians taken minutes apart can be off by that much, a ratio taken within one round is not.
 
 usage: scripts/bench-paired.py BENCH_BINARY [--format sq6] [--rounds 5] [--shapes 512x512x512,...]
+                               [--baseline OLD_BENCH_BINARY]
        (BENCH_BINARY: target/release/deps/gemm-<hash>, from `cargo bench --bench gemm --no-run`)
+--baseline adds `engine/<fmt>/<shape>` of an older build to every round (fp32, new, old), so a
+change's before/after ratios come from the same rounds.
 """
 import argparse, re, statistics, subprocess, sys
 
@@ -26,16 +29,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary"); ap.add_argument("--format", default="sq6")
     ap.add_argument("--rounds", type=int, default=5); ap.add_argument("--shapes", default=",".join(SHAPES))
+    ap.add_argument("--baseline", help="an older gemm bench binary, measured in the same rounds")
     a = ap.parse_args()
-    print(f"| m x k x n | gemm/fp32 (median of rounds) | engine/{a.format} | x gemm/fp32: median of paired ratios | range |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    old = " | baseline | baseline x gemm/fp32 | range" if a.baseline else ""
+    print(f"| m x k x n | gemm/fp32 (median of rounds) | engine/{a.format} | x gemm/fp32: median of paired ratios | range{old} |")
+    print("| --- | ---: | ---: | ---: | ---" + (" | ---: | ---: | ---" if a.baseline else "") + " |")
     for shape in a.shapes.split(","):
-        f, s, r = [], [], []
+        f, s, r, b, rb = [], [], [], [], []
         for _ in range(a.rounds):
             tf = median_time(a.binary, f"gemm/fp32/{shape}")
             ts = median_time(a.binary, f"engine/{a.format}/{shape}")
             f.append(tf); s.append(ts); r.append(tf / ts)
-        print(f"| {shape} | {statistics.median(f)*1e3:.3f} ms | {statistics.median(s)*1e3:.3f} ms | "
-              f"{statistics.median(r):.2f}x | {min(r):.2f}-{max(r):.2f}x |", flush=True)
+            if a.baseline:
+                tb = median_time(a.baseline, f"engine/{a.format}/{shape}")
+                b.append(tb); rb.append(tf / tb)
+        line = (f"| {shape} | {statistics.median(f)*1e3:.3f} ms | {statistics.median(s)*1e3:.3f} ms | "
+                f"{statistics.median(r):.2f}x | {min(r):.2f}-{max(r):.2f}x")
+        if a.baseline:
+            line += (f" | {statistics.median(b)*1e3:.3f} ms | {statistics.median(rb):.2f}x | "
+                     f"{min(rb):.2f}-{max(rb):.2f}x")
+        print(line + " |", flush=True)
 
 main()

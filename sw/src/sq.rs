@@ -118,7 +118,11 @@ pub struct ChannelPlan {
     /// For a per-column plan of short rows: `steps`, `invs`, `invs32` repeated for `tile`
     /// rows, so `rows_codes` can take that many rows in one call.
     tiled: Option<Tiled>,
+    /// Vectors not in use (the channel maxima, unused f32 tables), kept for `into_bufs`.
+    spare: Spare,
 }
+
+type Spare = (Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>, Vec<f32>);
 
 #[derive(Clone, Debug)]
 struct Tiled {
@@ -128,27 +132,79 @@ struct Tiled {
     invs32: Option<Vec<f32>>,
 }
 
+/// The vectors a `ChannelPlan` is built in, kept between plans by callers that build many
+/// small ones (`sq_fused`'s small-GEMM path): a plan of a 50 x 64 operand was a dozen
+/// allocations, about a tenth of the whole GEMM.
+#[derive(Debug, Default)]
+pub struct PlanBufs {
+    maxima: Vec<f32>,
+    exps: Vec<u8>,
+    steps: Vec<f64>,
+    invs: Vec<f64>,
+    invs32: Vec<f32>,
+    tiled_steps: Vec<f64>,
+    tiled_invs: Vec<f64>,
+    tiled_invs32: Vec<f32>,
+}
+
+/// `dst` cleared and filled with `src` repeated `times` times (its capacity reused).
+fn fill_repeated<T: Copy>(dst: &mut Vec<T>, src: &[T], times: usize) {
+    dst.clear();
+    for _ in 0..times {
+        dst.extend_from_slice(src);
+    }
+}
+
 impl ChannelPlan {
     /// Channel maxima, scale and exponents of `x` (named `name` in errors): non-finite values
     /// are an error naming the first bad position.
     pub fn new(x: &Matrix, name: &str, params: SqParams, axis: Axis) -> Result<ChannelPlan> {
-        let (maxima, finite) = channel_maxima(x, axis);
+        let par = x.data.len() >= PAR_ROWS_MIN_ELEMS;
+        Self::build(x, name, params, axis, par, PlanBufs::default())
+    }
+
+    /// `new` in the vectors of `bufs` (from `into_bufs` of an earlier plan), scanning on all
+    /// threads only when `par`. The plan is the same whatever `bufs` held and whatever `par`.
+    pub fn build(
+        x: &Matrix,
+        name: &str,
+        params: SqParams,
+        axis: Axis,
+        par: bool,
+        bufs: PlanBufs,
+    ) -> Result<ChannelPlan> {
+        let PlanBufs {
+            mut maxima,
+            mut exps,
+            mut steps,
+            mut invs,
+            mut invs32,
+            mut tiled_steps,
+            mut tiled_invs,
+            mut tiled_invs32,
+        } = bufs;
+        let finite = channel_maxima(x, axis, par, &mut maxima);
         if !finite {
             x.check_finite(name)?; // names the first bad position
         }
         let r_max = maxima.iter().copied().fold(0.0f32, f32::max);
-        let n_channels = maxima.len();
+        exps.clear();
+        steps.clear();
+        invs.clear();
+        invs32.clear();
         if r_max == 0.0 {
+            exps.resize(maxima.len(), 0);
             return Ok(ChannelPlan {
                 params,
                 axis,
                 scale: 1.0,
-                exps: vec![0; n_channels],
-                steps: Vec::new(),
-                invs: Vec::new(),
+                exps,
+                steps,
+                invs,
                 invs32: None,
                 cols: x.cols,
                 tiled: None,
+                spare: (maxima, invs32, tiled_steps, tiled_invs, tiled_invs32),
             });
         }
         let q = params.q() as f64;
@@ -157,39 +213,55 @@ impl ChannelPlan {
                                  // Per exponent value (at most 16 of them), not per channel: a per-example gradient has
                                  // tens of thousands of channels. The tables hold the same f64 operations' results.
         let top = params.window as usize;
-        let bounds: Vec<f64> = (0..=params.window).map(|e| q_scale * pow2(e)).collect();
-        let step_of: Vec<f64> = (0..=params.window).map(|e| scale * pow2(e)).collect();
-        let inv_of: Vec<f64> = step_of.iter().map(|s| 1.0 / s).collect();
-        let inv32_of: Vec<Option<f32>> = inv_of.iter().map(|&i| inv32(i)).collect();
+        let values = top + 1;
+        let mut bounds = [f64::INFINITY; MAX_WINDOW as usize + 1];
+        let mut step_of = [0.0f64; MAX_WINDOW as usize + 1];
+        let mut inv_of = [0.0f64; MAX_WINDOW as usize + 1];
+        let mut inv32_of = [None; MAX_WINDOW as usize + 1];
+        for e in 0..values {
+            bounds[e] = q_scale * pow2(e as u32);
+            step_of[e] = scale * pow2(e as u32);
+            inv_of[e] = 1.0 / step_of[e];
+            inv32_of[e] = inv32(inv_of[e]);
+        }
+        let bounds = &bounds[..values];
         // The first e with r <= q s 2^e (else E): the bounds increase, so that is the number
         // of bounds below r, counted without branches.
-        let exps: Vec<u8> = maxima
-            .iter()
-            .map(|&r| {
-                let r = r as f64;
-                bounds
-                    .iter()
-                    .map(|&b| (r > b) as usize)
-                    .sum::<usize>()
-                    .min(top) as u8
-            })
-            .collect();
-        let steps: Vec<f64> = exps.iter().map(|&e| step_of[e as usize]).collect();
-        let invs: Vec<f64> = exps.iter().map(|&e| inv_of[e as usize]).collect();
-        let invs32 = exps
-            .iter()
-            .map(|&e| inv32_of[e as usize])
-            .collect::<Option<Vec<f32>>>();
+        exps.extend(maxima.iter().map(|&r| {
+            let r = r as f64;
+            bounds
+                .iter()
+                .map(|&b| (r > b) as usize)
+                .sum::<usize>()
+                .min(top) as u8
+        }));
+        steps.extend(exps.iter().map(|&e| step_of[e as usize]));
+        invs.extend(exps.iter().map(|&e| inv_of[e as usize]));
+        let all32 = exps.iter().all(|&e| inv32_of[e as usize].is_some());
+        if all32 {
+            invs32.extend(exps.iter().map(|&e| inv32_of[e as usize].unwrap_or(0.0)));
+        }
         let tiled = (axis == Axis::Cols && x.cols > 0 && x.cols < TILE_ELEMS).then(|| {
             let rows = TILE_ELEMS.div_ceil(x.cols);
-            let rep = |v: &[f64]| v.repeat(rows);
+            fill_repeated(&mut tiled_steps, &steps, rows);
+            fill_repeated(&mut tiled_invs, &invs, rows);
+            let t32 = all32.then(|| {
+                fill_repeated(&mut tiled_invs32, &invs32, rows);
+                std::mem::take(&mut tiled_invs32)
+            });
             Tiled {
                 rows,
-                steps: rep(&steps),
-                invs: rep(&invs),
-                invs32: invs32.as_ref().map(|v| v.repeat(rows)),
+                steps: std::mem::take(&mut tiled_steps),
+                invs: std::mem::take(&mut tiled_invs),
+                invs32: t32,
             }
         });
+        let invs32 = if all32 {
+            Some(invs32)
+        } else {
+            tiled_invs32 = invs32; // keep its capacity
+            None
+        };
         Ok(ChannelPlan {
             params,
             axis,
@@ -200,7 +272,28 @@ impl ChannelPlan {
             invs32,
             cols: x.cols,
             tiled,
+            spare: (maxima, Vec::new(), tiled_steps, tiled_invs, tiled_invs32),
         })
+    }
+
+    /// The plan's vectors, for `build` to reuse.
+    pub fn into_bufs(self) -> PlanBufs {
+        let (maxima, spare32, spare_steps, spare_invs, spare_t32) = self.spare;
+        let (tiled_steps, tiled_invs, tiled_t32) = match self.tiled {
+            Some(t) => (t.steps, t.invs, t.invs32),
+            None => (spare_steps, spare_invs, None),
+        };
+        let invs32 = self.invs32.unwrap_or(spare32);
+        PlanBufs {
+            maxima,
+            exps: self.exps,
+            steps: self.steps,
+            invs: self.invs,
+            invs32,
+            tiled_steps,
+            tiled_invs,
+            tiled_invs32: tiled_t32.unwrap_or(spare_t32),
+        }
     }
 
     /// Whether every code is 0 (an all-zero tensor).
@@ -664,28 +757,40 @@ fn all_finite(xs: &[f32]) -> bool {
 /// handled several at a time.
 pub(crate) const TILE_ELEMS: usize = 256;
 
-/// max |x| over each channel, and whether every value is finite. Large tensors are scanned on
-/// all threads: max is exact in any order, so the result does not depend on the split.
-fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
+/// max |x| over each channel into `out` (cleared first), and whether every value is finite.
+/// When `par`, large tensors are scanned on all threads: max is exact in any order, so the
+/// result does not depend on the split. The serial scans allocate nothing beyond `out`.
+fn channel_maxima(x: &Matrix, axis: Axis, par: bool, out: &mut Vec<f32>) -> bool {
     let cols = x.cols.max(1);
-    let par = x.data.len() >= PAR_ROWS_MIN_ELEMS;
+    out.clear();
     match axis {
         Axis::Rows => {
             // Blocks of rows per call (short rows would otherwise cost a call each).
             let block_rows = TILE_ELEMS.div_ceil(cols).max(1) * 16;
+            if !par {
+                out.resize(x.data.len() / cols, 0.0);
+                let mut finite = true;
+                for (rows, m) in x
+                    .data
+                    .chunks(block_rows * cols)
+                    .zip(out.chunks_mut(block_rows))
+                {
+                    finite &= all_finite(rows);
+                    maxima_kernel::row_maxima(rows, cols, m);
+                }
+                return finite;
+            }
             let block = |rows: &[f32]| {
                 let mut m = vec![0.0f32; rows.len() / cols];
                 let finite = all_finite(rows);
                 maxima_kernel::row_maxima(rows, cols, &mut m);
                 (m, finite)
             };
-            let parts: Vec<(Vec<f32>, bool)> = if par {
-                x.data.par_chunks(block_rows * cols).map(block).collect()
-            } else {
-                x.data.chunks(block_rows * cols).map(block).collect()
-            };
+            let parts: Vec<(Vec<f32>, bool)> =
+                x.data.par_chunks(block_rows * cols).map(block).collect();
             let finite = parts.iter().all(|&(_, f)| f);
-            (parts.into_iter().flat_map(|(m, _)| m).collect(), finite)
+            out.extend(parts.into_iter().flat_map(|(m, _)| m));
+            finite
         }
         Axis::Cols => {
             // Short rows (im2col's 25 columns, say) are folded `tile` rows at a time into a
@@ -693,8 +798,9 @@ fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
             // of one short row; the tiles are folded together at the end (max is exact in any
             // order).
             let tile = TILE_ELEMS.div_ceil(cols).max(1);
-            let block = |rows: &[f32]| {
-                let mut mt = vec![0.0f32; tile * cols];
+            let block = |rows: &[f32], mt: &mut Vec<f32>| {
+                mt.clear();
+                mt.resize(tile * cols, 0.0);
                 let mut finite = true;
                 for chunk in rows.chunks(tile * cols) {
                     finite &= all_finite(chunk);
@@ -705,21 +811,28 @@ fn channel_maxima(x: &Matrix, axis: Axis) -> (Vec<f32>, bool) {
                     maxima_kernel::fold_abs_max(m, other);
                 }
                 mt.truncate(cols);
-                (mt, finite)
+                finite
             };
             if !par || x.rows < 2 {
-                return block(&x.data);
+                return block(&x.data, out);
             }
             let parts = 2 * rayon::current_num_threads().max(1);
             let rows_per = x.rows.div_ceil(parts);
-            x.data
+            let (m, finite) = x
+                .data
                 .par_chunks(rows_per * cols)
-                .map(block)
+                .map(|rows| {
+                    let mut m = Vec::new();
+                    let f = block(rows, &mut m);
+                    (m, f)
+                })
                 .reduce_with(|(mut m, fa), (o, fb)| {
                     maxima_kernel::fold_abs_max(&mut m, &o);
                     (m, fa && fb)
                 })
-                .unwrap_or_else(|| (vec![0.0; x.cols], true))
+                .unwrap_or_else(|| (vec![0.0; x.cols], true));
+            *out = m;
+            finite
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::format::Axis;
 use crate::kernels::vnni8::{self, Epilogue, KPlan, Operands, MR, NR};
 use crate::matrix::{check_gemm_shapes, Matrix};
-use crate::sq::{pow2, ChannelPlan, Rounding, SqParams};
+use crate::sq::{pow2, ChannelPlan, PlanBufs, Rounding, SqParams};
 use rayon::prelude::*;
 
 /// How one operand is quantized.
@@ -27,6 +27,11 @@ pub struct Side {
 
 /// Below this many elements an operand is packed on the calling thread.
 const PAR_MIN_ELEMS: usize = 1 << 15;
+
+/// Below this many multiply-adds a GEMM is small: every pass runs on the calling thread, with
+/// no pool entry (one head's 50 x 64 x 50 is 160k; `fc1`'s 128 x 512 x 128, 2^23, measured
+/// 0.09 ms with parallel passes and 0.13 ms without, stays above).
+const SMALL_MACS: usize = 1 << 21;
 
 /// C = A x B in SQ-b with the given quantization of each side, exactly as the reference path
 /// computes it; `Ok(None)` where this path does not apply (the caller then takes the reference
@@ -43,16 +48,17 @@ pub fn gemm(
     if !vnni8::supports(params.q() as u32) || m == 0 || n == 0 || k == 0 || k >= u32::MAX as usize {
         return Ok(None);
     }
-    let par = big(a) || big(b);
+    let par = passes_in_parallel(m, k, n, a, b);
     if par && !in_pool() {
         // Once into the pool for the whole GEMM, not once per pass (`in_pool`).
         return rayon::scope(|_| gemm(a, b, params, a_side, b_side));
     }
-    let (pa, pb) = plans((a, a_side.axis), (b, b_side.axis), params, par);
+    let mut s = Scratch::take();
+    let (pa, pb) = plans((a, a_side.axis), (b, b_side.axis), params, par, &mut s);
     let (pa, pb) = (pa?, pb?);
     let (a_k, b_k) = per_k(a_side, b_side);
     let q = params.q();
-    let Some(order) = k_order(k, q, &pa, &pb, a_k, b_k) else {
+    let Some(order) = k_order(k, q, &pa, &pb, a_k, b_k, &mut s) else {
         return Ok(None);
     };
     let a_pack = pack_a(
@@ -63,23 +69,30 @@ pub fn gemm(
         q,
         par,
         reuse::take(&reuse::A),
+        &mut s.tmp,
     );
-    let b_pack = pack_b(b, &pb, b_side.rounding, &order, par, reuse::take(&reuse::B));
-    let row_pow = channel_pows(&pa, !a_k, m);
-    let col_pow = channel_pows(&pb, !b_k, n);
+    let b_pack = pack_b(
+        b,
+        &pb,
+        b_side.rounding,
+        &order,
+        par,
+        reuse::take(&reuse::B),
+        &mut s.tmp,
+    );
+    channel_pows(&pa, !a_k, m, &mut s.row_pow);
+    channel_pows(&pb, !b_k, n, &mut s.col_pow);
     let c = product(
-        m,
-        k,
-        n,
+        (m, k, n),
         q,
         &order,
         a_pack,
         b_pack,
         (pa.scale, pb.scale),
-        &row_pow,
-        &col_pow,
-        par,
+        (par, false),
+        &mut s,
     );
+    s.give_back(pa, pb, order);
     Ok(Some(Matrix {
         rows: m,
         cols: n,
@@ -119,17 +132,18 @@ pub fn gemm_at(
         Axis::Rows => Axis::Cols,
         Axis::Cols => Axis::Rows,
     };
-    let par = big(a_t) || big(b);
+    let par = passes_in_parallel(m, k, n, a_t, b);
     if par && !in_pool() {
         return rayon::scope(|_| gemm_at(a_t, b, params, a_side, b_side));
     }
-    let (pa, pb) = plans((a_t, a_t_axis), (b, b_side.axis), params, par);
+    let mut s = Scratch::take();
+    let (pa, pb) = plans((a_t, a_t_axis), (b, b_side.axis), params, par, &mut s);
     let (Ok(pa), Ok(pb)) = (pa, pb) else {
         return Ok(None); // the reference path names the bad value
     };
     let (a_k, b_k) = per_k(a_side, b_side);
     let q = params.q();
-    let Some(order) = k_order(k, q, &pa, &pb, a_k, b_k) else {
+    let Some(order) = k_order(k, q, &pa, &pb, a_k, b_k, &mut s) else {
         return Ok(None);
     };
     // The product C^T (n x m): A' = B^T, B' = a_t.
@@ -149,30 +163,27 @@ pub fn gemm_at(
         &order,
         par,
         reuse::take(&reuse::B),
+        &mut s.tmp,
     );
-    let row_pow = channel_pows(&pb, !b_k, n);
-    let col_pow = channel_pows(&pa, !a_k, m);
-    let ct = product(
-        n,
-        k,
-        m,
+    channel_pows(&pb, !b_k, n, &mut s.row_pow);
+    channel_pows(&pa, !a_k, m, &mut s.col_pow);
+    // C^T computed, C stored (the kernel's transposed store).
+    let c = product(
+        (n, k, m),
         q,
         &order,
         a_pack,
         b_pack,
         (pa.scale, pb.scale),
-        &row_pow,
-        &col_pow,
-        par,
+        (par, true),
+        &mut s,
     );
-    Ok(Some(
-        Matrix {
-            rows: n,
-            cols: m,
-            data: ct,
-        }
-        .transpose(),
-    ))
+    s.give_back(pa, pb, order);
+    Ok(Some(Matrix {
+        rows: m,
+        cols: n,
+        data: c,
+    }))
 }
 
 /// Whether this thread is a rayon worker. A parallel pass started from any other thread (the
@@ -184,20 +195,30 @@ fn in_pool() -> bool {
     rayon::current_thread_index().is_some()
 }
 
+/// Whether the passes (channel scans, packing) run on all threads: an operand is big enough
+/// to split, and the GEMM is not small (`SMALL_MACS`).
+fn passes_in_parallel(m: usize, k: usize, n: usize, a: &Matrix, b: &Matrix) -> bool {
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    macs >= SMALL_MACS && (big(a) || big(b))
+}
+
 /// Whether an operand is big enough for its passes to run on all threads.
 fn big(x: &Matrix) -> bool {
     x.data.len() >= PAR_MIN_ELEMS
 }
 
-/// The channel plans of A and B (named so in errors), side by side when `par`.
+/// The channel plans of A and B (named so in errors), side by side when `par`, built in the
+/// scratch's plan vectors.
 fn plans(
     (a, a_axis): (&Matrix, Axis),
     (b, b_axis): (&Matrix, Axis),
     params: SqParams,
     par: bool,
+    s: &mut Scratch,
 ) -> (Result<ChannelPlan>, Result<ChannelPlan>) {
-    let pa = || ChannelPlan::new(a, "A", params, a_axis);
-    let pb = || ChannelPlan::new(b, "B", params, b_axis);
+    let (bufs_a, bufs_b) = (std::mem::take(&mut s.plan_a), std::mem::take(&mut s.plan_b));
+    let pa = || ChannelPlan::build(a, "A", params, a_axis, par, bufs_a);
+    let pb = || ChannelPlan::build(b, "B", params, b_axis, par, bufs_b);
     if par {
         rayon::join(pa, pb)
     } else {
@@ -220,70 +241,68 @@ fn k_order(
     pb: &ChannelPlan,
     a_k: bool,
     b_k: bool,
+    s: &mut Scratch,
 ) -> Option<KOrder> {
-    let shifts: Vec<u8> = match (a_k, b_k) {
-        (true, true) => pa.exps[..k]
-            .iter()
-            .zip(&pb.exps[..k])
-            .map(|(&x, &y)| x + y)
-            .collect(),
-        (true, false) => pa.exps[..k].to_vec(),
-        (false, true) => pb.exps[..k].to_vec(),
-        (false, false) => vec![0; k],
+    let shifts = &mut s.shifts;
+    shifts.clear();
+    match (a_k, b_k) {
+        (true, true) => shifts.extend(pa.exps[..k].iter().zip(&pb.exps[..k]).map(|(&x, &y)| x + y)),
+        (true, false) => shifts.extend_from_slice(&pa.exps[..k]),
+        (false, true) => shifts.extend_from_slice(&pb.exps[..k]),
+        (false, false) => shifts.resize(k, 0),
     };
     let mut count = [0usize; 2 * MAX_EXP + 1];
-    for &s in &shifts {
-        count[s as usize] += 1;
+    for &sh in shifts.iter() {
+        count[sh as usize] += 1;
     }
-    within_reach(k, q, pa, pb, a_k, b_k, &count).then(|| KOrder::new(&shifts, &count))
+    let bufs = (std::mem::take(&mut s.src), std::mem::take(&mut s.quad_exps));
+    within_reach(k, q, pa, pb, a_k, b_k, &count).then(|| KOrder::new(shifts, &count, bufs))
 }
 
 /// Exponents are at most `MAX_WINDOW` (15), so a shift (a sum of two) at most 30.
 const MAX_EXP: usize = shiftkit_hw::config::MAX_WINDOW as usize;
 
-/// Each channel's power of two `2^e` where the exponent is applied on drain (`on_drain`), else 1.
-fn channel_pows(plan: &ChannelPlan, on_drain: bool, len: usize) -> Vec<f64> {
-    (0..len)
-        .map(|i| {
-            if on_drain {
-                pow2(plan.exps[i].into())
-            } else {
-                1.0
-            }
-        })
-        .collect()
+/// Each channel's power of two `2^e` where the exponent is applied on drain (`on_drain`), else
+/// 1, into `out`.
+fn channel_pows(plan: &ChannelPlan, on_drain: bool, len: usize, out: &mut Vec<f64>) {
+    out.clear();
+    if on_drain {
+        out.extend(plan.exps[..len].iter().map(|&e| pow2(e.into())));
+    } else {
+        out.resize(len, 1.0);
+    }
 }
 
 /// The kernel over packed operands (returned to the thread's reuse slots afterwards): C is
-/// m x n; `(sa, sb)` are the original A's and B's scales, applied in that order.
+/// m x n, returned row-major or, when `transposed`, as its transpose (n x m); `(sa, sb)` are
+/// the original A's and B's scales, applied in that order; the channel powers are in
+/// `s.row_pow` (m) and `s.col_pow` (n).
 #[allow(clippy::too_many_arguments)]
 fn product(
-    m: usize,
-    k: usize,
-    n: usize,
+    (m, k, n): (usize, usize, usize),
     q: i32,
     order: &KOrder,
     a_pack: Vec<u8>,
     b_pack: Vec<i8>,
     (sa, sb): (f64, f64),
-    row_pow: &[f64],
-    col_pow: &[f64],
-    par: bool,
+    (par, transposed): (bool, bool),
+    s: &mut Scratch,
 ) -> Vec<f32> {
     let kp = order.src.len();
-    let plan = KPlan::new(&order.quad_exps, q as u32);
+    let plan = KPlan::new_in(&order.quad_exps, q as u32, std::mem::take(&mut s.ops));
     let cols = n.div_ceil(NR) * NR; // the kernel reads whole panels' worth of these
-    let mut q_cs = column_sums(&b_pack, n, kp, &order.quad_exps, par);
+    let q_cs = &mut s.q_cs;
+    column_sums(&b_pack, n, kp, &order.quad_exps, par, q_cs);
     q_cs.iter_mut().for_each(|v| *v *= i64::from(q));
     q_cs.resize(cols, 0);
-    let mut col_pow = col_pow.to_vec();
-    col_pow.resize(cols, 1.0);
+    s.col_pow.resize(cols, 1.0);
     let epi = Epilogue {
-        q_cs: &q_cs,
+        q_cs,
         sa,
         sb,
-        row_pow,
-        col_pow: &col_pow,
+        row_pow: &s.row_pow,
+        col_pow: &s.col_pow,
+        transposed,
     };
     let ops = Operands {
         m,
@@ -299,7 +318,53 @@ fn product(
     unsafe { c.set_len(m * n) };
     reuse::give(&reuse::A, a_pack);
     reuse::give(&reuse::B, b_pack);
+    s.ops = plan.ops;
     c
+}
+
+/// Everything else a GEMM call builds and drops (plans, K order, column sums, channel powers,
+/// the schedule, a row's codes), kept by the calling thread between calls: about twenty small
+/// allocations were a tenth of a 50 x 64 x 50 GEMM. Taken whole for a call, so a call that
+/// starts while another on the same thread is in flight (rayon work stealing) gets fresh ones.
+#[derive(Default)]
+struct Scratch {
+    plan_a: PlanBufs,
+    plan_b: PlanBufs,
+    shifts: Vec<u8>,
+    src: Vec<u32>,
+    quad_exps: Vec<u32>,
+    row_pow: Vec<f64>,
+    col_pow: Vec<f64>,
+    q_cs: Vec<i64>,
+    tmp: Vec<i8>,
+    ops: Vec<vnni8::Op>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+impl Scratch {
+    fn take() -> Scratch {
+        SCRATCH.with(|c| {
+            c.try_borrow_mut()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Back to the thread, with the vectors of this call's plans and K order.
+    fn give_back(mut self, pa: ChannelPlan, pb: ChannelPlan, order: KOrder) {
+        self.plan_a = pa.into_bufs();
+        self.plan_b = pb.into_bufs();
+        self.src = order.src;
+        self.quad_exps = order.quad_exps;
+        SCRATCH.with(|c| {
+            if let Ok(mut slot) = c.try_borrow_mut() {
+                *slot = self;
+            }
+        });
+    }
 }
 
 /// `B^T` as the kernel's A (n x kp bytes, row j, packed column pos(k) = code(k, j) + Q): B's
@@ -525,12 +590,18 @@ struct KOrder {
 }
 
 impl KOrder {
-    /// From each k's shift and the number of k at each shift.
-    fn new(shifts: &[u8], count: &[usize]) -> KOrder {
+    /// From each k's shift and the number of k at each shift, in the vectors `(src,
+    /// quad_exps)` (their contents are replaced).
+    fn new(
+        shifts: &[u8],
+        count: &[usize],
+        (mut src, mut quad_exps): (Vec<u32>, Vec<u32>),
+    ) -> KOrder {
         let k = shifts.len();
         let groups = count.iter().filter(|&&c| c > 0).count();
-        let mut src = Vec::with_capacity(k + 4 * groups + 1);
-        let mut quad_exps = Vec::new();
+        src.clear();
+        src.reserve(k + 4 * groups + 1);
+        quad_exps.clear();
         // Highest shift first; each group's k ascending, then padded to whole quads with k.
         for e in (0..count.len()).rev().filter(|&e| count[e] > 0) {
             let start = src.len();
@@ -550,7 +621,7 @@ impl KOrder {
                 src.truncate(start + count[e]);
             } else {
                 // Many groups: one scatter pass for this and every later group.
-                return Self::scattered(shifts, count);
+                return Self::scattered(shifts, count, (src, quad_exps));
             }
             let quads = count[e].div_ceil(4);
             src.resize(start + 4 * quads, k as u32);
@@ -565,10 +636,15 @@ impl KOrder {
     }
 
     /// `new` by one scatter pass (each k to the next free slot of its group).
-    fn scattered(shifts: &[u8], count: &[usize]) -> KOrder {
+    fn scattered(
+        shifts: &[u8],
+        count: &[usize],
+        (mut src, mut quad_exps): (Vec<u32>, Vec<u32>),
+    ) -> KOrder {
         let k = shifts.len();
-        let mut start = vec![0usize; count.len()];
-        let mut quad_exps = Vec::new();
+        let mut start = [0usize; 2 * MAX_EXP + 1];
+        debug_assert!(count.len() <= start.len());
+        quad_exps.clear();
         let mut at = 0;
         for e in (0..count.len()).rev() {
             start[e] = at;
@@ -576,7 +652,8 @@ impl KOrder {
             quad_exps.extend(std::iter::repeat_n(e as u32, quads));
             at += 4 * quads;
         }
-        let mut src = vec![k as u32; at];
+        src.clear();
+        src.resize(at, k as u32);
         let mut next = start;
         let mut identity = true;
         for (kk, &s) in shifts.iter().enumerate() {
@@ -593,7 +670,9 @@ impl KOrder {
     }
 }
 
-/// A as `m_pad x kp` bytes: row i, packed column pos(k) = code(i, k) + Q; padding 0.
+/// A as `m_pad x kp` bytes: row i, packed column pos(k) = code(i, k) + Q; padding 0. `tmp`
+/// is the serial pass's scratch row.
+#[allow(clippy::too_many_arguments)]
 fn pack_a(
     a: &Matrix,
     plan: &ChannelPlan,
@@ -602,6 +681,7 @@ fn pack_a(
     q: i32,
     par: bool,
     mut out: Vec<u8>,
+    tmp: &mut Vec<i8>,
 ) -> Vec<u8> {
     let (m, k) = (a.rows, a.cols);
     let kp = order.src.len();
@@ -620,32 +700,41 @@ fn pack_a(
                 add_offset(&mut d[..k], c, q);
             }
         };
-        for_each_chunk(
-            &mut out[..m * kp],
-            tile * kp,
-            par,
-            || vec![0i8; tile * k],
-            chunk,
-        );
+        let size = |v: &mut Vec<i8>| v.resize(tile * k, 0);
+        for_each_chunk(&mut out[..m * kp], tile * kp, par, (tmp, size), chunk);
         return out;
     }
     // A row's codes and one more, -Q, that padding reads (it stores 0).
-    let padded = || {
-        let mut tmp = vec![0i8; k + 1];
-        tmp[k] = -(q as i8);
-        tmp
+    let padded = |v: &mut Vec<i8>| {
+        v.resize(k + 1, 0);
+        v[k] = -(q as i8);
     };
     if tile > 1 {
         // Short rows in a reordered K: all codes first, a tile at a time, then each row
         // gathered in K order (padding reads the extra row, -Q, which stores 0).
         let codes = codes_of(a, plan, rounding, -(q as i8), par);
+        if let Some(perm) = BytePerm::new(&order.src, k) {
+            // Up to 128 bytes a row: one byte permute per 64 positions.
+            let gather = |_: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
+                perm.apply(&codes[i * k..(i + 1) * k], q, dst)
+            };
+            for_each_chunk(
+                &mut out[..m * kp],
+                kp,
+                par,
+                (tmp, |_: &mut Vec<i8>| {}),
+                gather,
+            );
+            reuse::give(&reuse::CODES, codes);
+            return out;
+        }
         let gather = |tmp: &mut Vec<i8>, (i, dst): (usize, &mut [u8])| {
             tmp[..k].copy_from_slice(&codes[i * k..(i + 1) * k]);
             for (d, &kk) in dst.iter_mut().zip(&order.src) {
                 *d = (i32::from(tmp[kk as usize]) + q) as u8;
             }
         };
-        for_each_chunk(&mut out[..m * kp], kp, par, padded, gather);
+        for_each_chunk(&mut out[..m * kp], kp, par, (tmp, padded), gather);
         reuse::give(&reuse::CODES, codes);
         return out;
     }
@@ -666,24 +755,120 @@ fn pack_a(
             }
         }
     };
-    for_each_chunk(&mut out[..m * kp], kp, par, padded, row);
+    for_each_chunk(&mut out[..m * kp], kp, par, (tmp, padded), row);
     out
 }
 
+/// A short row's K order as a byte permute (AVX-512 VBMI `vpermi2b`): `dst[p] = row[src[p]] + Q`
+/// for every packed position p, with `src[p] == k` (padding) storing 0. For rows of up to 127
+/// codes and 128 positions (the input gradients' K of 32 or 48, conv1's 25, a head's 64): the
+/// byte-by-byte gather was a fifth of a 50 x 64 x 50 GEMM.
+struct BytePerm {
+    /// `src` as bytes, padded to 128 (positions past kp are never stored).
+    idx: [u8; 128],
+    k: usize,
+    kp: usize,
+}
+
+impl BytePerm {
+    /// The permute of `src` (positions of a row of k codes, k meaning padding), where this CPU
+    /// and the sizes allow it.
+    fn new(src: &[u32], k: usize) -> Option<BytePerm> {
+        if k > 127 || src.len() > 128 || !vbmi() {
+            return None;
+        }
+        let mut idx = [0u8; 128];
+        for (i, &s) in idx.iter_mut().zip(src) {
+            *i = s as u8; // at most k <= 127
+        }
+        Some(BytePerm {
+            idx,
+            k,
+            kp: src.len(),
+        })
+    }
+
+    /// `dst[..kp]` from the k codes of `row`.
+    fn apply(&self, row: &[i8], q: i32, dst: &mut [u8]) {
+        assert!(row.len() >= self.k && dst.len() >= self.kp);
+        // SAFETY: VBMI was detected in `new`; the masked loads read row[..k] and the masked
+        // stores write dst[..kp] (asserted above).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            permute_row(
+                &self.idx,
+                row.as_ptr(),
+                self.k,
+                q as i8,
+                dst.as_mut_ptr(),
+                self.kp,
+            )
+        }
+    }
+}
+
+fn vbmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `BytePerm::apply`'s body: the row's bytes (positions k.. read as -Q) as a 128-byte table in
+/// two registers, permuted by the index, plus Q.
+///
+/// # Safety
+/// AVX-512 F/BW/VBMI present; `row` holds k <= 127 bytes, `dst` kp <= 128.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn permute_row(idx: &[u8; 128], row: *const i8, k: usize, q: i8, dst: *mut u8, kp: usize) {
+    use std::arch::x86_64::*;
+    let mask = |len: usize| -> u64 {
+        if len >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << len) - 1
+        }
+    };
+    let pad = _mm512_set1_epi8(-q);
+    let qv = _mm512_set1_epi8(q);
+    // SAFETY: masked-off bytes are neither read nor written (the caller's bounds).
+    unsafe {
+        let lo = _mm512_mask_loadu_epi8(pad, mask(k), row);
+        let hi = if k > 64 {
+            _mm512_mask_loadu_epi8(pad, mask(k - 64), row.add(64))
+        } else {
+            pad
+        };
+        for half in 0..kp.div_ceil(64) {
+            let ix = _mm512_loadu_si512(idx.as_ptr().add(64 * half).cast());
+            let v = _mm512_add_epi8(_mm512_permutex2var_epi8(lo, ix, hi), qv);
+            _mm512_mask_storeu_epi8(dst.add(64 * half).cast(), mask(kp - 64 * half), v);
+        }
+    }
+}
+
 /// `f(scratch, (i, chunk i))` over `out` in chunks of `len` bytes, with one scratch buffer per
-/// thread from `scratch`: on both cores when `par`, else in order on this one.
-fn for_each_chunk<S, F>(out: &mut [u8], len: usize, par: bool, scratch: S, f: F)
+/// thread set up by `init`: on both cores when `par` (fresh buffers), else in order on this one
+/// in `tmp`.
+fn for_each_chunk<I, F>(out: &mut [u8], len: usize, par: bool, (tmp, init): (&mut Vec<i8>, I), f: F)
 where
-    S: Fn() -> Vec<i8> + Sync + Send,
+    I: Fn(&mut Vec<i8>) + Sync + Send,
     F: Fn(&mut Vec<i8>, (usize, &mut [u8])) + Sync + Send,
 {
     if par {
-        out.par_chunks_mut(len)
-            .enumerate()
-            .for_each_init(scratch, f);
+        let fresh = || {
+            let mut v = Vec::new();
+            init(&mut v);
+            v
+        };
+        out.par_chunks_mut(len).enumerate().for_each_init(fresh, f);
     } else {
-        let mut tmp = scratch();
-        out.chunks_mut(len).enumerate().for_each(|c| f(&mut tmp, c));
+        init(tmp);
+        out.chunks_mut(len).enumerate().for_each(|c| f(tmp, c));
     }
 }
 
@@ -707,6 +892,7 @@ fn add_offset(dst: &mut [u8], src: &[i8], q: i32) {
 ///
 /// Tasks are ranges of quads: each quantizes the four rows of a quad whole (one call per row,
 /// not one per panel) and writes each column's four codes as one 4-byte word into every panel.
+/// `tmp` is the serial pass's scratch.
 fn pack_b(
     b: &Matrix,
     plan: &ChannelPlan,
@@ -714,6 +900,7 @@ fn pack_b(
     order: &KOrder,
     par: bool,
     mut out: Vec<i8>,
+    tmp: &mut Vec<i8>,
 ) -> Vec<i8> {
     let n = b.cols;
     let kp = order.src.len();
@@ -726,8 +913,13 @@ fn pack_b(
     let dst = SharedOut(out.as_mut_ptr());
     // Short rows (im2col's 25 columns) are quantized first, in their own order and a tile at a
     // time, into a codes buffer whose extra row is the zero padding: one call per row in K's
-    // order cost a call per 25 elements and read the f32 rows scattered over the operand.
-    let codes = (plan.tile_rows() > 1).then(|| codes_of(b, plan, rounding, 0, par));
+    // order cost a call per 25 elements and read the f32 rows scattered over the operand. So
+    // are long rows in a reordered K (a weight gradient's X, rows picked by dY's per-example
+    // exponents): 4 rows of 1.6 kB from random places of a 13 MB operand per quad left the
+    // quantization loop waiting on loads (75 % of its samples on the load at 400x8192x32);
+    // in their own order they stream, and the gather reads a quarter of the bytes.
+    let codes =
+        (plan.tile_rows() > 1 || !order.identity).then(|| codes_of(b, plan, rounding, 0, par));
     let fill = |rows: &mut Vec<i8>, (q0, q1): (usize, usize)| {
         for q in q0..q1 {
             let [r0, r1, r2, r3]: [&[i8]; 4] = match &codes {
@@ -768,24 +960,20 @@ fn pack_b(
         }
     };
     let tasks = if par {
-        8 * rayon::current_num_threads().max(1)
+        (8 * rayon::current_num_threads().max(1)).min(quads)
     } else {
         1
     };
-    let ranges: Vec<(usize, usize)> = (0..tasks.min(quads))
-        .map(|i| {
-            (
-                i * quads / tasks.min(quads),
-                (i + 1) * quads / tasks.min(quads),
-            )
-        })
-        .collect();
-    let scratch = || vec![0i8; if codes.is_some() { 0 } else { 4 * n }];
-    if ranges.len() > 1 {
-        ranges.into_par_iter().for_each_init(scratch, fill);
+    let rows_len = if codes.is_some() { 0 } else { 4 * n };
+    if tasks > 1 {
+        let range = |i: usize| (i * quads / tasks, (i + 1) * quads / tasks);
+        (0..tasks)
+            .into_par_iter()
+            .map(range)
+            .for_each_init(|| vec![0i8; rows_len], fill);
     } else {
-        let mut rows = scratch();
-        ranges.into_iter().for_each(|r| fill(&mut rows, r));
+        tmp.resize(rows_len, 0);
+        fill(tmp, (0, quads));
     }
     if let Some(codes) = codes {
         reuse::give(&reuse::CODES, codes);
@@ -843,8 +1031,15 @@ impl SharedOut {
     }
 }
 
-/// `cs[j] = sum_k b_kj 2^e_k` from the packed panels (padding contributes 0).
-fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool) -> Vec<i64> {
+/// `cs[j] = sum_k b_kj 2^e_k` from the packed panels (padding contributes 0), into `cs`.
+fn column_sums(
+    packed: &[i8],
+    n: usize,
+    kp: usize,
+    quad_exps: &[u32],
+    par: bool,
+    cs: &mut Vec<i64>,
+) {
     let panel_sums = |jp: usize, panel: &[i8], out: &mut [i64]| {
         let mut sums = [0i64; 4 * NR];
         let mut q = 0;
@@ -870,7 +1065,8 @@ fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool)
         }
     };
     // Panel jp's sums go to columns jp*NR.. (the last panel's past n are dropped below).
-    let mut cs = vec![0i64; n.div_ceil(NR) * NR];
+    cs.clear();
+    cs.resize(n.div_ceil(NR) * NR, 0);
     let panels = packed[..n.div_ceil(NR) * NR * kp].chunks(NR * kp);
     if par {
         cs.par_chunks_mut(NR)
@@ -883,7 +1079,6 @@ fn column_sums(packed: &[i8], n: usize, kp: usize, quad_exps: &[u32], par: bool)
         }
     }
     cs.truncate(n);
-    cs
 }
 
 #[cfg(test)]
@@ -1100,6 +1295,53 @@ mod tests {
         assert!(gemm_at(&bad, &b, p, s, s).unwrap().is_none());
     }
 
+    /// The small-GEMM path (serial passes, the thread's kept scratch; most shapes here are under
+    /// `SMALL_MACS`, the rest and fc1 take parallel passes) on random shapes in
+    /// sequence, so every call builds in vectors a call of another shape left behind: the
+    /// three training roles (forward, input gradient with a stochastic A, weight gradient
+    /// through `gemm_at`) against `quantize` + `sq_gemm`, with the workloads' two small shapes
+    /// (fc1, one attention head's scores) among them, and now and then an all-zero operand.
+    #[test]
+    fn small_gemms_in_reused_scratch_match() {
+        if !fused(6) {
+            return;
+        }
+        let mut g = SplitMix64::new(2026);
+        let ne = Rounding::NearestEven;
+        let side = |axis, rounding| Side { axis, rounding };
+        let mut shapes = vec![(128, 512, 128), (50, 64, 50)];
+        for _ in 0..40 {
+            let dim = |g: &mut SplitMix64, top: u64| 1 + (g.next_u64() % top) as usize;
+            shapes.push((dim(&mut g, 140), dim(&mut g, 600), dim(&mut g, 140)));
+        }
+        for (i, &(m, k, n)) in shapes.iter().enumerate() {
+            let bits = if i % 3 == 2 { 4 } else { 6 };
+            let p = SqParams::new(bits, (g.next_u64() % 8) as u32).unwrap();
+            let (mut a, mut b) = (operand(m, k, &mut g), operand(k, n, &mut g));
+            match i % 7 {
+                5 => a.data.fill(0.0),
+                6 => b.data.fill(0.0),
+                _ => {}
+            }
+            let st = Rounding::Stochastic { seed: i as u64 };
+            let roles = [
+                (side(Axis::Cols, ne), side(Axis::Cols, ne)),
+                (side(Axis::Cols, st), side(Axis::Cols, ne)),
+            ];
+            for (sa, sb) in roles {
+                let want = reference(&a, &b, p, sa, sb);
+                let got = gemm(&a, &b, p, sa, sb).unwrap().expect("fast path applies");
+                assert!(same_bits(&want, &got), "{m}x{k}x{n} sq{bits} {sa:?} {sb:?}");
+            }
+            let (sa, sb) = (side(Axis::Rows, ne), side(Axis::Rows, st));
+            let want = reference(&a, &b, p, sa, sb);
+            let got = gemm_at(&a.transpose(), &b, p, sa, sb)
+                .unwrap()
+                .expect("fast path applies");
+            assert!(same_bits(&want, &got), "gemm_at {m}x{k}x{n} sq{bits}");
+        }
+    }
+
     #[test]
     fn transposed_a_matches_the_reference_path() {
         for (i, &(m, k, n)) in [
@@ -1144,6 +1386,7 @@ mod tests {
     #[test]
     fn k_order_passes_equal_the_scatter() {
         let mut g = SplitMix64::new(78);
+        let mut bufs = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
         for trial in 0..200 {
             let k = 1 + (g.next_u64() % 500) as usize;
             let spread = 1 + g.next_u64() % 31;
@@ -1159,13 +1402,51 @@ mod tests {
             for &s in &shifts {
                 count[s as usize] += 1;
             }
+            // Each trial builds in the previous trial's vectors (stale contents, as in reuse).
             let (a, b) = (
-                KOrder::new(&shifts, &count),
-                KOrder::scattered(&shifts, &count),
+                KOrder::new(&shifts, &count, std::mem::take(&mut bufs.0)),
+                KOrder::scattered(&shifts, &count, std::mem::take(&mut bufs.1)),
             );
             assert_eq!(a.src, b.src, "trial {trial}");
             assert_eq!(a.quad_exps, b.quad_exps);
             assert_eq!(a.identity, b.identity);
+            bufs = ((a.src, a.quad_exps), (b.src, b.quad_exps));
+        }
+    }
+
+    /// `BytePerm` (where the CPU has VBMI) against the byte gather it replaces, on random K
+    /// orders of rows of 1..=127 codes with padding positions.
+    #[test]
+    fn byte_permute_is_the_gather() {
+        let mut g = SplitMix64::new(91);
+        for trial in 0..300 {
+            let k = 1 + (g.next_u64() % 127) as usize;
+            let kp = (k + (g.next_u64() % 8) as usize).div_ceil(4) * 4;
+            if kp > 128 {
+                continue;
+            }
+            let src: Vec<u32> = (0..kp)
+                .map(|_| (g.next_u64() % (k as u64 + 1)) as u32)
+                .collect();
+            let Some(perm) = BytePerm::new(&src, k) else {
+                return; // no VBMI here
+            };
+            let q = [7, 31, 127][trial % 3];
+            let row: Vec<i8> = (0..k)
+                .map(|_| (g.next_u64() % (2 * q as u64 + 1)) as i32 - q)
+                .map(|c| c as i8)
+                .collect();
+            let mut got = vec![0xAAu8; kp + 3];
+            perm.apply(&row, q, &mut got);
+            let want: Vec<u8> = src
+                .iter()
+                .map(|&s| match row.get(s as usize) {
+                    Some(&c) => (i32::from(c) + q) as u8,
+                    None => 0,
+                })
+                .collect();
+            assert_eq!(&got[..kp], &want[..], "trial {trial} k {k} kp {kp}");
+            assert!(got[kp..].iter().all(|&b| b == 0xAA), "wrote past kp");
         }
     }
 
@@ -1207,6 +1488,13 @@ mod tests {
         // kernel (8M MACs), with edges in every dimension.
         check(301, 517, 70, 6, 7, 21);
         check(70, 1100, 131, 4, 7, 22);
+    }
+
+    /// A C past the kernel's non-temporal store threshold (8 MB: 2090 x 1004 f32), with a
+    /// partial last panel (1004 = 31 x 32 + 12 columns) and a partial last row tile.
+    #[test]
+    fn large_outputs_stored_non_temporally_match() {
+        check(2090, 3, 1004, 6, 7, 23);
     }
 
     #[test]

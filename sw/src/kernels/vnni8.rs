@@ -116,10 +116,15 @@ impl KPlan {
     /// The schedule for quads whose exponents are `quad_exps` (non-increasing), with codes of
     /// magnitude at most `q` (A stored as `u = a + q`).
     pub fn new(quad_exps: &[u32], q: u32) -> KPlan {
+        Self::new_in(quad_exps, q, Vec::new())
+    }
+
+    /// `new`, with the ops in `ops` (cleared first; a caller's vector kept between GEMMs).
+    pub fn new_in(quad_exps: &[u32], q: u32, mut ops: Vec<Op>) -> KPlan {
         debug_assert!(quad_exps.windows(2).all(|w| w[0] >= w[1]));
         let per_quad = 4 * 2 * u64::from(q) * u64::from(q);
         let limit = i32::MAX as u64;
-        let mut ops = Vec::new();
+        ops.clear();
         let mut flushes = false;
         let mut bound = 0u64; // largest |acc32| so far, in units of 2^e_cur
         let mut e_cur = quad_exps.first().copied().unwrap_or(0);
@@ -177,34 +182,59 @@ pub struct Epilogue<'a> {
     pub row_pow: &'a [f64],
     /// Per-column factor (2^eb_n, or 1).
     pub col_pow: &'a [f64],
+    /// Store C transposed: element (i, j) of the m x n product at `c[j * m + i]` (a weight
+    /// gradient computed as `(dY^T X)^T`; transposing afterwards was a quarter of the ViT
+    /// MLP's 768 x 400 x 3072 weight gradient).
+    pub transposed: bool,
 }
 
 /// The per-column values the store reads, in the form of its path (see `x86::run`).
+#[derive(Default)]
 struct Derived {
     q_cs: Vec<i64>,
     q_cs_units: Vec<i32>,
     col_fac: Vec<f64>,
 }
 
+thread_local! {
+    /// The calling thread's `Derived` vectors, kept between GEMMs (small products paid three
+    /// allocations per call for them).
+    static DERIVED: std::cell::RefCell<Derived> = std::cell::RefCell::default();
+}
+
 impl Derived {
+    /// In the calling thread's kept vectors (fresh ones if they are in use); `give` them back.
     fn new(epi: &Epilogue, plan: &KPlan, cols: usize) -> Derived {
+        let mut d = DERIVED.with(|c| {
+            c.try_borrow_mut()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        });
         let e = plan.e_end;
-        let (q_cs_units, col_fac) = if plan.flushes {
-            (vec![0; cols], epi.col_pow[..cols].to_vec())
+        d.q_cs.clear();
+        d.q_cs.extend_from_slice(&epi.q_cs[..cols]);
+        d.q_cs_units.clear();
+        d.col_fac.clear();
+        if plan.flushes {
+            d.q_cs_units.resize(cols, 0);
+            d.col_fac.extend_from_slice(&epi.col_pow[..cols]);
         } else {
             // Every k's shift is >= e_end, so Q cs_j is a multiple of 2^e_end.
-            let units = epi.q_cs[..cols].iter().map(|&v| (v >> e) as i32).collect();
+            d.q_cs_units
+                .extend(epi.q_cs[..cols].iter().map(|&v| (v >> e) as i32));
             let scale = pow2(e);
-            (
-                units,
-                epi.col_pow[..cols].iter().map(|&p| p * scale).collect(),
-            )
-        };
-        Derived {
-            q_cs: epi.q_cs[..cols].to_vec(),
-            q_cs_units,
-            col_fac,
+            d.col_fac
+                .extend(epi.col_pow[..cols].iter().map(|&p| p * scale));
         }
+        d
+    }
+
+    fn give(self) {
+        DERIVED.with(|c| {
+            if let Ok(mut slot) = c.try_borrow_mut() {
+                *slot = self;
+            }
+        });
     }
 }
 
@@ -223,6 +253,15 @@ pub struct Operands<'a> {
     /// `n.div_ceil(NR)` panels of `kp * NR` bytes.
     pub b: &'a [i8],
 }
+
+/// The store modes of `x86::run`: row-major, transposed (`Store::transposed`), row-major
+/// non-temporal (`Store::stream`).
+const PLAIN: u8 = 0;
+const TRANSPOSED: u8 = 1;
+const STREAM: u8 = 2;
+
+/// C of at least this many bytes is stored non-temporally (beyond the 2 x 2 MB of L2).
+const STREAM_MIN_BYTES: usize = 8 << 20;
 
 /// Output pointer shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
@@ -277,19 +316,25 @@ pub fn gemm(
         1
     };
     let want = if threads > 1 { 2 * threads } else { 1 };
-    // (first A panel, end A panel, first B panel, end B panel)
-    let rects: Vec<(usize, usize, usize, usize)> = if bpanels >= want || apanels < want {
-        let t = want.min(bpanels);
-        (0..t)
-            .map(|i| (0, apanels, i * bpanels / t, (i + 1) * bpanels / t))
-            .collect()
-    } else {
-        (0..want)
-            .map(|i| (i * apanels / want, (i + 1) * apanels / want, 0, bpanels))
-            .collect()
+    // Rectangle i of `rects`: (first A panel, end A panel, first B panel, end B panel).
+    let by_columns = bpanels >= want || apanels < want;
+    let rects = if by_columns { want.min(bpanels) } else { want };
+    let rect = |i: usize| {
+        if by_columns {
+            (0, apanels, i * bpanels / rects, (i + 1) * bpanels / rects)
+        } else {
+            (i * apanels / rects, (i + 1) * apanels / rects, 0, bpanels)
+        }
     };
     let derived = Derived::new(epi, plan, cols);
     let out = OutPtr(c.as_mut_ptr().cast::<f32>());
+    // A C larger than the caches goes out around them: a normal store first reads the line it
+    // writes, which for conv2's 13 MB input gradient doubled the memory traffic of the call.
+    let stream = path == Path::Vnni
+        && !epi.transposed
+        && m * n * 4 >= STREAM_MIN_BYTES
+        && n.is_multiple_of(4)
+        && (out.0 as usize).is_multiple_of(16);
     let task = |(ip0, ip1, jp0, jp1): (usize, usize, usize, usize)| {
         for jp in jp0..jp1 {
             let panel = &ops.b[jp * NR * kp..][..NR * kp];
@@ -308,18 +353,28 @@ pub fn gemm(
                         a,
                         panel,
                         out,
-                        ip * MR,
-                        jp * NR,
+                        (ip * MR, jp * NR),
+                        stream,
                     )
                 };
             }
         }
+        if stream {
+            // Non-temporal stores are weakly ordered: fence them before the task ends, so
+            // whoever joins it sees C.
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE is part of x86-64.
+            unsafe {
+                std::arch::x86_64::_mm_sfence()
+            };
+        }
     };
-    if rects.len() > 1 {
-        rects.into_par_iter().for_each(task);
+    if rects > 1 {
+        (0..rects).into_par_iter().map(rect).for_each(task);
     } else {
-        rects.into_iter().for_each(task);
+        (0..rects).map(rect).for_each(task);
     }
+    derived.give();
 }
 
 /// One MR x NR tile: accumulate over K, then the fused store of its valid part.
@@ -337,14 +392,16 @@ unsafe fn tile(
     a: &[u8],
     panel: &[i8],
     out: OutPtr,
-    i0: usize,
-    j0: usize,
+    (i0, j0): (usize, usize),
+    stream: bool,
 ) {
     let rows = MR.min(ops.m - i0);
     let cols = NR.min(ops.n - j0);
     let store = Store {
         c: out.0,
-        ldc: ops.n,
+        ldc: if epi.transposed { ops.m } else { ops.n },
+        transposed: epi.transposed,
+        stream,
         i0,
         j0,
         rows,
@@ -361,8 +418,18 @@ unsafe fn tile(
     let (a, kp, b) = (a.as_ptr(), ops.kp, panel.as_ptr());
     unsafe {
         match (path, plan.flushes) {
-            (Path::Vnni, true) => x86::run::<true>(&plan.ops, a, kp, b, &store),
-            (Path::Vnni, false) => x86::run::<false>(&plan.ops, a, kp, b, &store),
+            // The store's mode as a constant: a runtime test per stored row cost the plain
+            // store 5-10 % at 1795x48x500 (engine-only alternation of the binaries).
+            (Path::Vnni, true) => match (store.transposed, store.stream) {
+                (true, _) => x86::run::<true, TRANSPOSED>(&plan.ops, a, kp, b, &store),
+                (false, true) => x86::run::<true, STREAM>(&plan.ops, a, kp, b, &store),
+                _ => x86::run::<true, PLAIN>(&plan.ops, a, kp, b, &store),
+            },
+            (Path::Vnni, false) => match (store.transposed, store.stream) {
+                (true, _) => x86::run::<false, TRANSPOSED>(&plan.ops, a, kp, b, &store),
+                (false, true) => x86::run::<false, STREAM>(&plan.ops, a, kp, b, &store),
+                _ => x86::run::<false, PLAIN>(&plan.ops, a, kp, b, &store),
+            },
             #[cfg(target_arch = "x86_64")]
             (Path::Avx2, flushes) => {
                 let l16 = avx2::i16_run(plan.q);
@@ -383,6 +450,10 @@ unsafe fn tile(
 struct Store<'a> {
     c: *mut f32,
     ldc: usize,
+    /// Element (i, j) at `c[j * ldc + i]` instead of `c[i * ldc + j]`.
+    transposed: bool,
+    /// Whole 8-column rows go out as non-temporal stores (`STREAM_MIN_BYTES`).
+    stream: bool,
     i0: usize,
     j0: usize,
     rows: usize,
@@ -421,7 +492,7 @@ mod x86 {
     /// `FLUSH`: whether the plan has flushes. Without, the i64 tile is never read, and this
     /// instance neither zeroes it (1.5 kB of stack per tile, which short-K products paid for
     /// every 192 outputs) nor takes the i64 store.
-    pub(super) unsafe fn run<const FLUSH: bool>(
+    pub(super) unsafe fn run<const FLUSH: bool, const MODE: u8>(
         ops: &[Op],
         a: *const u8,
         lda: usize,
@@ -533,8 +604,25 @@ mod x86 {
                         let f = _mm512_cvtpd_ps(v);
                         // SAFETY: row i0+R < m, and the mask limits the columns to j0+lo.. < n.
                         unsafe {
-                            let dst = st.c.add((st.i0 + R) * st.ldc + st.j0 + lo);
-                            _mm256_mask_storeu_ps(dst, mask, f);
+                            if MODE == super::TRANSPOSED {
+                                // Eight rows of C, one element each (lanes t at row j0+lo+t).
+                                let dst = st.c.add((st.j0 + lo) * st.ldc + st.i0 + R);
+                                let ix = _mm256_mullo_epi32(
+                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                    _mm256_set1_epi32(st.ldc as i32),
+                                );
+                                _mm256_mask_i32scatter_ps::<4>(dst.cast(), mask, ix, f);
+                            } else {
+                                let dst = st.c.add((st.i0 + R) * st.ldc + st.j0 + lo);
+                                if MODE == super::STREAM && mask == 0xFF {
+                                    // 16-byte aligned: C's start is, and ldc and j0 + lo are
+                                    // multiples of 4 (checked in `gemm`).
+                                    _mm_stream_ps(dst, _mm256_castps256_ps128(f));
+                                    _mm_stream_ps(dst.add(4), _mm256_extractf128_ps::<1>(f));
+                                } else {
+                                    _mm256_mask_storeu_ps(dst, mask, f);
+                                }
+                            }
                         }
                     }
                 });
@@ -546,7 +634,7 @@ mod x86 {
 #[cfg(not(target_arch = "x86_64"))]
 mod x86 {
     use super::{Op, Store};
-    pub(super) unsafe fn run<const FLUSH: bool>(
+    pub(super) unsafe fn run<const FLUSH: bool, const MODE: u8>(
         _: &[Op],
         _: *const u8,
         _: usize,

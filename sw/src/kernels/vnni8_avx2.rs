@@ -197,8 +197,14 @@ unsafe fn half<const FLUSH: bool>(
             let w = 8.min(st.cols - c0);
             // SAFETY: row i0 + r < m and columns j0 + c0 .. + w <= n belong to this tile.
             unsafe {
-                let dst = st.c.add((st.i0 + r) * st.ldc + st.j0 + c0);
-                std::ptr::copy_nonoverlapping(out.as_ptr(), dst, w);
+                if st.transposed {
+                    for (t, &v) in out[..w].iter().enumerate() {
+                        *st.c.add((st.j0 + c0 + t) * st.ldc + st.i0 + r) = v;
+                    }
+                } else {
+                    let dst = st.c.add((st.i0 + r) * st.ldc + st.j0 + c0);
+                    std::ptr::copy_nonoverlapping(out.as_ptr(), dst, w);
+                }
             }
         }
     }
