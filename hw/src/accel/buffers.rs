@@ -31,6 +31,11 @@ pub fn addr_bits_for(n: usize) -> usize {
     b
 }
 
+/// Address bits of one bank of an operand buffer holding `k_max` K steps, `steps` per entry.
+pub fn operand_addr_bits(k_max: usize, steps: usize) -> usize {
+    addr_bits_for(k_max.div_ceil(steps))
+}
+
 /// An operand buffer: two banks of `2^addr_bits >= ceil(K_MAX / P)` entries; entry `j` holds
 /// the `P` K steps (`AccelGeometry::k_per_beat`) of LOAD data beat `j`: per step, `lanes` codes
 /// of `LW` bits and (sq) the `EXP_BITS`-bit per-K exponent.
@@ -101,7 +106,7 @@ impl<const LW: usize> OperandRam<LW> {
         assert!(lanes >= 1 && LW <= l.stride && l.steps.is_power_of_two());
         assert!(l.stride * lanes <= l.exp_lsb && l.exp_lsb + l.exp_bits <= l.step_bits);
         assert!(l.steps * l.step_bits <= WORD_BITS * l.words);
-        let addr_bits = addr_bits_for(k_max.div_ceil(l.steps));
+        let addr_bits = operand_addr_bits(k_max, l.steps);
         assert!(addr_bits + l.steps_log2() <= ADDR_BITS);
         Self {
             clock: Default::default(),

@@ -231,6 +231,16 @@ impl AccelGeometry {
         self.lane_bits * self.lanes() + if self.has_exp { EXP_BITS } else { 0 }
     }
 
+    /// Bits of the A and B operand memories, both banks (`buffers::OperandRam`): per bank
+    /// `2^ceil(log2 ceil(K_MAX / P))` entries of `P` K steps, a K step `step_bits` minus the
+    /// unused lanes (A holds the tile's rows, B the columns).
+    pub fn operand_buffer_bits(&self) -> u64 {
+        let entries = 2u64 << buffers::operand_addr_bits(self.k_max, self.k_per_beat);
+        let exp = if self.has_exp { EXP_BITS } else { 0 };
+        let step = |lanes: usize| (lanes * self.lane_bits + exp) as u64;
+        entries * self.k_per_beat as u64 * (step(self.tile_rows()) + step(self.cols))
+    }
+
     /// Data beats of a LOAD of `k_len` K steps.
     pub fn load_beats(&self, k_len: usize) -> usize {
         k_len.div_ceil(self.k_per_beat)

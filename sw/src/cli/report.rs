@@ -51,7 +51,8 @@ struct Entry {
 struct TrafficEntry {
     design: String,
     size: usize,
-    /// Bits of the A and B operand memories (both banks, `K_MAX` = 256 K steps), as generated (`docs/accelerator.md`, "Buffers").
+    /// Bits of the A and B operand memories (both banks, `K_MAX` = 256 K steps), as generated
+    /// (`docs/accelerator.md`, "Buffers").
     operand_buffer_bits: u64,
     /// The square GEMM's size N (N x N x N) and its bytes each way per MAC.
     gemm_n: usize,
@@ -61,26 +62,6 @@ struct TrafficEntry {
 
 /// The square GEMM `shiftkit report` prices (the demo's 512^3).
 pub const REPORT_GEMM_N: usize = 512;
-
-/// Bits of the A and B operand memories of the accelerator top for `config` with buffers
-/// `k_max` deep: two banks of `2^ceil(log2 ceil(k_max / P))` entries each, an entry the `P` K
-/// steps of one LOAD beat (`accel::default_k_per_beat`), a K step `lanes * b` code bits plus the
-/// 4-bit per-K exponent (sq; A has R lanes, B has C) or `lanes * 16` (fp16; A has 2R).
-pub fn operand_buffer_bits(config: &shiftkit_hw::ArrayConfig, k_max: usize) -> u64 {
-    use shiftkit_hw::accel::buffers::addr_bits_for;
-    use shiftkit_hw::accel::{default_k_per_beat, EXP_BITS};
-    // An entry holds the P K steps of one LOAD beat.
-    let p = default_k_per_beat(config.datapath);
-    let entries = 2u64 << addr_bits_for(k_max.div_ceil(p));
-    let (a, b) = match config.datapath {
-        shiftkit_hw::Datapath::Sq { bits } => (
-            config.rows * bits as usize + EXP_BITS,
-            config.cols * bits as usize + EXP_BITS,
-        ),
-        shiftkit_hw::Datapath::Fp16 => (2 * config.rows * 16, config.cols * 16),
-    };
-    entries * (p * (a + b)) as u64
-}
 
 fn traffic_entry(d: Design, n: usize) -> Result<TrafficEntry> {
     use crate::engine::{ArrayShape, GemmOp};
@@ -108,7 +89,7 @@ fn traffic_entry(d: Design, n: usize) -> Result<TrafficEntry> {
     Ok(TrafficEntry {
         design: d.name().to_string(),
         size: n,
-        operand_buffer_bits: operand_buffer_bits(&config, geom.k_max),
+        operand_buffer_bits: geom.operand_buffer_bits(),
         gemm_n: g,
         bytes_to_device_per_mac: c.bytes_to_device as f64 / c.macs as f64,
         bytes_from_device_per_mac: c.bytes_from_device as f64 / c.macs as f64,
@@ -379,6 +360,13 @@ fn markdown(entries: &[Entry], fmax: &[FmaxEntry], targets: &[Target], version: 
 mod tests {
     use super::*;
     use shiftkit_hw::{ArrayConfig, Datapath};
+
+    /// What the report prints: `AccelGeometry::operand_buffer_bits` of the top for `config`.
+    fn operand_buffer_bits(config: &ArrayConfig, k_max: usize) -> u64 {
+        shiftkit_hw::accel::AccelGeometry::new(config, k_max)
+            .expect("geometry")
+            .operand_buffer_bits()
+    }
 
     /// Bits of the generated memories `K_MAX`-deep banks (`reg [msb:0] mem [0:last]` with
     /// `last + 1 = 2 * 2^ceil(log2 K_MAX)`): the A and B operand buffers.
